@@ -1,0 +1,17 @@
+"""User-facing errors: anything the user can fix gets one line and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input (path, key, value); the CLI prints it on one line and exits 2."""
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """A configuration key or value is unknown, of the wrong type or out of range."""
+
+
+class DataError(UserError):
+    """A dataset folder or file is missing, empty or unreadable."""
