@@ -1,0 +1,142 @@
+"""Anomaly-detection metrics: image/pixel AUROC, image F1-max and the standard AUPRO@0.3.
+
+AUPRO follows the MVTec AD reference definition (8-connected ground-truth regions, no dilation of
+the prediction, every distinct score a threshold), not the official GLASS variant that dilates the
+binary map and samples 200 thresholds (spec §8): numbers stay comparable with other papers.
+
+Undefined values are ``nan`` rather than errors, because a tuning run must keep going when a test
+split happens to hold one class only: AUROC needs both classes, AUPRO needs anomalous and normal
+pixels, F1 needs at least one anomalous image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy import ndimage
+from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
+
+__all__ = ["aupro", "evaluate", "image_auroc", "image_f1_max", "pixel_auroc", "roc_points"]
+
+# 8-connectivity inside each image, none across the image axis (MVTec reference labelling).
+_REGION_STRUCTURE = np.zeros((3, 3, 3), dtype=bool)
+_REGION_STRUCTURE[1] = True
+
+
+def _binary_and_scores(labels: ArrayLike, scores: ArrayLike, *, what: str) -> tuple[NDArray[np.bool_], NDArray]:
+    """Flatten to matching 1-D arrays; labels must be 0/1 and scores finite (garbage in is an error)."""
+    y = np.asarray(labels)
+    s = np.asarray(scores)
+    if y.shape != s.shape:
+        raise ValueError(f"{what}: ground truth shape {y.shape} != score shape {s.shape}")
+    if y.dtype != np.bool_:
+        if not np.isin(y, (0, 1)).all():
+            raise ValueError(f"{what}: ground truth must be binary (0/1 or bool)")
+        y = y.astype(bool)
+    if not np.issubdtype(s.dtype, np.number) or not np.isfinite(s).all():
+        raise ValueError(f"{what}: scores must be finite numbers")
+    return y.reshape(-1), s.reshape(-1)
+
+
+def _auroc(y: NDArray[np.bool_], s: NDArray) -> float:
+    if y.all() or not y.any():
+        return float("nan")
+    return float(roc_auc_score(y, s))
+
+
+def image_auroc(labels: ArrayLike, scores: ArrayLike) -> float:
+    """Image-level ROC AUC of ``scores`` (higher = more anomalous) against 0/1 ``labels``; nan for one class."""
+    return _auroc(*_binary_and_scores(labels, scores, what="image_auroc"))
+
+
+def pixel_auroc(masks: ArrayLike, maps: ArrayLike) -> float:
+    """ROC AUC over every pixel of all ``masks`` against ``maps`` (same shape); nan for one class."""
+    return _auroc(*_binary_and_scores(masks, maps, what="pixel_auroc"))
+
+
+def image_f1_max(labels: ArrayLike, scores: ArrayLike) -> float:
+    """Best F1 over all thresholds (the oracle-threshold F1 that anomalib reports); nan without anomalies."""
+    y, s = _binary_and_scores(labels, scores, what="image_f1_max")
+    if not y.any():
+        return float("nan")
+    precision, recall, _ = precision_recall_curve(y, s)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    return float(f1.max())
+
+
+def aupro(masks: ArrayLike, maps: ArrayLike, *, fpr_limit: float = 0.3) -> float:
+    """Area under the per-region-overlap curve for FPR in [0, ``fpr_limit``], divided by ``fpr_limit``.
+
+    ``masks`` and ``maps`` are (N, H, W). Each 8-connected ground-truth region weighs the same,
+    whatever its size, so small defects count as much as large ones. Exact at every distinct score
+    from a single sort: lowering the threshold past a pixel adds ``1 / n_normal`` to the FPR if the
+    pixel is normal, or ``1 / (n_regions * region_size)`` to the mean overlap if it lies in a
+    region, so both curves are cumulative sums along the descending score order. Pixels with equal
+    scores enter together (one curve point). The curve is interpolated linearly at ``fpr_limit``.
+    nan when there is no anomalous or no normal pixel.
+    """
+    if not 0.0 < fpr_limit <= 1.0:
+        raise ValueError(f"aupro: fpr_limit must be in (0, 1], got {fpr_limit}")
+    gt, scores = _binary_and_scores(masks, maps, what="aupro")
+    shape = np.shape(masks)
+    if len(shape) != 3:
+        raise ValueError(f"aupro: expected (N, H, W) arrays, got shape {shape}")
+    n_normal = gt.size - np.count_nonzero(gt)
+    if n_normal == 0 or n_normal == gt.size:
+        return float("nan")
+
+    regions, n_regions = ndimage.label(gt.reshape(shape), structure=_REGION_STRUCTURE)
+    regions = regions.reshape(-1)
+    region_weight = np.zeros(n_regions + 1)
+    region_weight[1:] = 1.0 / (n_regions * np.bincount(regions)[1:])
+
+    order = np.argsort(scores, kind="stable")[::-1]
+    regions = regions[order]
+    sorted_scores = scores[order]
+    fpr = np.cumsum(regions == 0) / n_normal
+    pro = np.cumsum(region_weight[regions])
+    last_of_tie = np.append(sorted_scores[1:] != sorted_scores[:-1], True)
+    fpr = np.concatenate(([0.0], fpr[last_of_tie]))
+    pro = np.concatenate(([0.0], np.clip(pro[last_of_tie], 0.0, 1.0)))
+    return _area_up_to(fpr, pro, fpr_limit) / fpr_limit
+
+
+def _area_up_to(x: NDArray, y: NDArray, x_max: float) -> float:
+    """Trapezoid area under the polyline (x, y), x non-decreasing from 0, cut at ``x_max``."""
+    inside = int(np.searchsorted(x, x_max, side="right"))  # points with x <= x_max
+    xs, ys = x[:inside], y[:inside]
+    if inside < len(x) and xs[-1] < x_max:
+        x0, x1, y0, y1 = x[inside - 1], x[inside], y[inside - 1], y[inside]
+        xs = np.append(xs, x_max)
+        ys = np.append(ys, y0 + (y1 - y0) * (x_max - x0) / (x1 - x0))
+    return float(np.sum((xs[1:] - xs[:-1]) * (ys[1:] + ys[:-1])) / 2.0)
+
+
+def evaluate(*, labels: ArrayLike, scores: ArrayLike, masks: ArrayLike, maps: ArrayLike) -> dict[str, float]:
+    """All metrics of one evaluation: image labels/scores (N,) and pixel masks/maps (N, H, W)."""
+    return {
+        "image_auroc": image_auroc(labels, scores),
+        "pixel_auroc": pixel_auroc(masks, maps),
+        "aupro": aupro(masks, maps),
+        "image_f1": image_f1_max(labels, scores),
+    }
+
+
+def roc_points(labels: ArrayLike, scores: ArrayLike, *, max_points: int = 2000) -> tuple[NDArray, NDArray]:
+    """A ROC curve (fpr, tpr) with at most ``max_points`` points, for plotting.
+
+    Works at image or pixel level (inputs of any matching shape are flattened); a full pixel-level
+    curve has millions of points, far more than a TensorBoard plot needs, so evenly spaced points of
+    the exact curve are kept, always including both ends. Empty arrays when only one class is present.
+    """
+    if max_points < 2:
+        raise ValueError(f"roc_points: max_points must be >= 2, got {max_points}")
+    y, s = _binary_and_scores(labels, scores, what="roc_points")
+    if y.all() or not y.any():
+        return np.empty(0), np.empty(0)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=True)
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(np.int64))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return fpr, tpr

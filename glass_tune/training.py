@@ -1,0 +1,368 @@
+"""The one GLASS training loop: ``fit(config)`` trains, evaluates, selects and checkpoints.
+
+``glass-tune train`` and the Ray trainable both call :func:`fit`; they differ only in the callbacks
+they pass, so a best config re-trained with ``train`` reproduces what the search saw.  The schedule
+follows the official code: per epoch, (center if svd=1) -> at most ``samples_per_epoch`` images ->
+evaluation every ``eval_interval`` epochs -> the best epoch kept by image AUROC + pixel AUROC.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from glass_tune import metrics as metrics_lib
+from glass_tune.checkpoint import Checkpoint, capture_rng, load_checkpoint, model_state, restore_rng, save_checkpoint
+from glass_tune.config import GlassConfig, save_config
+from glass_tune.errors import UserError
+from glass_tune.io import atomic_write_json
+from glass_tune.model import GlassModel
+from glass_tune.run_data import RunData, prepare_data, resolve_run_config
+from glass_tune.runtime import resolve_device, seed_everything, versions
+
+LOSS_KEYS = ("loss", "true_loss", "gaus_loss", "bce_loss", "focal_loss", "r_t", "p_true", "p_fake")
+METRIC_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
+
+
+class TrainingDiverged(FloatingPointError):
+    """The loss became NaN or infinite; a search marks the trial errored with this message."""
+
+
+@dataclass
+class Evaluation:
+    """Scores of one evaluation pass, kept so callbacks can draw ROC curves."""
+
+    metrics: dict[str, float]
+    labels: np.ndarray
+    scores: np.ndarray
+    masks: np.ndarray
+    maps: np.ndarray
+
+
+@dataclass
+class EpochRecord:
+    """What one epoch produced; ``evaluation`` is None on epochs that were not evaluated."""
+
+    epoch: int
+    losses: dict[str, float]
+    seconds: float
+    evaluation: Evaluation | None = None
+    score: float | None = None
+    best_score: float = -math.inf
+    best_epoch: int = 0
+    improved: bool = False
+
+    def row(self) -> dict[str, Any]:
+        """The ``metrics.json`` history row."""
+        out: dict[str, Any] = {"epoch": self.epoch}
+        if self.evaluation is not None:
+            out.update(self.evaluation.metrics)
+            out["score"] = self.score
+        out.update(self.losses)
+        out["seconds"] = round(self.seconds, 3)
+        return out
+
+
+class Callback:
+    """Hooks into :func:`fit`; subclasses override what they need."""
+
+    def on_fit_start(self, run: TrainingRun) -> None:
+        """Called once the model and data are ready, before the first epoch."""
+
+    def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
+        """Called after every epoch (evaluated or not) and after the run's own bookkeeping."""
+
+    def on_fit_end(self, result: FitResult, run: TrainingRun) -> None:
+        """Called after the last epoch and the held-out test evaluation."""
+
+
+@dataclass
+class FitResult:
+    config: GlassConfig
+    best: dict[str, Any]
+    history: list[dict[str, Any]]
+    test: dict[str, float] | None
+    val_source: str
+    out_dir: Path | None
+
+    def summary(self) -> dict[str, Any]:
+        """The ``metrics.json`` document (names are the interface other tools read)."""
+        return {
+            "best": self.best,
+            "test": self.test,
+            "val_source": self.val_source,
+            "history": self.history,
+            "config": self.config.to_dict(),
+            "seed": self.config.seed,
+            "versions": versions(),
+        }
+
+
+@dataclass
+class TrainingRun:
+    """Live state of a run: model, optimisers, data and selection bookkeeping."""
+
+    config: GlassConfig
+    model: GlassModel
+    optimizers: dict[str, torch.optim.Optimizer]
+    data: RunData
+    device: torch.device
+    out_dir: Path | None
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    best_state: dict[str, torch.Tensor] | None = None
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(
+            config=self.config,
+            epoch=self.epoch,
+            model_state=model_state(self.model, include_backbone=self.model.backbone_trainable),
+            optimizer_states={k: o.state_dict() for k, o in self.optimizers.items()},
+            rng_state=capture_rng(),
+            history=list(self.history),
+            best=self.best,
+            best_model_state=self.best_state,
+        )
+
+    def save_checkpoint(self, path: Path) -> None:
+        save_checkpoint(path, self.checkpoint())
+
+    @property
+    def best_score(self) -> float:
+        return -math.inf if self.best is None else float(self.best["score"])
+
+
+def build_optimizers(model: GlassModel, config: GlassConfig) -> dict[str, torch.optim.Optimizer]:
+    """Optimisers of the official code: Adam for the adaptor, AdamW (2x lr) for the discriminator."""
+    opts: dict[str, torch.optim.Optimizer] = {}
+    adaptor = [p for p in model.projection.parameters() if p.requires_grad]
+    if adaptor:
+        opts["projection"] = torch.optim.Adam(adaptor, lr=config.learning_rate, weight_decay=1e-5)
+    if model.backbone_trainable:
+        opts["backbone"] = torch.optim.AdamW(model.backbone.parameters(), lr=config.learning_rate)
+    opts["discriminator"] = torch.optim.AdamW(model.discriminator.parameters(), lr=2 * config.learning_rate)
+    return opts
+
+
+def batches_per_epoch(config: GlassConfig, n_images: int) -> int:
+    """The official loop stops once the running sample count exceeds the limit (392 -> 50 batches of 8)."""
+    available = math.ceil(n_images / config.batch_size)
+    return min(available, config.samples_per_epoch // config.batch_size + 1)
+
+
+def score_of(metrics: dict[str, float]) -> float:
+    """Selection score: image AUROC + pixel AUROC (pixel counts 0 when no masks exist)."""
+    pixel = metrics["pixel_auroc"]
+    return float(metrics["image_auroc"] + (0.0 if math.isnan(pixel) else pixel))
+
+
+def _loader(dataset: torch.utils.data.Dataset, config: GlassConfig, *, shuffle_seed: int | None = None) -> DataLoader:
+    generator = None
+    if shuffle_seed is not None:
+        generator = torch.Generator().manual_seed(shuffle_seed)
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=shuffle_seed is not None,
+        generator=generator,
+        num_workers=config.num_workers,
+    )
+
+
+def compute_center(run: TrainingRun) -> torch.Tensor | None:
+    """Per-position center from normalised normal images; only hypersphere mode (svd=1) uses it."""
+    if run.model.svd != 1:
+        return None
+    images = (batch["image"].to(run.device) for batch in _loader(run.data.train_normal, run.config))
+    return run.model.compute_center(images)
+
+
+def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]:
+    """One epoch of GAS + LAS training; returns the mean of each logged loss term."""
+    config, model = run.config, run.model
+    run.data.train.set_epoch(run.epoch)
+    center = compute_center(run)
+    model.train()
+    loader = _loader(run.data.train, config, shuffle_seed=config.seed * 100_003 + run.epoch)
+    n_batches = batches_per_epoch(config, len(run.data.train))
+    sums = dict.fromkeys(LOSS_KEYS, 0.0)
+    bar = tqdm(total=n_batches, desc=f"epoch {run.epoch}/{config.epochs}", leave=False, disable=not progress)
+    for i, batch in enumerate(loader):
+        if i == n_batches:
+            break
+        out = model.training_losses(
+            batch["image"].to(run.device),
+            batch["aug"].to(run.device),
+            batch["mask_s"].to(run.device),
+            center=center,
+        )
+        if not torch.isfinite(out.loss):
+            raise TrainingDiverged(f"loss is {out.loss.item()} at epoch {run.epoch}, batch {i + 1}")
+        for opt in run.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        out.loss.backward()
+        for opt in run.optimizers.values():
+            opt.step()
+        for key in LOSS_KEYS:
+            value = getattr(out, key)
+            sums[key] += float(value.detach()) if torch.is_tensor(value) else float(value)
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(out.loss.detach()):.4f}")
+    bar.close()
+    return {k: v / n_batches for k, v in sums.items()}
+
+
+@torch.no_grad()
+def predict_dataset(model: GlassModel, dataset: torch.utils.data.Dataset, config: GlassConfig, device: torch.device) -> Evaluation:
+    """Score every image of ``dataset`` and compute the metrics."""
+    model.eval()
+    labels, scores, masks, maps = [], [], [], []
+    for batch in _loader(dataset, config):
+        s, m = model.predict(batch["image"].to(device))
+        scores.append(s.cpu().numpy())
+        maps.append(m.cpu().numpy().astype(np.float32))
+        labels.append(np.asarray(batch["label"]))
+        masks.append(batch["mask"].numpy().astype(np.uint8))
+    ev = Evaluation(
+        metrics={},
+        labels=np.concatenate(labels),
+        scores=np.concatenate(scores),
+        masks=np.concatenate(masks),
+        maps=np.concatenate(maps),
+    )
+    ev.metrics = metrics_lib.evaluate(labels=ev.labels, scores=ev.scores, masks=ev.masks, maps=ev.maps)
+    return ev
+
+
+def _should_evaluate(config: GlassConfig, epoch: int) -> bool:
+    return epoch % config.eval_interval == 0 or epoch == config.epochs
+
+
+def _select(run: TrainingRun, record: EpochRecord) -> None:
+    """Keep the best epoch: strictly greater image + pixel AUROC, as the official code."""
+    assert record.evaluation is not None
+    record.score = score_of(record.evaluation.metrics)
+    if record.score > run.best_score:
+        run.best = {"epoch": record.epoch, **record.evaluation.metrics, "score": record.score}
+        run.best_state = model_state(run.model, include_backbone=run.model.backbone_trainable)
+        record.improved = True
+
+
+def _write_outputs(run: TrainingRun, result: FitResult | None = None) -> None:
+    if run.out_dir is None:
+        return
+    ckpt_dir = run.out_dir / "checkpoints"
+    run.save_checkpoint(ckpt_dir / "last.pt")
+    doc = (result or _partial_result(run)).summary()
+    atomic_write_json(run.out_dir / "metrics.json", doc)
+
+
+def _partial_result(run: TrainingRun) -> FitResult:
+    return FitResult(
+        config=run.config, best=run.best or {}, history=run.history, test=None, val_source=run.data.val_source, out_dir=run.out_dir
+    )
+
+
+def _save_best(run: TrainingRun) -> None:
+    if run.out_dir is not None:
+        run.save_checkpoint(run.out_dir / "checkpoints" / "best.pt")
+
+
+def start_run(config: GlassConfig, *, out_dir: Path | None, resume: Path | None) -> TrainingRun:
+    """Resolve the config, seed, build model, optimisers and data; restore state when resuming."""
+    config = resolve_run_config(config)
+    device = resolve_device(config.device)
+    seed_everything(config.seed)
+    model = GlassModel.from_config(config).to(device)
+    data = prepare_data(config, feature_grid=model.feature_grid)
+    run = TrainingRun(config, model, build_optimizers(model, config), data, device, out_dir)
+    if resume is not None:
+        _restore(run, load_checkpoint(resume), source=resume)
+    if out_dir is not None:
+        save_config(config, out_dir / "config.yaml")
+    return run
+
+
+_RESUMABLE_CHANGES = {"epochs", "device", "num_workers"}
+
+
+def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
+    old, new = ckpt.config.to_dict(), run.config.to_dict()
+    changed = sorted(k for k in new if old.get(k) != new[k] and k not in _RESUMABLE_CHANGES)
+    if changed:
+        raise UserError(f"{source}: cannot resume, config differs in '{changed[0]}' ({old.get(changed[0])!r} vs {new[changed[0]]!r})")
+    missing, unexpected = run.model.load_state_dict(ckpt.model_state, strict=False)
+    if unexpected or any(not k.startswith("backbone.") for k in missing):
+        raise UserError(f"{source}: checkpoint does not match the model (e.g. {(unexpected or missing)[0]})")
+    for name, opt in run.optimizers.items():
+        opt.load_state_dict(ckpt.optimizer_states[name])
+    restore_rng(ckpt.rng_state)
+    run.epoch, run.history, run.best = ckpt.epoch, list(ckpt.history), ckpt.best
+    run.best_state = ckpt.best_model_state
+
+
+def fit(
+    config: GlassConfig,
+    *,
+    out_dir: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    resume: str | Path | None = None,
+    progress: bool = False,
+) -> FitResult:
+    """Train GLASS per ``config``; write outputs to ``out_dir`` (nothing when None); resume from a checkpoint."""
+    out = Path(out_dir).resolve() if out_dir is not None else None
+    run = start_run(config, out_dir=out, resume=Path(resume) if resume is not None else None)
+    _emit(callbacks, "on_fit_start", run)
+    while run.epoch < run.config.epochs:
+        run.epoch += 1
+        started = time.perf_counter()
+        losses = train_epoch(run, progress=progress)
+        record = EpochRecord(epoch=run.epoch, losses=losses, seconds=0.0)
+        if _should_evaluate(run.config, run.epoch):
+            record.evaluation = predict_dataset(run.model, run.data.val, run.config, run.device)
+            _select(run, record)
+            if record.improved:
+                _save_best(run)
+        record.best_score, record.best_epoch = run.best_score, int(run.best["epoch"]) if run.best else 0
+        record.seconds = time.perf_counter() - started
+        run.history.append(record.row())
+        _write_outputs(run)
+        _emit(callbacks, "on_epoch_end", record, run)
+    result = FitResult(
+        config=run.config,
+        best=run.best or {},
+        history=run.history,
+        test=_held_out_test(run),
+        val_source=run.data.val_source,
+        out_dir=out,
+    )
+    _write_outputs(run, result)
+    _emit(callbacks, "on_fit_end", result, run)
+    return result
+
+
+def _held_out_test(run: TrainingRun) -> dict[str, float] | None:
+    """Figures of the selected epoch on data that played no part in selection (when such data exists)."""
+    if run.data.test is None or run.best_state is None:
+        return None
+    current = model_state(run.model, include_backbone=run.model.backbone_trainable)
+    run.model.load_state_dict(run.best_state, strict=False)
+    try:
+        return predict_dataset(run.model, run.data.test, run.config, run.device).metrics
+    finally:
+        run.model.load_state_dict(current, strict=False)
+
+
+def _emit(callbacks: Iterable[Callback], hook: str, *args: Any) -> None:
+    for cb in callbacks:
+        getattr(cb, hook)(*args)
