@@ -1,0 +1,102 @@
+"""GlassConfig: seed defaults, YAML + --set layering, and one-line validation errors."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from glass_tune.config import GlassConfig, from_mapping, load_config, parse_override, save_config
+from glass_tune.errors import ConfigError
+
+
+def test_defaults_are_the_papers():
+    c = GlassConfig()
+    assert c.input_shape == (288, 288)
+    assert c.backbone == "wide_resnet50_2"
+    assert (c.pretrain_embed_dim, c.target_embed_dim) == (1536, 1536)
+    assert c.layers == ("layer2", "layer3")
+    assert (c.step, c.svd, c.gaussian_noise_std) == (20, 0, 0.015)
+    assert (c.radius_quantile, c.focal_loss_quantile_threshold) == (0.75, 0.5)
+    assert (c.batch_size, c.samples_per_epoch, c.learning_rate) == (8, 392, 1e-4)
+    assert c.mining is True and c.anomaly_source_path is None
+
+
+def test_yaml_then_flags_then_set(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("backbone: resnet18\nstep: 10\nepochs: 3\n")
+    c = load_config(f, extra={"epochs": 5, "category": None}, overrides=["step=7", "input_shape=[128, 96]"])
+    assert c.backbone == "resnet18"
+    assert c.epochs == 5
+    assert c.step == 7
+    assert c.input_shape == (128, 96)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("learning_rate=1e-4", 1e-4), ("mining=false", False), ("svd=auto", "auto"), ("anomaly_source_path=null", None)],
+)
+def test_override_values_are_yaml(text, expected):
+    assert parse_override(text)[1] == expected
+
+
+def test_round_trip_through_yaml(tmp_path):
+    c = load_config(overrides=["input_shape=[96,96]", "layers=[layer1,layer2]", "svd=1"])
+    save_config(c, tmp_path / "out.yaml")
+    assert load_config(tmp_path / "out.yaml") == c
+
+
+def test_exported_provenance_block_is_ignored(tmp_path):
+    f = tmp_path / "best.yaml"
+    f.write_text(yaml.safe_dump({"step": 9, "provenance": {"trial_id": "abc"}}))
+    assert load_config(f).step == 9
+
+
+@pytest.mark.parametrize(
+    ("override", "needle"),
+    [
+        ("radius_quantile=1.5", "radius_quantile=1.5 is invalid, expected a number in [0.0, 1.0]"),
+        ("focal_loss_quantile_threshold=-0.1", "focal_loss_quantile_threshold"),
+        ("step=-1", "step=-1 is invalid, expected an integer >= 0"),
+        ("gaussian_noise_std=0", "gaussian_noise_std=0 is invalid"),
+        ("svd=2", "svd=2 is invalid, expected one of 0, 1, auto"),
+        ("input_shape=[128]", "input_shape"),
+        ("mining=maybe", "mining='maybe' is invalid, expected true or false"),
+        ("batch_size=2.5", "batch_size"),
+        ("learning_rate=nan", "learning_rate"),
+        ("bogus=1", "unknown config key 'bogus'"),
+        ("no_equals_sign", "expected key=value"),
+    ],
+)
+def test_bad_values_give_one_line_errors(override, needle):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[override])
+    assert needle in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_file_errors_name_the_file(tmp_path):
+    with pytest.raises(ConfigError, match="missing.yaml: config file not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("step: [1,\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_config(bad)
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("step: 1.5\n")
+    with pytest.raises(ConfigError, match=r"wrong.yaml: step=1.5 is invalid"):
+        load_config(wrong)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(listy)
+
+
+def test_replace_validates():
+    with pytest.raises(ConfigError):
+        GlassConfig().replace(step=-3)
+    assert GlassConfig().replace(step=3).step == 3
+
+
+def test_from_mapping_rejects_non_mapping():
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        from_mapping([1, 2])  # type: ignore[arg-type]
