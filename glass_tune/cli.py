@@ -99,6 +99,90 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _categories(args: argparse.Namespace, root: Path) -> list[str]:
+    from glass_tune.data import list_categories
+
+    if not args.category:
+        return [list_categories(root)[0]] if list_categories(root) else []
+    if args.category == ["all"]:
+        return list_categories(root)
+    return list(args.category)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from glass_tune.data import scan_category
+    from glass_tune.run_data import resolve_data_root
+    from glass_tune.search_space import load_search_space
+    from glass_tune.tuner import (
+        TuneOptions,
+        load_search_record,
+        reject_searched_overrides,
+        run_search,
+        save_search_record,
+    )
+
+    options = TuneOptions(
+        name=args.name or f"tune-{time.strftime('%Y%m%d-%H%M%S')}",
+        storage=args.storage,
+        samples=args.samples,
+        scheduler=args.scheduler,
+        grace_period=args.grace_period,
+        reduction_factor=args.reduction_factor,
+        max_concurrent=args.max_concurrent,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        address=args.address,
+        seed=args.seed if args.seed is not None else 0,
+        optuna_storage=args.optuna_storage,
+        max_failures=args.max_failures,
+        checkpoint_every=args.checkpoint_every,
+    )
+    if args.resume:
+        if not args.name:
+            raise UserError("--resume needs --name NAME of the experiment to continue")
+        base, space, options, categories = load_search_record(options)
+    else:
+        options.validate()
+        space = load_search_space(args.space)
+        base = load_config(args.config, overrides=args.set or (), base=space.fixed, extra={
+            "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,
+        })
+        reject_searched_overrides(space, args.set or ())
+        root = resolve_data_root(base)
+        base = base.replace(data_root=str(root))
+        categories = _categories(args, root)
+        for category in categories:  # every data problem before any trial starts
+            scan_category(root, category)
+        if options.experiment_dir.exists():
+            raise UserError(f"{options.experiment_dir}: experiment exists (pass --resume to continue it, or another --name)")
+        save_search_record(base, space, options, categories)
+    outcomes = run_search(base=base, space=space, options=options, categories=categories, resume=args.resume)
+    exp = options.experiment_dir
+    for o in outcomes:
+        if o.best_trial is None:
+            print(f"[{o.category}] no trial finished ({len(o.errors)} errored)")
+            continue
+        print(f"[{o.category}] best trial {o.best_trial}: score {o.best.get('score'):.4f}  "
+              f"image AUROC {o.best.get('image_auroc'):.4f}  pixel AUROC {o.best.get('pixel_auroc'):.4f}")
+        print(f"[{o.category}] best config: {o.best_config_path}")
+        for err in o.errors:
+            print(f"[{o.category}] errored trial {err}")
+    print(f"summary: {exp / 'summary.md'}")
+    print(f"tensorboard --logdir {exp}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from glass_tune.export import export_experiment
+
+    text = export_experiment(args.experiment, fmt=args.format, out=args.out, category=args.category)
+    if args.out:
+        print(f"best config written to {Path(args.out).resolve()}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glass-tune", description="Train and tune GLASS anomaly detection.")
     parser.add_argument("--version", action="version", version=f"glass-tune {__version__}")
@@ -110,6 +194,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("tune", help="search GLASS hyperparameters with Ray Tune + Optuna")
+    p.add_argument("--data", metavar="ROOT", help="dataset root in MVTec AD layout (default: built-in synthetic data)")
+    p.add_argument("--category", nargs="+", metavar="C", help="categories to search, or 'all' (default: the first)")
+    p.add_argument("--config", metavar="FILE", help="YAML base config for every trial")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config key; repeatable")
+    p.add_argument("--space", default="default", metavar="NAME|FILE", help="search space: bundled name or YAML file")
+    p.add_argument("--samples", type=int, default=8, metavar="N", help="trials per category (default 8)")
+    p.add_argument("--epochs", type=int, metavar="E", help="epochs per trial")
+    p.add_argument("--scheduler", choices=("asha", "fifo"), default="asha", help="early stopping (default asha)")
+    p.add_argument("--grace-period", type=int, default=1, metavar="E", help="ASHA: epochs before a trial may stop")
+    p.add_argument("--reduction-factor", type=int, default=2, metavar="F", help="ASHA reduction factor")
+    p.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at once")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="C")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="G", help="fractions share a GPU")
+    p.add_argument("--address", metavar="auto|HOST:PORT|ray://HOST:PORT", help="existing Ray cluster (default: local)")
+    p.add_argument("--storage", default="runs/tune", metavar="DIR", help="experiments folder (shared on a cluster)")
+    p.add_argument("--name", metavar="NAME", help="experiment name (default: tune-<time>)")
+    p.add_argument("--seed", type=int, metavar="S", help="seed of trials and of the Optuna sampler")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    p.add_argument("--optuna-storage", metavar="URL", help="Optuna storage URL (default: SQLite in the experiment)")
+    p.add_argument("--max-failures", type=int, default=0, metavar="N", help="retries of a failed trial")
+    p.add_argument("--checkpoint-every", type=int, default=5, metavar="K", help="also checkpoint every K evaluations")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
+    p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("export", help="write the best config of a finished search")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME) or a category in it")
+    p.add_argument("--category", metavar="C", help="which category, when the experiment has several")
+    p.add_argument("--format", choices=("yaml", "json", "anomalib", "official"), default="yaml")
+    p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("predict", help="score images with a trained checkpoint")
     p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint file or a train output folder")

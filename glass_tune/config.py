@@ -256,9 +256,11 @@ def load_config(
     *,
     overrides: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
+    base: Mapping[str, Any] | None = None,
 ) -> GlassConfig:
-    """Defaults, then the YAML file at ``path``, then ``extra`` (CLI flags), then ``--set`` overrides."""
-    values: dict[str, Any] = {}
+    """Defaults, then ``base`` (e.g. a search space's fixed values), the YAML file at ``path``,
+    ``extra`` (CLI flags, None meaning unset) and finally ``--set`` overrides."""
+    values: dict[str, Any] = dict(base or {})
     source = "config"
     if path is not None:
         values.update(_strip_provenance(read_yaml_mapping(path)))

@@ -5,8 +5,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams as hparams_summary
 
 from glass_tune.metrics import roc_points
 from glass_tune.training import Callback, EpochRecord, Evaluation, FitResult, TrainingRun
@@ -27,19 +30,34 @@ METRIC_TAGS = {
     "aupro": "aupro",
     "image_f1": "f1/image",
 }
+HPARAM_METRICS = ("best_score", "score", "auroc/image", "auroc/pixel", "aupro")
 ROC_RESOLUTION = 100  # ROC curves are written as scalar series with step = FPR in percent
 
 
 class TensorBoardCallback(Callback):
-    """Per-epoch losses, per-evaluation metrics, and the selected epoch's ROC curves at the end."""
+    """Per-epoch losses, per-evaluation metrics, the selected epoch's ROC curves at the end, and
+    (given ``hparams``) an HParams session so the dashboard compares trials by their searched values.
+    """
 
-    def __init__(self, logdir: str | Path) -> None:
+    def __init__(self, logdir: str | Path, *, hparams: dict[str, Any] | None = None) -> None:
         self.logdir = Path(logdir)
+        self.hparams = hparams
         self.writer: SummaryWriter | None = None
         self._best_eval: Evaluation | None = None
 
     def on_fit_start(self, run: TrainingRun) -> None:
         self.writer = SummaryWriter(log_dir=str(self.logdir))
+        if self.hparams:
+            self._write_hparams_session()
+
+    def _write_hparams_session(self) -> None:
+        """Written at the start: a trial stopped early by ASHA never reaches the end, and the
+        dashboard reads each metric's value from the last point of the scalar series of that tag."""
+        assert self.writer is not None and self.hparams is not None
+        values = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in self.hparams.items()}
+        experiment, start, _ = hparams_summary(values, dict.fromkeys(HPARAM_METRICS, 0.0))
+        self.writer.file_writer.add_summary(experiment)
+        self.writer.file_writer.add_summary(start)
 
     def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
         assert self.writer is not None

@@ -117,6 +117,7 @@ class TrainingRun:
     data: RunData
     device: torch.device
     out_dir: Path | None
+    save_checkpoints: bool = True
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
@@ -261,8 +262,8 @@ def _select(run: TrainingRun, record: EpochRecord) -> None:
 def _write_outputs(run: TrainingRun, result: FitResult | None = None) -> None:
     if run.out_dir is None:
         return
-    ckpt_dir = run.out_dir / "checkpoints"
-    run.save_checkpoint(ckpt_dir / "last.pt")
+    if run.save_checkpoints:
+        run.save_checkpoint(run.out_dir / "checkpoints" / "last.pt")
     doc = (result or _partial_result(run)).summary()
     atomic_write_json(run.out_dir / "metrics.json", doc)
 
@@ -274,7 +275,7 @@ def _partial_result(run: TrainingRun) -> FitResult:
 
 
 def _save_best(run: TrainingRun) -> None:
-    if run.out_dir is not None:
+    if run.out_dir is not None and run.save_checkpoints:
         run.save_checkpoint(run.out_dir / "checkpoints" / "best.pt")
 
 
@@ -318,10 +319,16 @@ def fit(
     callbacks: Sequence[Callback] = (),
     resume: str | Path | None = None,
     progress: bool = False,
+    save_checkpoints: bool = True,
 ) -> FitResult:
-    """Train GLASS per ``config``; write outputs to ``out_dir`` (nothing when None); resume from a checkpoint."""
+    """Train GLASS per ``config``; resume from a checkpoint when given.
+
+    ``out_dir`` receives config.yaml, metrics.json and (with ``save_checkpoints``) checkpoints/last.pt
+    and best.pt; None writes nothing.  A Ray trial keeps its checkpoints through Tune instead.
+    """
     out = Path(out_dir).resolve() if out_dir is not None else None
     run = start_run(config, out_dir=out, resume=Path(resume) if resume is not None else None)
+    run.save_checkpoints = save_checkpoints
     _emit(callbacks, "on_fit_start", run)
     while run.epoch < run.config.epochs:
         run.epoch += 1

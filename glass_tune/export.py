@@ -1,0 +1,259 @@
+"""Take a finished search home: its best config (with provenance) in four formats, and the summary.
+
+``yaml``/``json`` feed ``glass-tune train --config`` (the provenance block is ignored there);
+``anomalib`` is an anomalib ``Glass`` model config; ``official`` is the official GLASS command line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import shlex
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from glass_tune.config import FIELD_NAMES, GlassConfig, from_mapping
+from glass_tune.errors import UserError
+from glass_tune.io import atomic_write_text
+from glass_tune.runtime import versions
+
+if TYPE_CHECKING:
+    from glass_tune.tuner import CategoryOutcome
+
+FORMATS = ("yaml", "json", "anomalib", "official")
+METRIC = "best_score"
+BEST_CONFIG_FILE = "best_config.yaml"
+# timm names -> the official code's backbone keys (backbones.py)
+OFFICIAL_BACKBONES = {
+    "wide_resnet50_2": "wideresnet50",
+    "wide_resnet101_2": "wideresnet101",
+    "resnet50": "resnet50",
+    "resnet101": "resnet101",
+}
+
+
+def best_trial_record(category_dir: Path) -> dict[str, Any]:
+    """The best trial of one category's Ray experiment: config, provenance and checkpoint path."""
+    from ray.tune import ExperimentAnalysis
+
+    if not category_dir.is_dir():
+        raise UserError(f"{category_dir}: no such experiment folder")
+    try:
+        analysis = ExperimentAnalysis(str(category_dir), default_metric=METRIC, default_mode="max")
+    except Exception as exc:  # Ray raises ValueError/FileNotFoundError/TuneError for non-experiments
+        raise UserError(f"{category_dir}: not a Ray Tune experiment folder ({type(exc).__name__})") from None
+    trial = analysis.get_best_trial(metric=METRIC, mode="max", scope="last")
+    if trial is None:
+        raise UserError(f"{category_dir}: no trial reported {METRIC} (all errored?)")
+    config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(category_dir))
+    checkpoint = analysis.get_best_checkpoint(trial, metric=METRIC, mode="max")
+    last = trial.last_result or {}
+    searched = list(trial.config.get("searched", []))
+    provenance = {
+        "experiment": str(category_dir.parent),
+        "category": config.category,
+        "trial_id": trial.trial_id,
+        "metrics": {
+            "score": last.get("best_score"),
+            "epoch": last.get("best_epoch"),
+            **{k: last.get(f"best_{k}") for k in ("image_auroc", "pixel_auroc", "aupro", "image_f1")},
+        },
+        "searched_params": {k: trial.config[k] for k in searched if k in trial.config},
+        "seed": config.seed,
+        "val_source": last.get("val_source", "test"),
+        "checkpoint": str(Path(checkpoint.path) / "checkpoint.pt") if checkpoint is not None else None,
+        "versions": versions(),
+    }
+    return {"config": config, "provenance": provenance}
+
+
+def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
+    """The best config in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "yaml":
+        return yaml.safe_dump({**config.to_dict(), "provenance": provenance}, sort_keys=False)
+    if fmt == "json":
+        return json.dumps({**config.to_dict(), "provenance": provenance}, indent=2) + "\n"
+    if fmt == "anomalib":
+        return anomalib_config(config, provenance)
+    if fmt == "official":
+        return official_command(config, provenance)
+    raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+
+
+def anomalib_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
+    """An ``anomalib train --config`` file for ``anomalib.models.Glass`` (v2.5+)."""
+    init_args = {
+        "input_shape": list(config.input_shape),
+        "anomaly_source_path": config.anomaly_source_path,
+        "backbone": _anomalib_backbone(config.backbone),
+        "pretrain_embed_dim": config.pretrain_embed_dim,
+        "target_embed_dim": config.target_embed_dim,
+        "patchsize": config.patchsize,
+        "patchstride": config.patchstride,
+        "pre_trained": config.pre_trained,
+        "layers": list(config.layers),
+        "pre_projection": config.pre_projection,
+        "discriminator_layers": config.discriminator_layers,
+        "discriminator_hidden": config.discriminator_hidden,
+        "learning_rate": config.learning_rate,
+        "step": config.step,
+        "svd": config.svd,
+        "gaussian_noise_std": config.gaussian_noise_std,
+        "radius_quantile": config.radius_quantile,
+        "focal_loss_quantile_threshold": config.focal_loss_quantile_threshold,
+        "mining": config.mining,
+    }
+    doc = {
+        "seed_everything": config.seed,
+        "model": {"class_path": "anomalib.models.Glass", "init_args": init_args},
+        "data": {
+            "class_path": "anomalib.data.MVTecAD",
+            "init_args": {
+                "root": config.data_root,
+                "category": config.category,
+                "train_batch_size": config.batch_size,
+                "eval_batch_size": config.batch_size,
+            },
+        },
+        "trainer": {"max_epochs": config.epochs, "limit_train_batches": config.samples_per_epoch // config.batch_size + 1},
+    }
+    header = (
+        f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')}, "
+        f"score {provenance.get('metrics', {}).get('score')})\n"
+        "# anomalib's timm backbone is named with an explicit weight tag so it matches the official torchvision weights.\n"
+    )
+    return header + yaml.safe_dump(doc, sort_keys=False)
+
+
+def _anomalib_backbone(name: str) -> str:
+    """anomalib's default timm tag for wide_resnet50_2 is racm_in1k; the official weights are tv_in1k."""
+    return name if "." in name or name not in OFFICIAL_BACKBONES else f"{name}.tv_in1k"
+
+
+def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
+    """The official ``main.py`` command line; svd is forced with --distribution 2 (manifold) / 3 (hypersphere)."""
+    note = ""
+    if config.backbone not in OFFICIAL_BACKBONES:
+        note = f"# backbone {config.backbone!r} has no official key; known keys: {sorted(OFFICIAL_BACKBONES.values())}\n"
+    root = Path(config.data_root or "DATA_ROOT")
+    aug = config.anomaly_source_path or "DTD_IMAGES"
+    args = ["python", "main.py", "--gpu", "0", "--seed", str(config.seed), "--test", "ckpt", "net",
+            "-b", OFFICIAL_BACKBONES.get(config.backbone, config.backbone)]
+    for layer in config.layers:
+        args += ["-le", layer]
+    args += [
+        "--pretrain_embed_dimension", str(config.pretrain_embed_dim),
+        "--target_embed_dimension", str(config.target_embed_dim),
+        "--patchsize", str(config.patchsize),
+        "--meta_epochs", str(config.epochs),
+        "--eval_epochs", str(config.eval_interval),
+        "--dsc_layers", str(config.discriminator_layers),
+        "--dsc_hidden", str(config.discriminator_hidden),
+        "--pre_proj", str(config.pre_projection),
+        "--mining", str(int(config.mining)),
+        "--noise", repr(config.gaussian_noise_std),
+        "--radius", repr(config.radius_quantile),
+        "--p", repr(config.focal_loss_quantile_threshold),
+        "--step", str(config.step),
+        "--limit", str(config.samples_per_epoch),
+        "--lr", repr(config.learning_rate),
+        "dataset",
+        "--distribution", "3" if config.svd == 1 else "2",
+        "--mean", "0.5", "--std", "0.1", "--fg", "0", "--rand_aug", "1",
+        "--batch_size", str(config.batch_size),
+        "--resize", str(config.input_shape[0]),
+        "--imagesize", str(config.input_shape[0]),
+        "-d", str(config.category),
+        "mvtec", str(root), str(aug),
+    ]
+    header = f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')})\n"
+    return header + note + shlex.join(args) + "\n"
+
+
+def write_best_config(category_dir: Path) -> Path:
+    """Export the category's best config as YAML next to the Ray experiment (end of every search)."""
+    record = best_trial_record(category_dir)
+    target = category_dir / BEST_CONFIG_FILE
+    atomic_write_text(target, render(record["config"], record["provenance"], "yaml"))
+    return target
+
+
+def export_experiment(experiment: str | Path, *, fmt: str, out: str | Path | None, category: str | None = None) -> str:
+    """The best config of an experiment (or of one category of it) rendered in ``fmt``; written to ``out`` if given."""
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    category_dir = _category_dir(Path(experiment).expanduser().resolve(), category)
+    record = best_trial_record(category_dir)
+    text = render(record["config"], record["provenance"], fmt)
+    if out is not None:
+        atomic_write_text(Path(out), text)
+    return text
+
+
+def _category_dir(path: Path, category: str | None) -> Path:
+    """Accept the experiment folder (one category, or ``category`` named) or a category folder itself."""
+    if not path.is_dir():
+        raise UserError(f"{path}: no such experiment folder")
+    if category is not None:
+        return path / category
+    if any(path.glob("experiment_state*.json")):
+        return path
+    candidates = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("experiment_state*.json")))
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise UserError(f"{path}: not a glass-tune experiment (no Ray experiment state found)")
+    names = ", ".join(p.name for p in candidates)
+    raise UserError(f"{path}: holds several categories ({names}); pass --category")
+
+
+SUMMARY_COLUMNS = ("category", "best_score", "image_auroc", "pixel_auroc", "aupro", "image_f1", "best_epoch",
+                   "trials", "stopped_early", "errored", "best_trial", "best_params", "errors")
+
+
+def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
+    rows = []
+    for o in outcomes:
+        rows.append({
+            "category": o.category,
+            "best_score": o.best.get("score"),
+            "image_auroc": o.best.get("image_auroc"),
+            "pixel_auroc": o.best.get("pixel_auroc"),
+            "aupro": o.best.get("aupro"),
+            "image_f1": o.best.get("image_f1"),
+            "best_epoch": o.best.get("epoch"),
+            "trials": o.trials,
+            "stopped_early": o.stopped_early,
+            "errored": len(o.errors),
+            "best_trial": o.best_trial,
+            "best_params": ", ".join(f"{k}={_short(v)}" for k, v in o.params.items()),
+            "errors": "; ".join(o.errors),
+        })
+    return rows
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_summary(experiment_dir: Path, outcomes: Sequence[CategoryOutcome]) -> tuple[Path, Path]:
+    """``summary.csv`` and ``summary.md``: one row per category, errored trials named."""
+    rows = summary_rows(outcomes)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, md_path = experiment_dir / "summary.csv", experiment_dir / "summary.md"
+    atomic_write_text(csv_path, buf.getvalue())
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(_short(row[c]) if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |")
+    atomic_write_text(md_path, "\n".join(lines) + "\n")
+    return csv_path, md_path

@@ -1,0 +1,70 @@
+"""One readable line per event while a search runs, instead of Ray's full status tables."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Any, TextIO
+
+from ray.tune import Callback
+
+from glass_tune.export import METRIC
+
+
+class ProgressCallback(Callback):
+    """Prints trial results, completions and errors with running/done/stopped counts and the best so far."""
+
+    def __init__(self, *, category: str, samples: int, mode: str, stream: TextIO | None = None) -> None:
+        self.category = category
+        self.samples = samples
+        self.sign = 1.0 if mode == "max" else -1.0
+        self.stream = stream or sys.stdout
+        self.best: tuple[float, str] | None = None
+
+    def _status(self, trials: list[Any]) -> str:
+        counts: dict[str, int] = {}
+        for t in trials:
+            counts[t.status] = counts.get(t.status, 0) + 1
+        stopped = sum(1 for t in trials if t.status == "TERMINATED" and _stopped_early(t))
+        done = counts.get("TERMINATED", 0) - stopped
+        best = f"best {self.best[0]:.4f} ({self.best[1]})" if self.best else "best n/a"
+        return (
+            f"{counts.get('RUNNING', 0)} running, {done} done, {stopped} stopped early, "
+            f"{counts.get('ERROR', 0)} errored of {self.samples} | {best}"
+        )
+
+    def _say(self, text: str) -> None:
+        print(f"[tune {self.category}] {text}", file=self.stream, flush=True)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        value = result.get(METRIC)
+        if value is not None and not math.isnan(value):
+            if self.best is None or self.sign * value > self.sign * self.best[0]:
+                self.best = (float(value), trial.trial_id)
+        self._say(
+            f"{trial.trial_id} epoch {result.get('epoch')}: score {result.get('score', math.nan):.4f} "
+            f"(trial best {value if value is not None else math.nan:.4f}) | {self._status(trials)}"
+        )
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        how = "stopped early by the scheduler" if _stopped_early(trial) else "finished"
+        self._say(f"{trial.trial_id} {how} | {self._status(trials)}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._say(f"{trial.trial_id} ERRORED: {_first_line(trial)} | {self._status(trials)}")
+
+
+def _stopped_early(trial: Any) -> bool:
+    last = trial.last_result or {}
+    return last.get("epoch", 0) < trial.config.get("epochs", 0)
+
+
+def _first_line(trial: Any) -> str:
+    """The error's own message, not Ray's traceback."""
+    text = str(getattr(trial, "error_file", "") or "")
+    try:
+        with open(text, encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh if line.strip()]
+        return lines[-1] if lines else "unknown error"
+    except OSError:
+        return "see the trial's error.txt"

@@ -1,0 +1,88 @@
+"""The Ray Tune function trainable: one full GLASS training run per trial.
+
+Thin on purpose: the trial's config dict becomes a :class:`GlassConfig`, and the core training loop
+(:func:`glass_tune.training.fit`) runs with a callback that reports every evaluation to Tune and
+attaches a checkpoint when the best score improves (and every ``checkpoint_every`` evaluations), so
+an interrupted search resumes each trial where it stopped.
+"""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from ray import tune
+
+from glass_tune.config import FIELD_NAMES, from_mapping
+from glass_tune.tensorboard_log import TensorBoardCallback
+from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, TrainingRun, fit
+
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner
+SEARCHED_KEY = "searched"  # names of the searched parameters, for the hparams summary
+
+
+def report_metrics(record: EpochRecord, best: dict[str, Any] | None) -> dict[str, Any]:
+    """What a trial reports per evaluation: this epoch's metrics and the best epoch's as ``best_*``.
+
+    ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
+    """
+    assert record.evaluation is not None
+    out: dict[str, Any] = {"epoch": record.epoch, **record.evaluation.metrics}
+    out["score"] = record.score
+    out.update({f"best_{k}": v for k, v in (best or {}).items()})
+    out.update({k: record.losses[k] for k in LOSS_KEYS})
+    return out
+
+
+class TuneReportCallback(Callback):
+    """Reports each evaluation with ``tune.report``; checkpoints on improvement and every N evaluations."""
+
+    def __init__(self, *, checkpoint_every: int) -> None:
+        self.checkpoint_every = checkpoint_every
+        self._evaluations = 0
+
+    def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
+        if record.evaluation is None:
+            return
+        self._evaluations += 1
+        metrics = {**report_metrics(record, run.best), "val_source": run.data.val_source}
+        periodic = self._evaluations % self.checkpoint_every == 0
+        if not (record.improved or periodic or record.epoch == run.config.epochs):
+            tune.report(metrics)
+            return
+        with tempfile.TemporaryDirectory(prefix="glass-ckpt-") as tmp:
+            run.save_checkpoint(Path(tmp) / CHECKPOINT_FILE)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def train_glass(trial_config: dict[str, Any]) -> None:
+    """Ray Tune entry point (function trainable)."""
+    glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
+    config = from_mapping(glass_values, source="trial config")
+    searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    callbacks = [
+        TensorBoardCallback(trial_dir, hparams=searched),
+        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5))),
+    ]
+    try:
+        restored = tune.get_checkpoint()
+        if restored is None:
+            fit(config, out_dir=trial_dir / "run", callbacks=callbacks, save_checkpoints=False)
+        else:
+            with restored.as_directory() as ckpt_dir:
+                fit(
+                    config,
+                    out_dir=trial_dir / "run",
+                    callbacks=callbacks,
+                    resume=Path(ckpt_dir) / CHECKPOINT_FILE,
+                    save_checkpoints=False,
+                )
+    finally:
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
