@@ -2,6 +2,7 @@
 
 AUPRO and pixel AUROC run after every evaluation of every trial, so they must stay at seconds, not
 minutes. Writes the seconds per metric to ``benchmarks/results/metrics_speed.json``.
+Run from the repository root after ``make setup`` (or with ``PYTHONPATH=.``).
 """
 
 from __future__ import annotations

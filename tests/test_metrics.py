@@ -52,7 +52,7 @@ def random_case(seed: int, n: int = 4, size: int = 24, levels: int | None = 40) 
 def test_image_auroc_hand_computed():
     # positives 0.8, 0.4; negatives 0.1, 0.5: pairs won (0.8>0.1, 0.8>0.5, 0.4>0.1) = 3 of 4
     assert image_auroc([1, 1, 0, 0], [0.8, 0.4, 0.1, 0.5]) == pytest.approx(0.75)
-    # a tie between a positive and a negative counts one half: (1 + 0.5) / 2
+    # the 0.3/0.3 tie counts one half: (3 + 0.5) / 4
     assert image_auroc([1, 1, 0, 0], [0.9, 0.3, 0.3, 0.1]) == pytest.approx(0.875)
     assert image_auroc([True, False], [0.2, 0.7]) == 0.0
 
@@ -60,7 +60,7 @@ def test_image_auroc_hand_computed():
 def test_pixel_auroc_flattens_all_images():
     masks = np.array([[[0, 1], [0, 0]], [[0, 0], [1, 0]]])
     maps = np.array([[[0.1, 0.9], [0.2, 0.3]], [[0.4, 0.5], [0.35, 0.0]]])
-    # positives 0.9 and 0.35 against 6 negatives: 0.9 wins 6, 0.35 wins 3 (0.1, 0.2, 0.3, 0.0 -> 4)
+    # positives 0.9 and 0.35 against 6 negatives: 0.9 beats all 6, 0.35 beats 0.0, 0.1, 0.2 and 0.3
     assert pixel_auroc(masks, maps) == pytest.approx((6 + 4) / 12)
 
 
