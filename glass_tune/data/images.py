@@ -81,13 +81,18 @@ def cover_size(size_hw: tuple[int, int], input_shape: tuple[int, int]) -> tuple[
     return max(th, int(h * tw / w)), tw
 
 
+def resize_cover(img: Image.Image, input_shape: tuple[int, int], *, nearest: bool = False) -> Image.Image:
+    """Aspect-preserving resize to :func:`cover_size` (bilinear, or nearest for masks)."""
+    size = cover_size((img.height, img.width), input_shape)
+    if size == (img.height, img.width):
+        return img
+    interp = InterpolationMode.NEAREST if nearest else InterpolationMode.BILINEAR
+    return TF.resize(img, list(size), interpolation=interp)
+
+
 def resize_crop(img: Image.Image, input_shape: tuple[int, int], *, nearest: bool = False) -> Image.Image:
     """Official geometry: resize so the image covers ``input_shape``, then centre-crop to it."""
-    interp = InterpolationMode.NEAREST if nearest else InterpolationMode.BILINEAR
-    size = cover_size((img.height, img.width), input_shape)
-    if size != (img.height, img.width):
-        img = TF.resize(img, list(size), interpolation=interp)
-    return TF.center_crop(img, list(input_shape))
+    return TF.center_crop(resize_cover(img, input_shape, nearest=nearest), list(input_shape))
 
 
 def to_uint8_tensor(img: Image.Image) -> Tensor:
@@ -110,9 +115,9 @@ def denormalize(x: Tensor) -> Tensor:
     return x * _STD + _MEAN
 
 
-def load_image(path: str | Path, input_shape: tuple[int, int]) -> Tensor:
-    """Read, resize-and-crop: uint8 3×H×W ready for :func:`to_float01` and :func:`normalize`."""
-    return to_uint8_tensor(resize_crop(load_rgb(path), input_shape))
+def load_image_tensor(path: str | Path, *, input_shape: tuple[int, int]) -> Tensor:
+    """One file through the whole official pipeline: normalised float32 3×H×W, ready for a model."""
+    return normalize(to_float01(to_uint8_tensor(resize_crop(load_rgb(path), input_shape))))
 
 
 def preprocess_mask(mask: np.ndarray, input_shape: tuple[int, int]) -> Tensor:
