@@ -1,0 +1,41 @@
+"""Shared fixtures: a tiny CPU GLASS profile and the built-in synthetic data, generated once per session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from glass_tune.config import GlassConfig, from_mapping
+from glass_tune.data import generate_synthetic
+
+torch.set_num_threads(1)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# resnet18 at 64 px (8x8 patch grid), random init, small heads: a few seconds per epoch on one core.
+TINY = {
+    "backbone": "resnet18",
+    "pre_trained": False,
+    "input_shape": [64, 64],
+    "pretrain_embed_dim": 64,
+    "target_embed_dim": 64,
+    "discriminator_hidden": 32,
+    "step": 5,
+    "batch_size": 4,
+    "samples_per_epoch": 8,
+    "epochs": 2,
+    "device": "cpu",
+}
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in synthetic dataset at 64 px (all categories), shared by every test."""
+    return generate_synthetic(tmp_path_factory.mktemp("synthetic"), seed=0, size=64)
+
+
+@pytest.fixture
+def tiny_config(synthetic_root: Path) -> GlassConfig:
+    return from_mapping({**TINY, "data_root": str(synthetic_root), "category": "weave"})
