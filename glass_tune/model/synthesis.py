@@ -1,0 +1,112 @@
+"""Feature-space anomaly synthesis: GAS (spec §2) and the hypersphere shell for LAS features (§3.2).
+
+GAS starts from Gaussian-perturbed normal features and takes ``step`` normalized gradient-*ascent*
+steps on BCE(D(g), 1), i.e. it moves g towards what the discriminator currently calls normal, which
+makes the synthetic anomalies harder (maintainer, GLASS issue #49).  Every 5 steps a truncated
+projection keeps g inside a shell around an anchor:
+
+* ``svd=0`` (manifold): anchor = the sample's own normal feature, shell [0.5, 1.0];
+* ``svd=1`` (hypersphere): anchor = the per-position center, shell [r_t, 2 r_t].
+
+This module is the plain reference loop (one discriminator pass per step over ``[u; g]``) so that the
+BatchNorm batch statistics and running-stat updates equal the official code's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+ASCENT_STEP_SIZE = 1e-3  # hard-coded in both implementations (not a CLI option)
+PROJECTION_INTERVAL = 5
+MANIFOLD_SHELL = (0.5, 1.0)
+NORM_EPS = 1e-10
+
+Radius = float | Tensor
+
+
+def project_to_shell(features: Tensor, anchor: Tensor, r_min: Radius, r_max: Radius) -> Tensor:
+    """Rescale ``features - anchor`` row-wise so its L2 norm lies in ``[r_min, r_max]``.
+
+    Differentiable like the official code: gradients flow through the features, the anchor and
+    the norm; radii passed as detached tensors (r_t) are constants.
+    """
+    offset = features - anchor
+    norm = torch.linalg.vector_norm(offset, dim=1, keepdim=True)
+    lo, hi = (torch.as_tensor(r, dtype=norm.dtype, device=norm.device) for r in (r_min, r_max))
+    return anchor + offset * (torch.clamp(norm, lo, hi) / (norm + NORM_EPS))
+
+
+def hypersphere_radius(
+    true_feats: Tensor, fake_feats: Tensor, normal_mask: Tensor, center_rows: Tensor, quantile: float
+) -> Tensor:
+    """r_t: the ``quantile`` of distances to the per-position center (spec §2.3), detached.
+
+    The distances are those of all normal features plus the LAS features at positions the mask
+    marks normal.  The official code wraps r_t in a new tensor, so no gradient flows through the
+    shell bounds; anomalib keeps it attached (a deviation, §10.1.6).
+    """
+    with torch.no_grad():
+        points = torch.cat([fake_feats[normal_mask], true_feats])
+        centers = torch.cat([center_rows[normal_mask], center_rows])
+        return torch.quantile(torch.linalg.vector_norm(points - centers, dim=1), quantile)
+
+
+def push_las_outward(fake_feats: Tensor, anomalous_mask: Tensor, center_rows: Tensor, r_t: Tensor) -> Tensor:
+    """Hypersphere mode only: LAS features at anomalous positions go to the shell [2 r_t, 4 r_t]."""
+    projected = project_to_shell(fake_feats, center_rows, 2 * r_t, 4 * r_t)
+    return torch.where(anomalous_mask.unsqueeze(1), projected, fake_feats)
+
+
+@dataclass
+class GasResult:
+    """Final synthetic features and the scores of the last discriminator pass over ``[u; g]``."""
+
+    features: Tensor
+    true_scores: Tensor
+    gaus_scores: Tensor
+
+
+def _ascent_step(gaus_loss: Tensor, gaus_feats: Tensor) -> Tensor:
+    """One normalized step up the label-1 BCE; no gradient is accumulated into any parameter."""
+    (grad,) = torch.autograd.grad(gaus_loss, [gaus_feats])
+    grad_normalized = grad / (torch.linalg.vector_norm(grad, dim=1, keepdim=True) + NORM_EPS)
+    return gaus_feats + ASCENT_STEP_SIZE * grad_normalized
+
+
+def global_anomaly_synthesis(
+    discriminator: nn.Module,
+    true_feats: Tensor,
+    *,
+    step: int,
+    mining: bool,
+    noise_std: float,
+    anchor: Tensor,
+    r_min: Radius,
+    r_max: Radius,
+) -> GasResult:
+    """GAS (spec §2.1-2.2, 2.5): ``step + 1`` discriminator passes, ``step`` ascent steps.
+
+    ``mining=False`` stops after the first pass, so g = u + noise.  ``step < 5`` simply never
+    projects (the official code crashes there on an unassigned logging variable).  The synthetic
+    features stay connected to ``true_feats``, so the final GAS loss also trains the adaptor.
+    Gradient mode is forced on because the ascent needs d loss / d g even under ``no_grad``.
+    """
+    with torch.enable_grad():
+        gaus_feats = true_feats + noise_std * torch.randn_like(true_feats)
+        if not gaus_feats.requires_grad:  # adaptor-free and frozen: the ascent still needs a gradient
+            gaus_feats.requires_grad_(True)
+        n_true = len(true_feats)
+        for t in range(step + 1):
+            scores = discriminator(torch.cat([true_feats, gaus_feats])).squeeze(1)
+            true_scores, gaus_scores = scores[:n_true], scores[n_true:]
+            if t == step or not mining:
+                break
+            gaus_loss = F.binary_cross_entropy(gaus_scores, torch.ones_like(gaus_scores))
+            gaus_feats = _ascent_step(gaus_loss, gaus_feats)
+            if (t + 1) % PROJECTION_INTERVAL == 0:
+                gaus_feats = project_to_shell(gaus_feats, anchor, r_min, r_max)
+    return GasResult(gaus_feats, true_scores, gaus_scores)
