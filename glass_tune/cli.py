@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from glass_tune import __version__
-from glass_tune.config import GlassConfig, load_config
+from glass_tune.config import DATA_FORMAT_CHOICES, VAL_SOURCE_CHOICES, GlassConfig, load_config
 from glass_tune.errors import UserError
 
 # Heavy imports (torch, ray) happen inside the command functions so `--help` and errors stay fast.
@@ -27,12 +27,26 @@ def config_from_args(args: argparse.Namespace) -> GlassConfig:
         "epochs": getattr(args, "epochs", None),
         "device": getattr(args, "device", None),
         "seed": getattr(args, "seed", None),
+        **_data_extra(args),
     }
     return load_config(args.config, overrides=args.set or (), extra=extra)
 
 
+def _data_extra(args: argparse.Namespace) -> dict[str, object]:
+    """The dataset flags shared by train, tune and check-data, as config keys (None = unset)."""
+    return {key: getattr(args, key, None) for key in ("data_format", "val_source", "val_ratio")}
+
+
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", dest="data_format", choices=DATA_FORMAT_CHOICES,
+                   help="dataset layout (default: detected)")
+    p.add_argument("--val-source", choices=VAL_SOURCE_CHOICES,
+                   help="validation for epoch selection and search: split of the test set (default), the test set, or val_dir")
+    p.add_argument("--val-ratio", type=float, metavar="R", help="share of the test set used for validation with split (default 0.5)")
+
+
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", metavar="ROOT", help="dataset root in MVTec AD layout (default: built-in synthetic data)")
+    p.add_argument("--data", metavar="ROOT", help="dataset root, MVTec/VisA/folder layout (default: built-in synthetic data)")
     p.add_argument("--category", metavar="C", help="category folder under ROOT (default: the first one)")
     p.add_argument("--config", metavar="FILE", help="YAML config (e.g. an exported best config)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (value parsed as YAML); repeatable")
@@ -54,14 +68,14 @@ def _prepare_out_dir(out: Path, *, overwrite: bool, resume: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from glass_tune.check_data import preflight
     from glass_tune.console import ConsoleCallback, format_metrics
-    from glass_tune.data import scan_category
     from glass_tune.run_data import resolve_run_config
     from glass_tune.tensorboard_log import TensorBoardCallback
     from glass_tune.training import fit
 
     config = resolve_run_config(config_from_args(args))
-    scan_category(Path(config.data_root), config.category)  # data errors before any output is touched
+    preflight(config, [config.category])  # every data problem before any output is touched
     out = Path(args.out or f"runs/train-{config.category}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     _prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
     resume = out / "checkpoints" / "last.pt" if args.resume else None
@@ -99,18 +113,8 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
-def _categories(args: argparse.Namespace, root: Path) -> list[str]:
-    from glass_tune.data import list_categories
-
-    if not args.category:
-        return [list_categories(root)[0]] if list_categories(root) else []
-    if args.category == ["all"]:
-        return list_categories(root)
-    return list(args.category)
-
-
 def cmd_tune(args: argparse.Namespace) -> int:
-    from glass_tune.data import scan_category
+    from glass_tune.check_data import preflight, select_categories
     from glass_tune.run_data import resolve_data_root
     from glass_tune.search_space import load_search_space
     from glass_tune.tuner import (
@@ -146,13 +150,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
         space = load_search_space(args.space)
         base = load_config(args.config, overrides=args.set or (), base=space.fixed, extra={
             "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,
+            **_data_extra(args),
         })
         reject_searched_overrides(space, args.set or ())
         root = resolve_data_root(base)
         base = base.replace(data_root=str(root))
-        categories = _categories(args, root)
-        for category in categories:  # every data problem before any trial starts
-            scan_category(root, category)
+        categories = select_categories(base, args.category)
+        preflight(base, categories)  # every data problem before any trial starts
         if options.experiment_dir.exists():
             raise UserError(f"{options.experiment_dir}: experiment exists (pass --resume to continue it, or another --name)")
         save_search_record(base, space, options, categories)
@@ -169,6 +173,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
             print(f"[{o.category}] errored trial {err}")
     print(f"summary: {exp / 'summary.md'}")
     print(f"tensorboard --logdir {exp}")
+    return 0
+
+
+def cmd_check_data(args: argparse.Namespace) -> int:
+    from glass_tune.check_data import check_categories, format_report, raise_on_problems, select_categories
+
+    config = load_config(args.config, overrides=args.set or (), extra={
+        "data_root": args.data, "seed": args.seed, **_data_extra(args),
+    })
+    reports = check_categories(config, select_categories(config, args.category))
+    print("\n\n".join(format_report(r) for r in reports))
+    raise_on_problems(reports)
     return 0
 
 
@@ -193,10 +209,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/train-<category>-<time>)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _add_data_flags(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="search GLASS hyperparameters with Ray Tune + Optuna")
-    p.add_argument("--data", metavar="ROOT", help="dataset root in MVTec AD layout (default: built-in synthetic data)")
+    p.add_argument("--data", metavar="ROOT", help="dataset root, MVTec/VisA/folder layout (default: built-in synthetic data)")
     p.add_argument("--category", nargs="+", metavar="C", help="categories to search, or 'all' (default: the first)")
     p.add_argument("--config", metavar="FILE", help="YAML base config for every trial")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config key; repeatable")
@@ -218,7 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-failures", type=int, default=0, metavar="N", help="retries of a failed trial")
     p.add_argument("--checkpoint-every", type=int, default=5, metavar="K", help="also checkpoint every K evaluations")
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
+    _add_data_flags(p)
     p.set_defaults(func=cmd_tune)
+
+    p = sub.add_parser("check-data", help="validate a dataset and print its per-category table")
+    p.add_argument("--data", metavar="ROOT", help="dataset root (default: built-in synthetic data)")
+    p.add_argument("--category", nargs="+", metavar="C", help="categories to check, or 'all' (default: the first)")
+    p.add_argument("--config", metavar="FILE", help="YAML config (its data keys apply: val_source, foreground, ...)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key; repeatable")
+    p.add_argument("--seed", type=int, metavar="S", help="seed of the validation split")
+    _add_data_flags(p)
+    p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser("export", help="write the best config of a finished search")
     p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME) or a category in it")

@@ -22,6 +22,8 @@ from glass_tune.io import atomic_write_text
 
 SVD_CHOICES = (0, 1, "auto")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DATA_FORMAT_CHOICES = ("auto", "mvtec", "visa", "folder")
+VAL_SOURCE_CHOICES = ("split", "test", "dir")
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class GlassConfig:
     # --- run ---
     data_root: str | None = None
     category: str | None = None
+    data_format: str = "auto"
+    foreground: bool | str = "auto"
+    val_source: str = "split"
+    val_ratio: float = 0.5
+    val_dir: str | None = None
     epochs: int = 640
     batch_size: int = 8
     samples_per_epoch: int = 392
@@ -95,17 +102,19 @@ def _int(lo: int | None = None) -> tuple[Callable[[Any], Any], str]:
     return conv, "an integer" + (f" >= {lo}" if lo is not None else "")
 
 
-def _float(lo: float, hi: float | None = None, *, lo_open: bool = False) -> tuple[Callable[[Any], Any], str]:
+def _float(
+    lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
+) -> tuple[Callable[[Any], Any], str]:
     def conv(v: Any) -> float:
         if not _is_number(v):
             raise ValueError
         v = float(v)
-        if v < lo or (lo_open and v == lo) or (hi is not None and v > hi):
+        if v < lo or (lo_open and v == lo) or (hi is not None and (v > hi or (hi_open and v == hi))):
             raise ValueError
         return v
 
-    left = "(" if lo_open else "["
-    desc = f"a number in {left}{lo}, {hi}]" if hi is not None else f"a number {'>' if lo_open else '>='} {lo}"
+    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+    desc = f"a number in {left}{lo}, {hi}{right}" if hi is not None else f"a number {'>' if lo_open else '>='} {lo}"
     return conv, desc
 
 
@@ -135,6 +144,17 @@ def _str(*, optional: bool = False, choices: Iterable[Any] | None = None) -> tup
     if allowed is not None:
         return conv, "one of " + ", ".join(map(str, allowed))
     return conv, "a non-empty string" + (" or null" if optional else "")
+
+
+def _bool_or(*words: str) -> tuple[Callable[[Any], Any], str]:
+    """true, false or one of ``words`` (``1`` is not ``true`` here, although ``1 == True``)."""
+
+    def conv(v: Any) -> Any:
+        if isinstance(v, bool) or (isinstance(v, str) and v in words):
+            return v
+        raise ValueError
+
+    return conv, "true, false or " + ", ".join(words)
 
 
 def _shape() -> tuple[Callable[[Any], Any], str]:
@@ -182,6 +202,11 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "anomaly_source_path": _str(optional=True),
     "data_root": _str(optional=True),
     "category": _str(optional=True),
+    "data_format": _str(choices=DATA_FORMAT_CHOICES),
+    "foreground": _bool_or("auto"),
+    "val_source": _str(choices=VAL_SOURCE_CHOICES),
+    "val_ratio": _float(0.0, 1.0, lo_open=True, hi_open=True),
+    "val_dir": _str(optional=True),
     "epochs": _int(1),
     "batch_size": _int(1),
     "samples_per_epoch": _int(1),

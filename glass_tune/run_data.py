@@ -1,11 +1,22 @@
-"""From a config to the datasets of one run: resolve defaults, then build train/validation sets.
+"""From a config to the datasets of one run: resolve defaults, then build train/validation/test sets.
 
-Resolution happens once, in the driver, so the resolved config (absolute paths, the category, the
-concrete ``svd``) is what gets written next to every output and what a Ray trial receives.
+Resolution happens once, in the driver, so the resolved config (absolute paths, the detected
+layout, the category, the concrete ``svd`` and ``foreground``) is what gets written next to every
+output and what a Ray trial receives.
+
+Where validation comes from (``val_source``):
+
+- ``split`` (default): a seeded split of the test set stratified by defect type; the validation
+  part selects the epoch (and is what a search optimises), the held-out part is measured once, at
+  the selected epoch.
+- ``test``: the official protocol, selection on the test set itself; no held-out figures.
+- ``dir``: ``val_dir`` is a second root in the same layout holding the category's test part;
+  the whole official test set is held out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,16 +24,22 @@ from torch.utils.data import Dataset
 
 from glass_tune.config import GlassConfig
 from glass_tune.data import (
+    CategorySplit,
     LocalAnomalySynthesizer,
+    Sample,
     TestDataset,
     TrainDataset,
+    attach_foreground,
     auto_svd,
     default_synthetic_root,
     list_categories,
     make_texture_source,
+    resolve_foreground,
+    resolve_format,
     scan_category,
 )
-from glass_tune.errors import DataError
+from glass_tune.data.splits import split_validation
+from glass_tune.errors import ConfigError, DataError
 
 
 @dataclass
@@ -37,56 +54,91 @@ class RunData:
     val_source: str
 
 
+@dataclass(frozen=True)
+class RunSamples:
+    """The samples behind :class:`RunData`: what the data check counts and decodes."""
+
+    split: CategorySplit
+    val: list[Sample]
+    test: list[Sample] | None
+    val_warnings: tuple[str, ...] = ()
+
+
+def _absolute(path: str | None) -> str | None:
+    return None if path is None else str(Path(path).expanduser().resolve())
+
+
 def resolve_data_root(config: GlassConfig) -> Path:
     """The configured root, or the built-in synthetic dataset (generated once into the cache)."""
     if config.data_root is None:
         return default_synthetic_root()
     root = Path(config.data_root).expanduser().resolve()
     if not root.is_dir():
-        raise DataError(f"{root}: data root not found (expected a folder with <category>/train/good)")
+        raise DataError(f"{root}: data root not found (expected a dataset folder in MVTec, VisA or folder layout)")
     return root
 
 
-def resolve_category(config: GlassConfig, root: Path) -> str:
+def resolve_category(config: GlassConfig, root: Path, data_format: str) -> str:
     """The configured category, or the first available one."""
     if config.category is not None:
         return config.category
-    available = list_categories(root)
+    available = list_categories(root, data_format)
     if not available:
-        raise DataError(f"{root}: no category found (expected <category>/train/good)")
+        raise DataError(f"{root}: no category found in this {data_format}-layout dataset")
     return available[0]
 
 
 def resolve_run_config(config: GlassConfig) -> GlassConfig:
-    """Absolute paths, a concrete category and an integer ``svd``: everything a worker needs."""
+    """Absolute paths, a concrete layout, category, ``svd`` and ``foreground``: everything a worker needs."""
     root = resolve_data_root(config)
-    category = resolve_category(config, root)
-    svd = auto_svd(category) if config.svd == "auto" else config.svd
-    texture = config.anomaly_source_path
-    if texture is not None:
-        texture = str(Path(texture).expanduser().resolve())
-    weights = config.backbone_weights
-    if weights is not None:
-        weights = str(Path(weights).expanduser().resolve())
+    data_format = resolve_format(root, config.data_format)
+    category = resolve_category(config, root, data_format)
+    if config.val_source == "dir" and config.val_dir is None:
+        raise ConfigError("val_source=dir needs val_dir (a folder in the dataset's layout holding the category's test part)")
     return config.replace(
-        data_root=str(root), category=category, svd=svd, anomaly_source_path=texture, backbone_weights=weights
+        data_root=str(root),
+        data_format=data_format,
+        category=category,
+        svd=auto_svd(category) if config.svd == "auto" else config.svd,
+        foreground=resolve_foreground(config.foreground, root, category),
+        anomaly_source_path=_absolute(config.anomaly_source_path),
+        backbone_weights=_absolute(config.backbone_weights),
+        val_dir=_absolute(config.val_dir),
     )
 
 
-def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunData:
-    """Scan the category and build the datasets; the official protocol selects on the test split."""
+def run_samples(config: GlassConfig) -> RunSamples:
+    """Scan the category and divide its test images into validation and held-out test per ``val_source``."""
     assert config.data_root is not None and config.category is not None, "resolve_run_config first"
-    split = scan_category(Path(config.data_root), config.category)
+    split = scan_category(config.data_root, config.category, config.data_format)
+    if config.foreground is True:
+        split = dataclasses.replace(split, train=attach_foreground(split.train, config.data_root, config.category))
+    if config.val_source == "test":
+        return RunSamples(split, val=split.test, test=None)
+    if config.val_source == "dir":
+        assert config.val_dir is not None, "resolve_run_config first"
+        if not Path(config.val_dir).is_dir():
+            raise DataError(f"{config.val_dir}: validation folder (val_dir) not found")
+        val = scan_category(config.val_dir, config.category, config.data_format, with_train=False)
+        return RunSamples(split, val=val.test, test=split.test, val_warnings=val.warnings)
+    val, test = split_validation(split.test, ratio=config.val_ratio, seed=config.seed, where=split.root)
+    return RunSamples(split, val=val, test=test)
+
+
+def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunData:
+    """The datasets of a resolved config; synthesis stays inside the foreground when one is used."""
+    samples = run_samples(config)
     synthesizer = LocalAnomalySynthesizer(
         input_shape=config.input_shape,
         feature_grid=feature_grid,
         textures=make_texture_source(config.anomaly_source_path),
     )
+    train = samples.split.train
     return RunData(
-        category=config.category,
-        train=TrainDataset(split.train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
-        train_normal=TestDataset(split.train, input_shape=config.input_shape),
-        val=TestDataset(split.test, input_shape=config.input_shape),
-        test=None,
-        val_source="test",
+        category=config.category or samples.split.name,
+        train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
+        train_normal=TestDataset(train, input_shape=config.input_shape),
+        val=TestDataset(samples.val, input_shape=config.input_shape),
+        test=None if samples.test is None else TestDataset(samples.test, input_shape=config.input_shape),
+        val_source=config.val_source,
     )

@@ -121,9 +121,19 @@ def test_test_folder_without_images(root: Path) -> None:
     _one_line(err, str(root / "cable" / "test"))
 
 
-def test_missing_ground_truth_mask_names_the_expected_file(root: Path) -> None:
+def test_missing_ground_truth_mask_is_a_warning_naming_the_expected_file(root: Path) -> None:
     make_tree(root)
     _img(root / "bottle" / "test" / "contamination" / "004.png")
+    split = scan_category(root, "bottle")
+    (bad,) = [s for s in split.test if s.defect_type == "contamination"]
+    assert bad.label == 1 and bad.mask_path is None
+    (warning,) = split.warnings
+    assert str(root / "bottle" / "ground_truth" / "contamination" / "004_mask.png") in warning
+    assert "004.png" in warning and "pixel metrics are skipped" in warning
+
+
+def test_test_folder_without_anomalous_images(root: Path) -> None:
+    make_tree(root)
     with pytest.raises(DataError) as err:
-        scan_category(root, "bottle")
-    _one_line(err, str(root / "bottle" / "ground_truth" / "contamination" / "004_mask.png"), "004.png")
+        scan_category(root, "screw")
+    _one_line(err, str(root / "screw" / "test"), "no anomalous test images")

@@ -1,7 +1,9 @@
-"""Data layer: MVTec-layout scanning, preprocessing, Local Anomaly Synthesis, datasets, synthetic data."""
+"""Data layer: dataset layouts (MVTec, VisA, folder), preprocessing, Local Anomaly Synthesis, datasets, synthetic data."""
 
 from glass_tune.data.categories import auto_svd, known_category
-from glass_tune.data.datasets import TestDataset, TrainDataset
+from glass_tune.data.datasets import DEFAULT_CACHE_BYTES, BoundedCache, TestDataset, TrainDataset
+from glass_tune.data.foreground import attach_foreground, foreground_dir, resolve_foreground
+from glass_tune.data.formats import FORMATS, detect_format, list_categories, resolve_format, scan_category
 from glass_tune.data.images import (
     IMAGE_EXTENSIONS,
     IMAGENET_MEAN,
@@ -11,10 +13,11 @@ from glass_tune.data.images import (
     load_mask,
     load_rgb,
     normalize,
+    open_image,
     preprocess_mask,
     resize_crop,
 )
-from glass_tune.data.mvtec import CategorySplit, Sample, list_categories, scan_category
+from glass_tune.data.layout import CategorySplit, Sample
 from glass_tune.data.perlin import perlin_mask, perlin_noise
 from glass_tune.data.synthesis import LocalAnomalySynthesizer, pool_to_grid
 from glass_tune.data.synthetic import CATEGORIES as SYNTHETIC_CATEGORIES
@@ -22,10 +25,13 @@ from glass_tune.data.synthetic import default_synthetic_root, generate_synthetic
 from glass_tune.data.textures import FolderTextures, ProceduralTextures, TextureSource, make_texture_source
 
 __all__ = [
+    "DEFAULT_CACHE_BYTES",
+    "FORMATS",
     "IMAGE_EXTENSIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "SYNTHETIC_CATEGORIES",
+    "BoundedCache",
     "CategorySplit",
     "FolderTextures",
     "LocalAnomalySynthesizer",
@@ -34,9 +40,12 @@ __all__ = [
     "TestDataset",
     "TextureSource",
     "TrainDataset",
+    "attach_foreground",
     "auto_svd",
     "default_synthetic_root",
     "denormalize",
+    "detect_format",
+    "foreground_dir",
     "generate_synthetic",
     "known_category",
     "list_categories",
@@ -45,10 +54,13 @@ __all__ = [
     "load_rgb",
     "make_texture_source",
     "normalize",
+    "open_image",
     "perlin_mask",
     "perlin_noise",
     "pool_to_grid",
     "preprocess_mask",
     "resize_crop",
+    "resolve_foreground",
+    "resolve_format",
     "scan_category",
 ]

@@ -26,21 +26,39 @@ _STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 def is_image_file(path: Path) -> bool:
-    """True for a visible file with a known image extension (any case); skips macOS ``._*`` litter."""
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and path.is_file()
+    """True for a visible entry with a known image extension (any case) that is not a folder.
+
+    Broken symbolic links (dangling or looping) count as image files on purpose: listing them
+    lets the data check report them by name instead of silently training on fewer images.
+    macOS ``._*`` litter is skipped.
+    """
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".") and not path.is_dir()
 
 
-def _open(path: Path) -> Image.Image:
+def open_image(path: str | Path) -> Image.Image:
     """Decode the whole file now (PIL is lazy) so that truncated data fails here, naming the file."""
+    path = Path(path)
     try:
         img = Image.open(path)
         img.load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: image file not found") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        reason = "empty file" if path.is_file() and path.stat().st_size == 0 else type(exc).__name__
-        raise DataError(f"{path}: cannot read image ({reason}); expected a PNG/JPEG/BMP/TIFF file") from None
+        raise DataError(f"{path}: cannot read image ({_unreadable_reason(path, exc)}); expected a PNG/JPEG/BMP/TIFF file") from None
     return img
+
+
+def _unreadable_reason(path: Path, exc: Exception) -> str:
+    """Why a file did not decode, in words a user can act on."""
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link: its target is missing or it points to itself"
+    if isinstance(exc, FileNotFoundError):
+        return "file not found"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if path.is_file() and path.stat().st_size == 0:
+        return "empty file, 0 bytes"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image in any known format"
+    return f"truncated or corrupt data: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
 
 
 def _wide_to_uint8(img: Image.Image) -> Image.Image:
@@ -57,7 +75,7 @@ def _wide_to_uint8(img: Image.Image) -> Image.Image:
 def load_rgb(path: str | Path) -> Image.Image:
     """Any image file as 8-bit RGB: grayscale, palette, RGBA (alpha dropped, as the official code
     does), CMYK and 16-bit inputs are all converted."""
-    img = _open(Path(path))
+    img = open_image(path)
     if img.mode in ("I", "F") or img.mode.startswith("I;16"):
         img = _wide_to_uint8(img)
     return img.convert("RGB")
@@ -65,7 +83,7 @@ def load_rgb(path: str | Path) -> Image.Image:
 
 def load_mask(path: str | Path) -> np.ndarray:
     """A ground-truth mask as a boolean H×W array: any non-zero value (any channel) is anomalous."""
-    arr = np.asarray(_open(Path(path)))
+    arr = np.asarray(open_image(path))
     return arr.any(axis=-1) if arr.ndim == 3 else arr > 0
 
 

@@ -1,116 +1,88 @@
-"""Scanning of MVTec-AD-layout folders (also MPDD, WFDD, VisA converted, custom data).
+"""Scanning of MVTec-AD-layout folders (also MPDD, WFDD, VisA converted to MVTec layout, custom data).
 
 Layout: ``<root>/<category>/train/good/*``, ``<root>/<category>/test/<type>/*`` and
-``<root>/<category>/ground_truth/<type>/<stem>_mask.png``. Every problem a user can fix is reported
-as one :class:`DataError` line naming the path and what was expected.
+``<root>/<category>/ground_truth/<type>/<stem>_mask.png`` (``<stem>.png`` is accepted too). Every
+problem a user can fix is reported as one :class:`DataError` line naming the path and what was
+expected; an anomalous image without a mask is a warning (pixel metrics are then skipped).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from glass_tune.data.images import IMAGE_EXTENSIONS, is_image_file
+from glass_tune.data.layout import (
+    GOOD,
+    CategorySplit,
+    MaskIndex,
+    Sample,
+    ext_list,
+    images_in,
+    missing_mask_warnings,
+    require_both_classes,
+    require_category,
+    require_train_images,
+    resolve_root,
+    subdirs,
+)
 from glass_tune.errors import DataError
 
-GOOD = "good"
-MASK_SUFFIXES = ("_mask", "")  # MVTec/MPDD name masks <stem>_mask.png; some converted sets use <stem>.png
+NAME = "mvtec"
+EXPECTED = "<category>/train/good, <category>/test/<type> and <category>/ground_truth/<type> folders"
+
+__all__ = ["CategorySplit", "Sample", "detect", "list_categories", "scan_category"]
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One image: ``label`` 0 = normal, 1 = anomalous; ``mask_path`` is None for normal images."""
-
-    path: Path
-    label: int
-    defect_type: str
-    mask_path: Path | None = None
+def detect(root: Path) -> bool:
+    """Some sub-folder has ``train/good``."""
+    return any((d / "train" / GOOD).is_dir() for d in subdirs(root))
 
 
-@dataclass(frozen=True)
-class CategorySplit:
-    """The train (normal only) and test samples of one category, in sorted, reproducible order."""
-
-    name: str
-    root: Path
-    train: list[Sample]
-    test: list[Sample]
+def list_categories(root: str | Path, *, with_train: bool = True) -> list[str]:
+    """Sorted names of the sub-folders of ``root`` that contain ``train/good`` (or ``test`` only,
+    for a validation root that holds no training images)."""
+    path = resolve_root(root, EXPECTED)
+    marker = ("train", GOOD) if with_train else ("test",)
+    return [d.name for d in subdirs(path) if d.joinpath(*marker).is_dir()]
 
 
-def _resolve_root(root: str | Path) -> Path:
-    path = Path(root).expanduser().resolve()
-    if not path.is_dir():
-        raise DataError(f"{path}: dataset root not found (expected a folder with <category>/train/good)")
-    return path
+def scan_category(root: str | Path, category: str, *, with_train: bool = True) -> CategorySplit:
+    """List the train and test samples of ``category`` below ``root``, checking the layout.
 
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if is_image_file(p))
-
-
-def _subdirs(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def list_categories(root: str | Path) -> list[str]:
-    """Sorted names of the sub-folders of ``root`` that contain ``train/good``."""
-    path = _resolve_root(root)
-    return [d.name for d in _subdirs(path) if (d / "train" / GOOD).is_dir()]
-
-
-def scan_category(root: str | Path, category: str) -> CategorySplit:
-    """List the train and test samples of ``category`` below ``root``, checking the layout."""
-    path = _resolve_root(root)
+    ``with_train=False`` scans only the test part (a separate validation folder); ``train`` is empty.
+    """
+    path = resolve_root(root, EXPECTED)
     folder = path / category
-    if not (folder / "train" / GOOD).is_dir():
-        available = ", ".join(list_categories(path)) or "none"
-        raise DataError(f"{folder}: unknown category '{category}' (no train/good folder; available: {available})")
-    return CategorySplit(name=category, root=folder, train=_scan_train(folder), test=_scan_test(folder))
+    require_category(folder, list_categories(path, with_train=with_train))
+    train = _scan_train(folder) if with_train else []
+    test, missing = _scan_test(folder)
+    require_both_classes(test, folder / "test")
+    return CategorySplit(category, folder, train, test, missing_mask_warnings(missing))
 
 
 def _scan_train(folder: Path) -> list[Sample]:
     good = folder / "train" / GOOD
-    files = _images(good)
-    if not files:
-        raise DataError(f"{good}: no training images (expected normal images: {_ext_list()})")
-    return [Sample(path=p, label=0, defect_type=GOOD) for p in files]
-
-
-def _scan_test(folder: Path) -> list[Sample]:
-    test = folder / "test"
-    if not test.is_dir():
-        raise DataError(f"{test}: test folder missing (expected test/good and test/<defect type> folders)")
-    samples = [s for d in _subdirs(test) for s in _scan_test_type(folder, d)]
-    if not samples:
-        raise DataError(f"{test}: no test images (expected test/<type>/ folders with {_ext_list()} images)")
+    samples = [Sample(path=p, label=0, defect_type=GOOD) for p in images_in(good)]
+    require_train_images(samples, good)
     return samples
 
 
-def _scan_test_type(folder: Path, type_dir: Path) -> list[Sample]:
-    if type_dir.name == GOOD:
-        return [Sample(path=p, label=0, defect_type=GOOD) for p in _images(type_dir)]
-    masks = _mask_index(folder / "ground_truth" / type_dir.name)
-    return [
-        Sample(path=p, label=1, defect_type=type_dir.name, mask_path=_find_mask(p, masks, folder))
-        for p in _images(type_dir)
-    ]
-
-
-def _mask_index(gt_dir: Path) -> dict[str, Path]:
-    """Mask files by lower-case stem, so ``.PNG`` and ``.png`` both match."""
-    if not gt_dir.is_dir():
-        return {}
-    return {p.stem.lower(): p for p in _images(gt_dir)}
-
-
-def _find_mask(image: Path, masks: dict[str, Path], folder: Path) -> Path:
-    for suffix in MASK_SUFFIXES:
-        found = masks.get(image.stem.lower() + suffix)
-        if found is not None:
-            return found
-    expected = folder / "ground_truth" / image.parent.name / f"{image.stem}_mask.png"
-    raise DataError(f"{expected}: ground-truth mask missing for anomalous test image {image}")
-
-
-def _ext_list() -> str:
-    return "/".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
+def _scan_test(folder: Path) -> tuple[list[Sample], list[tuple[Path, Path]]]:
+    """Test samples, and (expected mask, image) for anomalous images that have no mask."""
+    test = folder / "test"
+    if not test.is_dir():
+        raise DataError(f"{test}: test folder missing (expected test/good and test/<defect type> folders)")
+    samples: list[Sample] = []
+    missing: list[tuple[Path, Path]] = []
+    for type_dir in subdirs(test):
+        masks = MaskIndex(folder / "ground_truth" / type_dir.name)
+        for image in images_in(type_dir):
+            if type_dir.name == GOOD:
+                samples.append(Sample(path=image, label=0, defect_type=GOOD))
+                continue
+            mask = masks.find(image)
+            if mask is None:
+                missing.append((masks.expected(image), image))
+            samples.append(Sample(path=image, label=1, defect_type=type_dir.name, mask_path=mask))
+    if not samples:
+        raise DataError(f"{test}: no test images (expected test/<type>/ folders with {ext_list()} images)")
+    return samples, missing

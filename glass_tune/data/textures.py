@@ -113,6 +113,17 @@ class FolderTextures(_AugmentedTextures):
         if not self.files:
             raise DataError(f"{self.root}: no image files (png/jpg/jpeg/bmp/tif/tiff) found in the texture folder")
 
+    def check_readable(self) -> None:
+        """Fail now, naming the folder, unless some file decodes: a draw would otherwise fail
+        mid-training. Stops at the first readable file, so a healthy folder costs one decode."""
+        for path in self.files:
+            try:
+                load_rgb(path)
+            except DataError:
+                continue
+            return
+        raise DataError(f"{self.root}: none of the {len(self.files)} image files in the texture folder can be read")
+
     def _draw(self, input_shape: tuple[int, int], rng: np.random.Generator) -> Image.Image:
         for _ in range(MAX_UNREADABLE_DRAWS):
             path = self.files[int(rng.integers(len(self.files)))]
