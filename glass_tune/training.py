@@ -234,6 +234,8 @@ def predict_dataset(model: GlassModel, dataset: torch.utils.data.Dataset, config
         maps.append(m.cpu().numpy().astype(np.float32))
         labels.append(np.asarray(batch["label"]))
         masks.append(batch["mask"].numpy().astype(np.uint8))
+    if not all(np.isfinite(a).all() for a in (*scores, *maps)):
+        raise TrainingDiverged("anomaly scores are not finite: training diverged (try a smaller learning_rate)")
     ev = Evaluation(
         metrics={},
         labels=np.concatenate(labels),

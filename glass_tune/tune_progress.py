@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any, TextIO
+from typing import Any
 
 from ray.tune import Callback
 
@@ -14,18 +14,22 @@ from glass_tune.export import METRIC
 class ProgressCallback(Callback):
     """Prints trial results, completions and errors with running/done/stopped counts and the best so far."""
 
-    def __init__(self, *, category: str, samples: int, mode: str, stream: TextIO | None = None) -> None:
+    def __init__(self, *, category: str, samples: int, mode: str) -> None:
+        # No stream attribute: Ray pickles callbacks with the experiment state; stdout is looked up per line.
         self.category = category
         self.samples = samples
         self.sign = 1.0 if mode == "max" else -1.0
-        self.stream = stream or sys.stdout
         self.best: tuple[float, str] | None = None
 
-    def _status(self, trials: list[Any]) -> str:
+    def _status(self, trials: list[Any], current: Any = None, now: str | None = None) -> str:
+        """Counts by status; ``current`` is reported as ``now`` (Ray updates its status after the hook)."""
+        status = {t.trial_id: t.status for t in trials}
+        if current is not None and now is not None:
+            status[current.trial_id] = now
         counts: dict[str, int] = {}
-        for t in trials:
-            counts[t.status] = counts.get(t.status, 0) + 1
-        stopped = sum(1 for t in trials if t.status == "TERMINATED" and _stopped_early(t))
+        for value in status.values():
+            counts[value] = counts.get(value, 0) + 1
+        stopped = sum(1 for t in trials if status[t.trial_id] == "TERMINATED" and _stopped_early(t))
         done = counts.get("TERMINATED", 0) - stopped
         best = f"best {self.best[0]:.4f} ({self.best[1]})" if self.best else "best n/a"
         return (
@@ -34,7 +38,7 @@ class ProgressCallback(Callback):
         )
 
     def _say(self, text: str) -> None:
-        print(f"[tune {self.category}] {text}", file=self.stream, flush=True)
+        print(f"[tune {self.category}] {text}", file=sys.stdout, flush=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         value = result.get(METRIC)
@@ -48,10 +52,10 @@ class ProgressCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         how = "stopped early by the scheduler" if _stopped_early(trial) else "finished"
-        self._say(f"{trial.trial_id} {how} | {self._status(trials)}")
+        self._say(f"{trial.trial_id} {how} | {self._status(trials, trial, 'TERMINATED')}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._say(f"{trial.trial_id} ERRORED: {_first_line(trial)} | {self._status(trials)}")
+        self._say(f"{trial.trial_id} ERRORED: {_first_line(trial)} | {self._status(trials, trial, 'ERROR')}")
 
 
 def _stopped_early(trial: Any) -> bool:

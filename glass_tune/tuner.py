@@ -112,37 +112,44 @@ def _check_reachable(address: str) -> None:
 
 
 def connect_ray(options: TuneOptions) -> None:
-    """Start an embedded local Ray (never attaching to a stray cluster) or connect to ``--address``."""
+    """Start an embedded local Ray (never attaching to a stray cluster) or connect to ``--address``.
+
+    Address and GPU problems are reported before Ray starts where possible, and always before a trial.
+    """
     import ray
 
-    if ray.is_initialized():
-        return
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
-    if options.address is None:
-        if options.gpus_per_trial > 0:
-            import torch
+    if options.address is None and options.gpus_per_trial > 0:
+        import torch
 
-            if not torch.cuda.is_available():
-                raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: this machine has no GPU (use 0)")
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: this machine has no GPU (use 0)")
+    if options.address not in (None, "auto"):
+        _check_reachable(options.address)
+    if not ray.is_initialized():
+        _init_ray(options.address)
+    gpus = ray.cluster_resources().get("GPU", 0)
+    if options.gpus_per_trial > gpus:
+        raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: the Ray cluster has {gpus:g} GPU(s)")
+
+
+def _init_ray(address: str | None) -> None:
+    import ray
+
+    kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
+    if address is None:
         ray.init(address="local", **kwargs)
         return
-    if options.address != "auto":
-        _check_reachable(options.address)
     try:
-        ray.init(address=options.address, **kwargs)
+        ray.init(address=address, **kwargs)
     except ConnectionError as exc:
-        raise UserError(f"--address {options.address}: could not connect to a Ray cluster ({exc})") from None
+        raise UserError(f"--address {address}: could not connect to a Ray cluster ({exc})") from None
     except Exception as exc:
-        if "Authentication" in type(exc).__name__ or "auth" in str(exc).lower():
+        if "auth" in f"{type(exc).__name__} {exc}".lower():
             raise UserError(
-                f"--address {options.address}: the cluster requires token authentication "
+                f"--address {address}: the cluster requires token authentication "
                 "(run with RAY_AUTH_MODE=token and the cluster's token in ~/.ray/auth_token)"
             ) from None
         raise
-    gpus = ray.cluster_resources().get("GPU", 0)
-    if options.gpus_per_trial > gpus:
-        ray.shutdown()
-        raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: the cluster has {gpus:g} GPU(s)")
 
 
 # --- Optuna study bookkeeping ------------------------------------------------------------------
@@ -205,6 +212,11 @@ def _trial_space(base: GlassConfig, space: SearchSpace, options: TuneOptions) ->
     return values
 
 
+def trial_dirname(trial: Any) -> str:
+    """Short trial folder names (Ray's default spells out every config key)."""
+    return f"trial_{trial.trial_id}"
+
+
 def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str):
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
@@ -243,6 +255,8 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
             num_samples=options.samples,
             metric=METRIC,
             mode=space.mode,
+            trial_dirname_creator=trial_dirname,
+            trial_name_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=category,
@@ -302,10 +316,16 @@ def _trial_values(grid: Any, space: SearchSpace) -> list[tuple[dict[str, Any], f
     ]
 
 
+def error_message(error: BaseException) -> str:
+    """The trial's own exception in one line, not Ray's wrapper around it."""
+    cause = getattr(error, "cause", None) or error
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"
+
+
 def summarize_results(grid: Any, *, category: str, space: SearchSpace) -> CategoryOutcome:
     """Best trial (by best-so-far score), counts of early-stopped and errored trials."""
-    errors = [f"{r.path and Path(r.path).name}: {str(r.error).splitlines()[0] if str(r.error) else type(r.error).__name__}"
-              for r in grid if r.error is not None]
+    errors = [f"{Path(r.path).name}: {error_message(r.error)}" for r in grid if r.error is not None]
     finished = [r for r in grid if r.error is None and r.metrics and METRIC in r.metrics]
     stopped = sum(1 for r in finished if r.metrics.get("epoch", 0) < r.config.get("epochs", 0))
     if not finished:

@@ -1,0 +1,216 @@
+"""`glass-tune tune` end to end on CPU with embedded Ray: trials, TensorBoard, Optuna study, export."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from glass_tune.cli import main
+from glass_tune.config import load_config
+from glass_tune.training import fit
+from tests.conftest import TINY
+
+SPACE = {
+    "metric": "best_score",
+    "mode": "max",
+    "params": {
+        "step": {"type": "int", "low": 2, "high": 6},
+        "gaussian_noise_std": {"type": "float", "low": 0.005, "high": 0.05, "log": True},
+    },
+    "points_to_evaluate": [{"step": 5, "gaussian_noise_std": 0.015}],
+}
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One embedded Ray for the module; the CLI attaches to it instead of starting another."""
+    import ray
+
+    yield
+    ray.shutdown()
+
+
+def _write(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory, synthetic_root):
+    d = tmp_path_factory.mktemp("tune-inputs")
+    base = {k: v for k, v in TINY.items() if k != "epochs"}
+    return {
+        "config": _write(d / "tiny.yaml", base),
+        "space": _write(d / "space.yaml", SPACE),
+        "data": synthetic_root,
+        "dir": d,
+    }
+
+
+def _tune_args(files, storage: Path, name: str, *extra: str) -> list[str]:
+    return [
+        "tune", "--data", str(files["data"]), "--category", "weave", "--config", str(files["config"]),
+        "--space", str(files["space"]), "--storage", str(storage), "--name", name, *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def experiment(ray_session, files, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("tune-runs")
+    code = main(_tune_args(files, storage, "smoke", "--samples", "3", "--epochs", "2", "--scheduler", "fifo"))
+    assert code == 0
+    return storage / "smoke"
+
+
+def _trial_dirs(category_dir: Path) -> list[Path]:
+    return sorted(p for p in category_dir.iterdir() if p.is_dir() and p.name.startswith("trial_"))
+
+
+def test_search_writes_best_config_summary_and_study(experiment):
+    cat = experiment / "weave"
+    assert (cat / "best_config.yaml").is_file()
+    assert (experiment / "search.yaml").is_file()
+    rows = list(csv.DictReader((experiment / "summary.csv").open()))
+    assert [r["category"] for r in rows] == ["weave"]
+    assert rows[0]["trials"] == "3" and rows[0]["errored"] == "0"
+    assert "| weave |" in (experiment / "summary.md").read_text()
+    study = optuna.load_study(study_name="smoke/weave", storage=f"sqlite:///{experiment / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.COMPLETE] * 3
+    assert study.trials[0].params == {"step": 5, "gaussian_noise_std": 0.015}  # the paper point comes first
+    assert len(_trial_dirs(cat)) == 3
+
+
+def test_every_trial_has_auroc_curves_in_tensorboard(experiment):
+    for trial in _trial_dirs(experiment / "weave"):
+        acc = EventAccumulator(str(trial))
+        acc.Reload()
+        assert [e.step for e in acc.Scalars("auroc/image")] == [1, 2]
+        assert [e.step for e in acc.Scalars("auroc/pixel")] == [1, 2]
+        assert len(acc.Scalars("roc/image")) == 101
+        metrics = json.loads((trial / "run" / "metrics.json").read_text())
+        assert len(metrics["history"]) == 2
+
+
+def test_export_yaml_retrains_to_the_same_score(experiment, tmp_path):
+    out = tmp_path / "best.yaml"
+    assert main(["export", str(experiment), "--out", str(out)]) == 0
+    exported = yaml.safe_load(out.read_text())
+    config = load_config(out)
+    assert exported["provenance"]["category"] == "weave"
+    assert set(exported["provenance"]["searched_params"]) == {"step", "gaussian_noise_std"}
+    result = fit(config)
+    assert result.best["score"] == pytest.approx(exported["provenance"]["metrics"]["score"], abs=1e-6)
+
+
+@pytest.mark.parametrize("fmt", ["json", "anomalib", "official"])
+def test_other_export_formats(experiment, fmt, tmp_path):
+    out = tmp_path / f"best.{fmt}"
+    assert main(["export", str(experiment / "weave"), "--format", fmt, "--out", str(out)]) == 0
+    text = out.read_text()
+    best = yaml.safe_load((experiment / "weave" / "best_config.yaml").read_text())
+    if fmt == "json":
+        assert json.loads(text)["step"] == best["step"]
+    elif fmt == "anomalib":
+        doc = yaml.safe_load(text)
+        assert doc["model"]["class_path"] == "anomalib.models.Glass"
+        assert doc["model"]["init_args"]["step"] == best["step"]
+        assert doc["model"]["init_args"]["gaussian_noise_std"] == best["gaussian_noise_std"]
+    else:
+        assert f"--step {best['step']}" in text and "--distribution" in text and "main.py" in text
+
+
+def test_resuming_a_finished_experiment_says_so(experiment, files, capsys):
+    storage = experiment.parent
+    assert main(_tune_args(files, storage, "smoke", "--resume")) == 0
+    assert "already finished" in capsys.readouterr().out
+
+
+def test_errored_trial_is_named_and_the_search_goes_on(ray_session, files, tmp_path, capsys):
+    space = _write(tmp_path / "lr.yaml", {
+        "params": {"learning_rate": {"type": "categorical", "choices": [1.0e4, 1.0e-4]}},
+        "points_to_evaluate": [{"learning_rate": 1.0e4}, {"learning_rate": 1.0e-4}],
+    })
+    args = _tune_args(files, tmp_path, "err", "--samples", "2", "--epochs", "1", "--scheduler", "fifo")
+    args[args.index("--space") + 1] = str(space)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "ERRORED" in out and "training diverged" in out
+    rows = list(csv.DictReader((tmp_path / "err" / "summary.csv").open()))
+    assert rows[0]["errored"] == "1" and "training diverged" in rows[0]["errors"]
+    assert rows[0]["best_score"] and not math.isnan(float(rows[0]["best_score"]))
+
+
+def test_asha_stops_weak_trials_early(ray_session, files, tmp_path):
+    args = _tune_args(files, tmp_path, "asha", "--samples", "6", "--epochs", "4", "--grace-period", "1",
+                      "--reduction-factor", "2", "--seed", "3")
+    assert main(args) == 0
+    epochs = []
+    for trial in _trial_dirs(tmp_path / "asha" / "weave"):
+        history = json.loads((trial / "run" / "metrics.json").read_text())["history"]
+        epochs.append(len(history))
+    assert len(epochs) == 6
+    assert min(epochs) < 4 and max(epochs) == 4
+    rows = list(csv.DictReader((tmp_path / "asha" / "summary.csv").open()))
+    assert int(rows[0]["stopped_early"]) >= 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--address", "127.0.0.1:1"], "--address 127.0.0.1:1: no Ray cluster answers there"),
+        (["--address", "nonsense"], "expected auto, HOST:PORT or ray://HOST:PORT"),
+        (["--set", "step=3"], "'step' is searched by space"),
+        (["--samples", "0"], "--samples 0: expected at least 1"),
+    ],
+)
+def test_bad_tune_input_fails_before_any_trial(files, tmp_path, capsys, extra, needle):
+    code = main(_tune_args(files, tmp_path, "bad", *extra))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_gpus_per_trial_without_a_gpu(files, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.fail("this check is for CPU-only machines; run the gpu-marked tests on a GPU machine")
+    assert main(_tune_args(files, tmp_path, "gpu", "--gpus-per-trial", "1")) == 2
+    assert "--gpus-per-trial 1.0: this machine has no GPU" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("space", "needle"),
+    [
+        ({"params": {"stepp": {"type": "int", "low": 1, "high": 3}}}, "stepp"),
+        ({"params": {"step": {"type": "int", "low": 5, "high": 5}}}, "step"),
+    ],
+)
+def test_bad_space_fails_before_ray(files, tmp_path, capsys, space, needle):
+    path = _write(tmp_path / "s.yaml", space)
+    args = _tune_args(files, tmp_path, "bad", "--samples", "1")
+    args[args.index("--space") + 1] = str(path)
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "s.yaml" in err and needle in err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_missing_space_file(files, tmp_path, capsys):
+    args = _tune_args(files, tmp_path, "bad")
+    args[args.index("--space") + 1] = str(tmp_path / "nope.yaml")
+    assert main(args) == 2
+    assert "nope.yaml" in capsys.readouterr().err
+
+
+def test_existing_experiment_needs_resume(experiment, files, capsys):
+    assert main(_tune_args(files, experiment.parent, "smoke")) == 2
+    assert "experiment exists (pass --resume" in capsys.readouterr().err
