@@ -31,6 +31,7 @@ from glass_tune.data import (
     Sample,
     foreground_dir,
     list_categories,
+    load_rgb,
     open_image,
     resolve_format,
 )
@@ -123,7 +124,7 @@ def _inspect(sample: Sample, *, binary_masks: bool) -> FileReport:
     """Decode the image and its masks; masks must match the image size."""
     info = FileReport()
     try:
-        info.size = open_image(sample.path).size
+        info.size = load_rgb(sample.path).size  # what training reads, conversion included
     except DataError as exc:
         info.problems.append(str(exc))
     for path, what in ((sample.mask_path, "mask"), (sample.fg_path, "foreground mask")):

@@ -135,7 +135,7 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
     )
     train = samples.split.train
     return RunData(
-        category=config.category or samples.split.name,
+        category=samples.split.name,
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
         train_normal=TestDataset(train, input_shape=config.input_shape),
         val=TestDataset(samples.val, input_shape=config.input_shape),

@@ -133,3 +133,16 @@ def test_rgb_mask_counts_any_channel(tmp_path: Path) -> None:
     arr[2, 3, 1] = 1
     Image.fromarray(arr).save(tmp_path / "m.png")
     assert load_mask(tmp_path / "m.png").sum() == 1
+
+
+def test_broken_symlinks_are_listed_and_named_on_read(tmp_path: Path) -> None:
+    from glass_tune.data.images import is_image_file
+
+    loop, dangling = tmp_path / "loop.png", tmp_path / "dangling.PNG"
+    loop.symlink_to(loop.name)
+    dangling.symlink_to(tmp_path / "missing.png")
+    (tmp_path / "folder.png").mkdir()
+    assert is_image_file(loop) and is_image_file(dangling) and not is_image_file(tmp_path / "folder.png")
+    for path in (loop, dangling):
+        with pytest.raises(DataError, match=f"{path}: cannot read image \\(broken symbolic link"):
+            load_rgb(path)

@@ -121,3 +121,12 @@ def test_make_texture_source(root: Path) -> None:
     assert isinstance(make_texture_source(None), ProceduralTextures)
     _write(root / "x.bmp")
     assert isinstance(make_texture_source(str(root)), FolderTextures)
+
+
+def test_check_readable_passes_with_one_good_file_and_names_the_folder_without(root: Path) -> None:
+    (root / "a_broken.png").write_bytes(b"garbage")
+    (root / "b_empty.jpg").write_bytes(b"")
+    with pytest.raises(DataError, match=f"{root}: none of the 2 image files"):
+        FolderTextures(root).check_readable()
+    _write(root / "c_good.png")
+    FolderTextures(root).check_readable()
