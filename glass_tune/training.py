@@ -168,14 +168,13 @@ def score_of(metrics: dict[str, float]) -> float:
 
 
 def _loader(dataset: torch.utils.data.Dataset, config: GlassConfig, *, shuffle_seed: int | None = None) -> DataLoader:
-    generator = None
-    if shuffle_seed is not None:
-        generator = torch.Generator().manual_seed(shuffle_seed)
+    """A loader with its own generator: iterating it never draws from the global torch RNG, so an
+    extra evaluation (e.g. the held-out test) cannot change what a resumed run trains next."""
     return DataLoader(
         dataset,
         batch_size=config.batch_size,
         shuffle=shuffle_seed is not None,
-        generator=generator,
+        generator=torch.Generator().manual_seed(shuffle_seed or 0),
         num_workers=config.num_workers,
     )
 

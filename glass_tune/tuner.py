@@ -12,6 +12,7 @@ One search per category.  Layout of an experiment folder ``<storage>/<name>/``::
 from __future__ import annotations
 
 import math
+import os
 import socket
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -127,9 +128,12 @@ def connect_ray(options: TuneOptions) -> None:
         _check_reachable(options.address)
     if not ray.is_initialized():
         _init_ray(options.address)
-    gpus = ray.cluster_resources().get("GPU", 0)
+    resources = ray.cluster_resources()
+    gpus = resources.get("GPU", 0)
     if options.gpus_per_trial > gpus:
         raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: the Ray cluster has {gpus:g} GPU(s)")
+    where = "embedded local Ray" if options.address is None else f"Ray cluster at {options.address}"
+    print(f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU", flush=True)
 
 
 def _init_ray(address: str | None) -> None:
@@ -139,10 +143,16 @@ def _init_ray(address: str | None) -> None:
     if address is None:
         ray.init(address="local", **kwargs)
         return
+    # Ray >= 2.52 clusters default to token authentication; a token-mode driver also connects to a
+    # cluster without it, so this only turns a 20-second failure into a working connection.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
-        raise UserError(f"--address {address}: could not connect to a Ray cluster ({exc})") from None
+        raise UserError(
+            f"--address {address}: could not connect to a Ray cluster ({exc}); if it uses token "
+            "authentication, this machine needs the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+        ) from None
     except Exception as exc:
         if "auth" in f"{type(exc).__name__} {exc}".lower():
             raise UserError(
@@ -158,8 +168,13 @@ def study_name(options: TuneOptions, category: str) -> str:
     return f"{options.name}/{category}"
 
 
-def fail_running_trials(options: TuneOptions, category: str) -> int:
-    """After a driver crash the study still lists the interrupted trials as RUNNING: mark them FAIL."""
+def fail_orphaned_trials(options: TuneOptions, category: str) -> int:
+    """Mark study trials still RUNNING after a resumed search has finished as FAIL.
+
+    Ray resumes the trials it knows and reports them to their own Optuna trials, so those end
+    COMPLETE by themselves (failing them first would break that).  What is still RUNNING once the
+    resumed search is over was asked of Optuna just before the driver died and never reached Ray.
+    """
     storage = optuna.storages.RDBStorage(options.study_storage_url())
     try:
         study_id = storage.get_study_id_from_name(study_name(options, category))
@@ -170,34 +185,9 @@ def fail_running_trials(options: TuneOptions, category: str) -> int:
     ]
     for t in running:
         trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_system_attr(trial_id, "fail_reason", "driver interrupted before the trial reached Ray")
         storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
-        storage.set_trial_system_attr(trial_id, "fail_reason", "driver interrupted; trial resumed by Tuner.restore")
     return len(running)
-
-
-def record_resumed_results(options: TuneOptions, category: str, results: Sequence[tuple[dict, float]]) -> int:
-    """Add a COMPLETE study entry for each resumed trial whose study entry was failed on resume.
-
-    Ray finishes such a trial from its checkpoint, but Optuna refuses to ``tell`` a FAILED trial;
-    a new entry with the same parameters and distributions keeps the study truthful and useful to TPE.
-    """
-    study = optuna.load_study(study_name=study_name(options, category), storage=options.study_storage_url())
-    trials = study.get_trials(deepcopy=False)
-    added = 0
-    for params, value in results:
-        same = [t for t in trials if t.params == params]
-        if not same or any(t.state == optuna.trial.TrialState.COMPLETE for t in same) or math.isnan(value):
-            continue
-        study.add_trial(
-            optuna.trial.create_trial(
-                params=params,
-                distributions=same[0].distributions,
-                value=value,
-                user_attrs={"resumed_after_interruption": True},
-            )
-        )
-        added += 1
-    return added
 
 
 # --- the search ----------------------------------------------------------------------------------
@@ -294,10 +284,11 @@ def search_category(
         print(f"[{category}] already finished; nothing to resume", flush=True)
         return summarize_results(_restored_tuner(options, exp_dir).get_results(), category=category, space=space)
     if restorable:
-        failed = fail_running_trials(options, category)
-        print(f"[{category}] resuming; {failed} interrupted Optuna trial(s) marked failed", flush=True)
+        print(f"[{category}] resuming the interrupted search", flush=True)
         grid = _restored_tuner(options, exp_dir).fit()
-        record_resumed_results(options, category, _trial_values(grid, space))
+        orphans = fail_orphaned_trials(options, category)
+        if orphans:
+            print(f"[{category}] {orphans} Optuna trial(s) that never reached Ray marked failed", flush=True)
     else:
         config = resolve_run_config(base.replace(category=category))
         grid = _build_tuner(config, space, options, category).fit()
@@ -305,15 +296,6 @@ def search_category(
     if outcome.best_trial is not None:
         outcome.best_config_path = write_best_config(exp_dir)
     return outcome
-
-
-def _trial_values(grid: Any, space: SearchSpace) -> list[tuple[dict[str, Any], float]]:
-    """(searched params, final metric) of every trial that finished without error."""
-    return [
-        ({k: r.config[k] for k in space.params if k in r.config}, float(r.metrics[METRIC]))
-        for r in grid
-        if r.error is None and r.metrics and METRIC in r.metrics
-    ]
 
 
 def error_message(error: BaseException) -> str:
