@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-slow bench clean
+.PHONY: setup demo demo-train test test-slow bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,8 +14,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# A small search on the built-in synthetic data with the CPU profile: 4 trials, ASHA, 2 at a time.
+DEMO_NAME ?= demo-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
-	$(BIN)/glass-tune train --config glass_tune/configs/cpu_demo.yaml --out runs/demo
+	$(BIN)/glass-tune tune --config glass_tune/configs/cpu_demo.yaml --space default \
+		--samples 4 --epochs 6 --grace-period 2 --cpus-per-trial 1 --name $(DEMO_NAME) --storage runs/tune
+
+# One plain training run with the same CPU profile (no Ray).
+demo-train: $(STAMP)
+	$(BIN)/glass-tune train --config glass_tune/configs/cpu_demo.yaml --out runs/demo-train --overwrite
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -164,7 +164,7 @@ def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
         "--lr", repr(config.learning_rate),
         "dataset",
         "--distribution", "3" if config.svd == 1 else "2",
-        "--mean", "0.5", "--std", "0.1", "--fg", "0", "--rand_aug", "1",
+        "--mean", "0.5", "--std", "0.1", "--fg", _official_fg(config), "--rand_aug", "1",
         "--batch_size", str(config.batch_size),
         "--resize", str(config.input_shape[0]),
         "--imagesize", str(config.input_shape[0]),
@@ -173,6 +173,15 @@ def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
     ]
     header = f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')})\n"
     return header + note + shlex.join(args) + "\n"
+
+
+def _official_fg(config: GlassConfig) -> str:
+    """--fg 1 reads <root>/fg_mask/<category>/, as glass-tune's ``foreground`` does."""
+    if config.foreground == "auto":
+        used = config.data_root is not None and (Path(config.data_root) / "fg_mask" / str(config.category)).is_dir()
+    else:
+        used = bool(config.foreground)
+    return "1" if used else "0"
 
 
 def write_best_config(category_dir: Path) -> Path:
