@@ -169,7 +169,7 @@ def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
         "--resize", str(config.input_shape[0]),
         "--imagesize", str(config.input_shape[0]),
         "-d", str(config.category),
-        "mvtec", str(root), str(aug),
+        "visa" if config.data_format == "visa" else "mvtec", str(root), str(aug),
     ]
     header = f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')})\n"
     return header + note + shlex.join(args) + "\n"
