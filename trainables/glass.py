@@ -9,6 +9,7 @@ an interrupted search resumes each trial where it stopped.
 from __future__ import annotations
 
 import gc
+import logging
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class TuneReportCallback(Callback):
 
 def train_glass(trial_config: dict[str, Any]) -> None:
     """Ray Tune entry point (function trainable)."""
+    # Ray logs every persisted checkpoint at INFO on the driver console; the progress lines say enough.
+    logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
     glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
     config = from_mapping(glass_values, source="trial config")
     searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
