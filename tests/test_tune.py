@@ -11,6 +11,7 @@ import optuna
 import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from glass_tune.cli import main
 from glass_tune.config import load_config
@@ -95,6 +96,10 @@ def test_every_trial_has_auroc_curves_in_tensorboard(experiment):
         assert [e.step for e in acc.Scalars("auroc/image")] == [1, 2]
         assert [e.step for e in acc.Scalars("auroc/pixel")] == [1, 2]
         assert len(acc.Scalars("roc/image")) == 101
+        start = plugin_data_pb2.HParamsPluginData.FromString(
+            acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        )
+        assert set(start.session_start_info.hparams) == {"step", "gaussian_noise_std"}
         metrics = json.loads((trial / "run" / "metrics.json").read_text())
         assert len(metrics["history"]) == 2
 
