@@ -199,6 +199,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_dataset_flags(p: argparse.ArgumentParser, *, verb: str, config_help: str) -> None:
+    """Flags of the commands that work on several categories at once (tune, check-data)."""
+    p.add_argument("--data", metavar="ROOT", help="dataset root, MVTec/VisA/folder layout (default: built-in synthetic data)")
+    p.add_argument("--category", nargs="+", metavar="C", help=f"categories to {verb}, or 'all' (default: the first)")
+    p.add_argument("--config", metavar="FILE", help=config_help)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key; repeatable")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="glass-tune", description="Train and tune GLASS anomaly detection.")
     parser.add_argument("--version", action="version", version=f"glass-tune {__version__}")
@@ -213,10 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("tune", help="search GLASS hyperparameters with Ray Tune + Optuna")
-    p.add_argument("--data", metavar="ROOT", help="dataset root, MVTec/VisA/folder layout (default: built-in synthetic data)")
-    p.add_argument("--category", nargs="+", metavar="C", help="categories to search, or 'all' (default: the first)")
-    p.add_argument("--config", metavar="FILE", help="YAML base config for every trial")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a base config key; repeatable")
+    _add_dataset_flags(p, verb="search", config_help="YAML base config for every trial")
     p.add_argument("--space", default="default", metavar="NAME|FILE", help="search space: bundled name or YAML file")
     p.add_argument("--samples", type=int, default=8, metavar="N", help="trials per category (default 8)")
     p.add_argument("--epochs", type=int, metavar="E", help="epochs per trial")
@@ -239,10 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("check-data", help="validate a dataset and print its per-category table")
-    p.add_argument("--data", metavar="ROOT", help="dataset root (default: built-in synthetic data)")
-    p.add_argument("--category", nargs="+", metavar="C", help="categories to check, or 'all' (default: the first)")
-    p.add_argument("--config", metavar="FILE", help="YAML config (its data keys apply: val_source, foreground, ...)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key; repeatable")
+    _add_dataset_flags(p, verb="check", config_help="YAML config (its data keys apply: val_source, foreground, ...)")
     p.add_argument("--seed", type=int, metavar="S", help="seed of the validation split")
     _add_data_flags(p)
     p.set_defaults(func=cmd_check_data)
