@@ -115,6 +115,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from glass_tune.check_data import preflight, select_categories
+    from glass_tune.console import format_metrics
     from glass_tune.run_data import resolve_data_root
     from glass_tune.search_space import load_search_space
     from glass_tune.tuner import (
@@ -166,8 +167,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if o.best_trial is None:
             print(f"[{o.category}] no trial finished ({len(o.errors)} errored)")
             continue
-        print(f"[{o.category}] best trial {o.best_trial}: score {o.best.get('score'):.4f}  "
-              f"image AUROC {o.best.get('image_auroc'):.4f}  pixel AUROC {o.best.get('pixel_auroc'):.4f}")
+        print(f"[{o.category}] best trial {o.best_trial} (score {o.best.get('score'):.4f}): {format_metrics(o.best)}")
         print(f"[{o.category}] best config: {o.best_config_path}")
         for err in o.errors:
             print(f"[{o.category}] errored trial {err}")

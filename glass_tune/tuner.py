@@ -31,6 +31,12 @@ from glass_tune.search_space import SearchSpace, SpaceSampler, load_search_space
 SEARCH_FILE = "search.yaml"
 
 
+class SearchInterrupted(UserError):
+    """Ctrl-C (or a stop) left trials unfinished: nothing is exported, ``--resume`` continues."""
+
+    exit_code = 130
+
+
 @dataclass(frozen=True)
 class TuneOptions:
     """How the search runs (not what GLASS trains): sizes, scheduler, resources, storage."""
@@ -282,7 +288,9 @@ def search_category(
     restorable = resume and tune.Tuner.can_restore(str(exp_dir))
     if restorable and (exp_dir / BEST_CONFIG_FILE).is_file():
         print(f"[{category}] already finished; nothing to resume", flush=True)
-        return summarize_results(_restored_tuner(options, exp_dir).get_results(), category=category, space=space)
+        outcome = summarize_results(_restored_tuner(options, exp_dir).get_results(), category=category, space=space)
+        outcome.best_config_path = exp_dir / BEST_CONFIG_FILE
+        return outcome
     if restorable:
         print(f"[{category}] resuming the interrupted search", flush=True)
         grid = _restored_tuner(options, exp_dir).fit()
@@ -292,6 +300,12 @@ def search_category(
     else:
         config = resolve_run_config(base.replace(category=category))
         grid = _build_tuner(config, space, options, category).fit()
+    finished = grid.num_terminated + grid.num_errors
+    if len(grid) < options.samples or finished < len(grid):
+        raise SearchInterrupted(
+            f"search of '{category}' interrupted with {finished} of {options.samples} trials finished; "
+            f"continue it with: glass-tune tune --resume --name {options.name} --storage {options.storage}"
+        )
     outcome = summarize_results(grid, category=category, space=space)
     if outcome.best_trial is not None:
         outcome.best_config_path = write_best_config(exp_dir)

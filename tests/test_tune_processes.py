@@ -153,3 +153,25 @@ def test_search_on_a_real_local_cluster_through_address(inputs, tmp_path):
         _kill_session(head.pid)
         head.wait()
     assert _session_pids(head.pid) == []
+
+
+def test_ctrl_c_exports_nothing_and_says_how_to_resume(inputs, tmp_path):
+    storage = tmp_path / "runs"
+    args = _tune_cmd(inputs, storage, "--name", "cc", "--samples", "3", "--epochs", "3",
+                     "--scheduler", "fifo", "--max-concurrent", "1")
+    driver = _start(args, tmp_path / "driver.log")
+    category = storage / "cc" / "weave"
+    try:
+        deadline = time.monotonic() + 240
+        while sum((_reported_epochs(category) if category.is_dir() else {}).values()) < 1:
+            assert time.monotonic() < deadline and driver.poll() is None, (tmp_path / "driver.log").read_text()[-2000:]
+            time.sleep(0.5)
+        os.kill(driver.pid, signal.SIGINT)
+        code = driver.wait(timeout=120)
+    finally:
+        _kill_session(driver.pid)
+        driver.wait()
+    log = (tmp_path / "driver.log").read_text()
+    assert code == 130, log[-3000:]
+    assert "interrupted" in log and "glass-tune tune --resume --name cc" in log
+    assert not (category / "best_config.yaml").exists()
