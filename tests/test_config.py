@@ -100,3 +100,15 @@ def test_replace_validates():
 def test_from_mapping_rejects_non_mapping():
     with pytest.raises(ConfigError, match="expected a mapping"):
         from_mapping([1, 2])  # type: ignore[arg-type]
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        save_config(GlassConfig(), tmp_path / "c.yaml")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "c.yaml").stat().st_mode) == 0o644
