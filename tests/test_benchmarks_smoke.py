@@ -1,0 +1,53 @@
+"""Smoke test of ``benchmarks/epoch_time.py``: one tiny batch, every component timed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from glass_tune.config import GlassConfig
+
+BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "epoch_time.py"
+
+
+@pytest.fixture(scope="module")
+def epoch_time() -> Iterator[ModuleType]:
+    """The benchmark script as a module (``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("epoch_time_benchmark", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.mark.timeout(20)
+def test_one_tiny_batch_times_every_component(epoch_time: ModuleType, tiny_config: GlassConfig) -> None:
+    result = epoch_time.measure(tiny_config, batches=1, warmup=0)
+    doc = json.loads(json.dumps({**epoch_time.environment(torch.device("cpu")), "profiles": {"tiny": result}}))
+
+    assert {"device", "torch", "torch_threads", "cpu_count"} <= set(doc)
+    assert doc["device"] == "cpu"
+    tiny = doc["profiles"]["tiny"]
+    assert tiny["batch_size"] == 4 and tiny["grid"] == [8, 8] and tiny["backbone_trainable"] is True
+    assert tiny["measured"]["batches"] == 1 and tiny["measured"]["warmup_batches"] == 0
+    assert tiny["measured"]["las_images"] >= 4
+    assert set(tiny["seconds_per_batch"]) == {"backbone_forward", "backbone_backward", "gas", "las", "step_rest"}
+    epoch = tiny["epoch"]
+    assert set(epoch["seconds"]) == set(epoch_time.COMPONENTS)
+    assert all(v > 0 for v in epoch["seconds"].values()), epoch["seconds"]
+    assert all(v > 0 for v in tiny["seconds_per_batch"].values()), tiny["seconds_per_batch"]
+    assert epoch["batches"] == 3 and epoch["extrapolated"] is True  # samples_per_epoch 8, batch 4 -> 3 batches
+    assert epoch["total_seconds"] == pytest.approx(
+        epoch["train_seconds"] + epoch["seconds"]["evaluation"] + epoch["seconds"]["metrics"], rel=1e-3
+    )
+    assert tiny["evaluation"]["images"] > 0
+    assert tiny["gas_to_backbone"] > 0
