@@ -66,10 +66,19 @@ def best_trial_record(category_dir: Path) -> dict[str, Any]:
         "searched_params": {k: trial.config[k] for k in searched if k in trial.config},
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),
+        "held_out_test": _held_out_metrics(Path(trial.path)),
         "checkpoint": str(Path(checkpoint.path) / "checkpoint.pt") if checkpoint is not None else None,
         "versions": versions(),
     }
     return {"config": config, "provenance": provenance}
+
+
+def _held_out_metrics(trial_dir: Path) -> dict[str, float] | None:
+    """The held-out test figures at the selected epoch, written by a trial that ran to its end."""
+    metrics = trial_dir / "run" / "metrics.json"
+    if not metrics.is_file():
+        return None
+    return json.loads(metrics.read_text(encoding="utf-8")).get("test")
 
 
 def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:

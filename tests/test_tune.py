@@ -111,6 +111,8 @@ def test_export_yaml_retrains_to_the_same_score(experiment, tmp_path):
     config = load_config(out)
     assert exported["provenance"]["category"] == "weave"
     assert set(exported["provenance"]["searched_params"]) == {"step", "gaussian_noise_std"}
+    assert exported["provenance"]["val_source"] == "split"
+    assert set(exported["provenance"]["held_out_test"]) >= {"image_auroc", "pixel_auroc"}
     result = fit(config)
     assert result.best["score"] == pytest.approx(exported["provenance"]["metrics"]["score"], abs=1e-6)
 
