@@ -11,7 +11,6 @@ One search per category.  Layout of an experiment folder ``<storage>/<name>/``::
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 from collections.abc import Sequence
