@@ -35,9 +35,13 @@ class Checkpoint:
 
 
 def model_state(model: torch.nn.Module, *, include_backbone: bool) -> dict[str, torch.Tensor]:
-    """The model's state dict, without the frozen backbone unless it is trained."""
+    """A copy of the model's state dict, without the frozen backbone unless it is trained.
+
+    ``clone`` matters: on CPU ``.cpu()`` returns the live tensor, and a kept "best" state would
+    silently follow the training.
+    """
     return {
-        k: v.detach().cpu()
+        k: v.detach().cpu().clone()
         for k, v in model.state_dict().items()
         if include_backbone or not k.startswith("backbone.")
     }

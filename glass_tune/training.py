@@ -8,6 +8,7 @@ evaluation every ``eval_interval`` epochs -> the best epoch kept by image AUROC 
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterable, Sequence
@@ -197,9 +198,7 @@ def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]
     n_batches = batches_per_epoch(config, len(run.data.train))
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
     bar = tqdm(total=n_batches, desc=f"epoch {run.epoch}/{config.epochs}", leave=False, disable=not progress)
-    for i, batch in enumerate(loader):
-        if i == n_batches:
-            break
+    for i, batch in enumerate(itertools.islice(loader, n_batches)):
         out = model.training_losses(
             batch["image"].to(run.device),
             batch["aug"].to(run.device),

@@ -161,3 +161,23 @@ def test_predict_dataset_scores_are_max_patch_scores(tiny_config):
     assert set(np.unique(ev.masks)) <= {0, 1}
     assert ev.labels.sum() > 0 and (ev.labels == 0).sum() > 0
     assert 0.0 <= ev.metrics["image_auroc"] <= 1.0
+
+
+def test_held_out_figures_are_those_of_the_selected_epoch(tiny_config, tmp_path, monkeypatch):
+    from itertools import count
+
+    from glass_tune.checkpoint import load_checkpoint
+    from glass_tune.run_data import prepare_data
+    from glass_tune.training import predict_dataset
+
+    falling = count(10, -1)  # every later epoch scores lower: the first epoch is selected
+    monkeypatch.setattr("glass_tune.training.score_of", lambda metrics: float(next(falling)))
+    result = fit(tiny_config.replace(epochs=3, val_source="split"), out_dir=tmp_path)
+    assert result.best["epoch"] == 1 and result.test is not None
+    best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
+    assert best.epoch == 1
+    model = GlassModel.from_config(best.config)
+    model.load_state_dict(best.model_state, strict=False)
+    data = prepare_data(best.config, feature_grid=model.feature_grid)
+    again = predict_dataset(model, data.test, best.config, torch.device("cpu"))
+    assert again.metrics == result.test
