@@ -38,11 +38,21 @@ def _data_extra(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", dest="data_format", choices=DATA_FORMAT_CHOICES,
+    p.add_argument("--layout", dest="data_format", choices=DATA_FORMAT_CHOICES,
                    help="dataset layout (default: detected)")
+    p.add_argument("--format", dest="data_format", choices=DATA_FORMAT_CHOICES, action=_DeprecatedLayoutFlag,
+                   help=argparse.SUPPRESS)
     p.add_argument("--val-source", choices=VAL_SOURCE_CHOICES,
                    help="validation for epoch selection and search: split of the test set (default), the test set, or val_dir")
     p.add_argument("--val-ratio", type=float, metavar="R", help="share of the test set used for validation with split (default 0.5)")
+
+
+class _DeprecatedLayoutFlag(argparse.Action):
+    """``--format`` named the dataset layout before 0.2; it now means an export format only."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+        print("glass-tune: --format for the dataset layout is deprecated, use --layout", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
