@@ -22,7 +22,7 @@ from glass_tune.model.embedding import Grid, PatchAggregator, patch_grid_size
 from glass_tune.model.heads import Discriminator, Projection
 from glass_tune.model.losses import bce_to, correct_side_fractions, las_loss
 from glass_tune.model.scoring import anomaly_maps, image_scores
-from glass_tune.model.synthesis import (
+from glass_tune.model.gas import (
     MANIFOLD_SHELL,
     global_anomaly_synthesis,
     hypersphere_radius,

@@ -15,7 +15,7 @@ from glass_tune.model import (
     project_to_shell,
     push_las_outward,
 )
-from glass_tune.model.synthesis import MANIFOLD_SHELL
+from glass_tune.model.gas import MANIFOLD_SHELL
 
 DIM = 16
 ROWS = 64
