@@ -25,6 +25,8 @@ SVD_CHOICES = (0, 1, "auto")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DATA_FORMAT_CHOICES = ("auto", "mvtec", "visa", "folder")
 VAL_SOURCE_CHOICES = ("split", "test", "dir")
+GAS_LOOP_CHOICES = ("fast", "reference")
+PRECISION_CHOICES = ("fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,10 @@ class GlassConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    # --- speed (how a run computes; the numbers are the same up to float rounding) ---
+    gas_loop: str = "fast"
+    feature_cache: bool | str = "auto"
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-serialisable mapping (tuples become lists)."""
@@ -207,6 +213,9 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "seed": _int(0),
     "device": _str(choices=DEVICE_CHOICES),
     "num_workers": _int(0),
+    "gas_loop": _str(choices=GAS_LOOP_CHOICES),
+    "feature_cache": _bool_or("auto"),
+    "precision": _str(choices=PRECISION_CHOICES),
 }
 assert set(_RULES) == set(FIELD_NAMES), "every config field needs a validation rule"
 
