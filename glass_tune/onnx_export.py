@@ -33,6 +33,7 @@ from glass_tune.io import atomic_write_bytes
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator, patch_grid_size
 from glass_tune.model.scoring import anomaly_maps, image_scores
+from glass_tune.predict import Scorer, locate_checkpoint
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("score", "anomaly_map")
@@ -113,11 +114,20 @@ def metadata(config: GlassConfig, *, source: Path, epoch: Any) -> dict[str, str]
     }
 
 
+def _require(module: str) -> Any:
+    """Import an optional dependency of the ``onnx`` extra, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{module} is not installed (pip install 'glass-tune[onnx]')") from None
+
+
 def export_onnx(source: str | Path, *, out: str | Path, category: str | None = None) -> Path:
     """Write the selected epoch's model behind ``source`` (run, trial, checkpoint or experiment) to ``out``."""
-    import onnx
-
-    from glass_tune.predict import locate_checkpoint
+    onnx = _require("onnx")
+    _require("onnxscript")  # torch's dynamo exporter needs it
 
     path = locate_checkpoint(source, category=category)
     ckpt = load_checkpoint(path)
@@ -155,10 +165,9 @@ class _quiet_exporter:
         logging.getLogger("torch.onnx").setLevel(self._level)
 
 
-def onnx_scorer(path: str | Path):
+def onnx_scorer(path: str | Path) -> tuple[tuple[int, int], Scorer]:
     """``(input_shape, scorer)`` for an exported file, run by onnxruntime on the CPU."""
-    import onnxruntime as ort
-
+    ort = _require("onnxruntime")
     file = Path(path)
     if not file.is_file():
         raise UserError(f"{file}: ONNX file not found")
