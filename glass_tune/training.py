@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from glass_tune import metrics as metrics_lib
-from glass_tune.checkpoint import Checkpoint, capture_rng, load_checkpoint, model_state, restore_rng, save_checkpoint
+from glass_tune.checkpoint import Checkpoint, capture_rng, load_checkpoint, load_model_state, model_state, restore_rng, save_checkpoint
 from glass_tune.config import GlassConfig, save_config
 from glass_tune.io import atomic_write_json
 from glass_tune.errors import ConfigError, UserError
@@ -376,9 +376,7 @@ def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
     changed = sorted(k for k in new if old.get(k) != new[k] and k not in _RESUMABLE_CHANGES)
     if changed:
         raise UserError(f"{source}: cannot resume, config differs in '{changed[0]}' ({old.get(changed[0])!r} vs {new[changed[0]]!r})")
-    missing, unexpected = run.model.load_state_dict(ckpt.model_state, strict=False)
-    if unexpected or any(not k.startswith("backbone.") for k in missing):
-        raise UserError(f"{source}: checkpoint does not match the model (e.g. {(unexpected or missing)[0]})")
+    load_model_state(run.model, ckpt.model_state, source=source)
     for name, opt in run.optimizers.items():
         opt.load_state_dict(ckpt.optimizer_states[name])
     restore_rng(ckpt.rng_state)
