@@ -300,11 +300,12 @@ def _tune_argv(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from glass_tune.jobs import connect, parse_env, submit_search
+    from glass_tune.jobs import check_storage, connect, parse_env, submit_search
 
     if args.resume and not args.name:
         raise UserError("--resume needs --name NAME of the experiment to continue")
     env = parse_env(pairs=args.env or ())
+    check_storage(storage=args.storage)
     client = connect(address=args.address)
     name = args.name or f"tune-{time.strftime('%Y%m%d-%H%M%S')}"
     job_id = submit_search(
@@ -351,7 +352,10 @@ def _add_job_verbs(sub: argparse._SubParsersAction) -> None:
     tune = sub.choices["tune"]
     # submit takes every tune flag (whatever tune gains later too); --address and --storage change meaning
     p = sub.add_parser("submit", parents=[tune], conflict_handler="resolve",
-                       help="run a search (the tune options) as a Ray job on a cluster")
+                       help="run a search (the tune options) as a Ray job on a cluster",
+                       description="Run `glass-tune tune` as a Ray job: this glass-tune code and the --config/--space "
+                       "files travel with the job; --data and --storage must be paths (or URIs) the cluster's nodes "
+                       "see. The job runs `python -m glass_tune.cli` with the head's `python`.")
     p.add_argument("--address", metavar="URL", help=address_help)
     p.add_argument("--storage", required=True, metavar="DIR|URI",
                    help="experiments folder as the cluster sees it: an absolute shared path or a URI")
