@@ -207,10 +207,11 @@ def submit_search(
             if value is not None:
                 args += [flag, value]
         entrypoint = shlex.join(["python", "-m", "glass_tune.cli", *args])
+        metadata = {METADATA_KEY: __version__, "experiment": name, "storage": storage}
+        if carried["--space"] != space:  # a resumed search reads its space file again (see resume_hint)
+            metadata["space"] = str(Path(space).expanduser().resolve())
         return client.submit_job(
-            entrypoint=entrypoint,
-            runtime_env=runtime_env(working_dir=staging, env=env),
-            metadata={METADATA_KEY: __version__, "experiment": name, "storage": storage},
+            entrypoint=entrypoint, runtime_env=runtime_env(working_dir=staging, env=env), metadata=metadata
         )
 
 
@@ -279,7 +280,14 @@ def stop_job(*, client: JobSubmissionClient, job_id: str) -> JobDetails:
 
 
 def resume_hint(*, details: JobDetails, address: str) -> str:
-    """The command that continues a stopped search as a new job."""
+    """The command that continues a stopped search as a new job.
+
+    A search records its space file by the path it was read from, which for a carried file is
+    relative to the job's working directory: carrying the same file again makes that path valid.
+    """
     meta = details.metadata or {}
-    return shlex.join(["glass-tune", "submit", "--address", address, "--resume",
-                       "--name", meta.get("experiment", "NAME"), "--storage", meta.get("storage", "STORAGE")])
+    args = ["glass-tune", "submit", "--address", address, "--resume",
+            "--name", meta.get("experiment", "NAME"), "--storage", meta.get("storage", "STORAGE")]
+    if "space" in meta:
+        args += ["--space", meta["space"]]
+    return shlex.join(args)
