@@ -285,7 +285,8 @@ def _tune_argv(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
     argv: list[str] = []
     for action in parser._actions:
         value = getattr(args, action.dest, None)
-        if not action.option_strings or action.dest in _SUBMIT_OWN or value in (None, False, action.default):
+        own = not action.option_strings or action.dest in _SUBMIT_OWN
+        if own or value is None or value is False or value == action.default:  # `is`: 0 == False
             continue
         flag = action.option_strings[-1]
         if value is True:

@@ -136,12 +136,15 @@ def _one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> Non
 def test_submit_passes_the_tune_options_through():
     parser = build_parser()
     argv = ["submit", "--address", "http://h:8265", "--storage", "/shared/runs", "--category", "a", "b",
-            "--set", "step=3", "--set", "svd=1", "--samples", "4", "--resume", "--name", "x", "--env", "K=V"]
+            "--set", "step=3", "--set", "svd=1", "--samples", "4", "--seed", "0", "--resume", "--name", "x",
+            "--env", "K=V"]
     args = parser.parse_args(argv)
     passed = _tune_argv(args.tune_parser, args)
-    assert passed == ["--category", "a", "b", "--set", "step=3", "--set", "svd=1", "--samples", "4", "--resume"]
+    assert passed == ["--category", "a", "b", "--set", "step=3", "--set", "svd=1", "--samples", "4",
+                      "--seed", "0", "--resume"]
     again = parser.parse_args(["tune", *passed])
-    assert (again.category, again.set, again.samples, again.resume) == (["a", "b"], ["step=3", "svd=1"], 4, True)
+    assert (again.category, again.set, again.samples, again.seed, again.resume) == (
+        ["a", "b"], ["step=3", "svd=1"], 4, 0, True)
     assert again.scheduler == "asha" and again.cpus_per_trial == 1.0  # defaults stay defaults
 
 
@@ -177,8 +180,14 @@ def test_submit_list_logs_and_finish(head, inputs, synthetic_root, tmp_path):
     assert f"glass-tune logs {job} --follow --address {head}" in submitted.stdout
     assert submitted.stderr == ""  # Ray's per-upload INFO lines are kept quiet
 
+    other = subprocess.run(  # a job that is not a glass-tune search
+        [sys.executable, "-c", "import sys; from ray.job_submission import JobSubmissionClient; "
+         "print(JobSubmissionClient(sys.argv[1]).submit_job(entrypoint='echo other'))", head],
+        capture_output=True, text=True, timeout=60, env=_env(),
+    ).stdout.strip()
     listed = _cli("jobs", "--address", head)
     assert listed.returncode == 0, listed.stderr
+    assert other.startswith("raysubmit_") and other not in listed.stdout, (other, listed.stdout)
     row = next(line.split() for line in listed.stdout.splitlines() if line.startswith(job))
     assert row[1] in ("PENDING", "RUNNING", "SUCCEEDED") and row[2] == "sub", listed.stdout
 
