@@ -325,7 +325,114 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--size", type=int, default=128, metavar="PX")
     p.set_defaults(func=cmd_synth)
+
+    _add_job_verbs(sub)
     return parser
+
+
+# --- Ray job verbs: the search as a job on a cluster's job server (glass_tune/jobs.py) ---------
+
+# tune flags that submit sets itself (carried, resolved or replaced), not passed through as given
+_SUBMIT_OWN = ("address", "config", "space", "data", "storage", "name")
+
+
+def _tune_argv(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The tune command line that reproduces ``args`` (flags left at their default are left out)."""
+    argv: list[str] = []
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        own = not action.option_strings or action.dest in _SUBMIT_OWN
+        if own or value is None or value is False or value == action.default:  # `is`: 0 == False
+            continue
+        flag = action.option_strings[-1]
+        if value is True:
+            argv.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            argv += [x for item in value for x in (flag, str(item))]
+        elif isinstance(value, list):
+            argv += [flag, *map(str, value)]
+        else:
+            argv += [flag, str(value)]
+    return argv
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from glass_tune.jobs import check_storage, connect, parse_env, submit_search
+
+    if args.resume and not args.name:
+        raise UserError("--resume needs --name NAME of the experiment to continue")
+    env = parse_env(pairs=args.env or ())
+    check_storage(storage=args.storage)
+    client = connect(address=args.address)
+    name = args.name or f"tune-{time.strftime('%Y%m%d-%H%M%S')}"
+    job_id = submit_search(
+        client=client, tune_args=_tune_argv(args.tune_parser, args), name=name, storage=args.storage,
+        config=args.config, space=args.space, data=args.data, env=env,
+    )
+    address = client.get_address()
+    print(f"submitted job {job_id}: experiment {name} in {args.storage}")
+    print(f"follow it: glass-tune logs {job_id} --follow --address {address}")
+    print(f"stop it:   glass-tune stop {job_id} --address {address}")
+    return 0
+
+
+def cmd_jobs(args: argparse.Namespace) -> int:
+    from glass_tune.jobs import connect, format_jobs, list_jobs
+
+    print(format_jobs(rows=list_jobs(client=connect(address=args.address))))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from glass_tune.jobs import connect, print_logs
+
+    status = print_logs(client=connect(address=args.address), job_id=args.job, follow=args.follow)
+    if args.follow:
+        print(f"glass-tune logs: job {args.job} {status}", file=sys.stderr)
+        return 0 if status == "SUCCEEDED" else 1
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from glass_tune.jobs import connect, resume_hint, stop_job
+
+    client = connect(address=args.address)
+    details = stop_job(client=client, job_id=args.job)
+    print(f"job {args.job}: {details.status.value}")
+    if str(details.status.value) == "STOPPED":
+        print(f"continue the search with: {resume_hint(details=details, address=client.get_address())}")
+    return 0
+
+
+def _add_job_verbs(sub: argparse._SubParsersAction) -> None:
+    address_help = "the cluster's job server (dashboard), e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS, $RAY_ADDRESS)"
+    tune = sub.choices["tune"]
+    # submit takes every tune flag (whatever tune gains later too); --address and --storage change meaning
+    p = sub.add_parser("submit", parents=[tune], conflict_handler="resolve",
+                       help="run a search (the tune options) as a Ray job on a cluster",
+                       description="Run `glass-tune tune` as a Ray job: this glass-tune code and the --config/--space "
+                       "files travel with the job; --data and --storage must be paths (or URIs) the cluster's nodes "
+                       "see. The job runs `python -m glass_tune.cli` with the head's `python`.")
+    p.add_argument("--address", metavar="URL", help=address_help)
+    p.add_argument("--storage", required=True, metavar="DIR|URI",
+                   help="experiments folder as the cluster sees it: an absolute shared path or a URI")
+    p.add_argument("--env", action="append", metavar="KEY=VALUE", help="environment variable of the job; repeatable")
+    p.set_defaults(func=cmd_submit, tune_parser=tune)
+
+    p = sub.add_parser("jobs", help="list the glass-tune jobs of a cluster")
+    p.add_argument("--address", metavar="URL", help=address_help)
+    p.set_defaults(func=cmd_jobs)
+
+    p = sub.add_parser("logs", help="print a job's output")
+    p.add_argument("job", metavar="JOB", help="job id (from submit or jobs)")
+    p.add_argument("--follow", action="store_true", help="keep printing until the job ends")
+    p.add_argument("--address", metavar="URL", help=address_help)
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("stop", help="stop a job; its search stays resumable (submit --resume --name)")
+    p.add_argument("job", metavar="JOB", help="job id (from submit or jobs)")
+    p.add_argument("--address", metavar="URL", help=address_help)
+    p.set_defaults(func=cmd_stop)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

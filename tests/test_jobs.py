@@ -1,0 +1,257 @@
+"""``submit`` / ``jobs`` / ``logs`` / ``stop`` against a real local Ray head with its job server.
+
+The head runs in its own PID namespace (``unshare --pid --fork --mount-proc --kill-child``) in its
+own process session: killing that session ends every Ray process of the test, and nothing else
+(``ray stop`` would end every Ray on the machine).  One head serves the whole module.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from glass_tune.cli import _tune_argv, build_parser
+from glass_tune.errors import UserError
+from glass_tune.jobs import job_server_url
+from tests.conftest import TINY
+
+SPACE = {"params": {"step": {"type": "int", "low": 2, "high": 6}}, "points_to_evaluate": [{"step": 5}]}
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env() -> dict[str, str]:
+    """The user's shell: the venv first on PATH (the head's `python` runs the job), token auth."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+    return {**env, "RAY_AUTH_MODE": "token", "PATH": f"{VENV_BIN}:{env.get('PATH', '')}"}
+
+
+def _start_head(temp_dir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
+    """A `ray start --head` in its own PID namespace and session; returns it and its dashboard port."""
+    dashboard, gcs = _free_port(), _free_port()
+    args = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
+            f"{VENV_BIN}/ray", "start", "--head", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+            "--port", str(gcs), "--ray-client-server-port", str(_free_port()),
+            "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", str(temp_dir), "--num-cpus", "2",
+            "--block", *extra]
+    log = temp_dir / "head.log"
+    head = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, env=_env())
+    deadline = time.monotonic() + 90
+    while "Ray runtime started" not in log.read_text():
+        assert time.monotonic() < deadline and head.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.5)
+    return head, dashboard
+
+
+def _end(head: subprocess.Popen) -> None:
+    """Kill the head's session; --kill-child takes the whole PID namespace with it."""
+    try:
+        os.killpg(head.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    head.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def head() -> Iterator[str]:
+    """The job server URL of a 2-CPU head that serves every test of the module."""
+    temp_dir = Path(tempfile.mkdtemp(prefix="gt-jobs-"))  # short: Ray's socket paths have a length limit
+    proc, port = _start_head(temp_dir)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:  # the job server answers a little after the runtime: 401 without a token
+            try:
+                urllib.request.urlopen(f"{url}/api/version", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (temp_dir / "head.log").read_text()[-2000:]
+                time.sleep(0.5)
+        yield url
+    finally:
+        _end(proc)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("job-inputs")
+    config, space = folder / "tiny.yaml", folder / "space.yaml"
+    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    space.write_text(yaml.safe_dump(SPACE))
+    return config, space
+
+
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "glass_tune.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=_env())
+
+
+def _job_id(submitted: subprocess.CompletedProcess) -> str:
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    first = submitted.stdout.splitlines()[0]
+    assert first.startswith("submitted job "), submitted.stdout
+    return first.split()[2].rstrip(":")
+
+
+def _wait_for_log(url: str, job: str, text: str, timeout: float = 240) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = _cli("logs", job, "--address", url).stdout
+        if text in out:
+            return out
+        assert time.monotonic() < deadline, out[-3000:]
+        time.sleep(2)
+
+
+def _one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# --- without a cluster --------------------------------------------------------------------------
+
+def test_submit_passes_the_tune_options_through():
+    parser = build_parser()
+    argv = ["submit", "--address", "http://h:8265", "--storage", "/shared/runs", "--category", "a", "b",
+            "--set", "step=3", "--set", "svd=1", "--samples", "4", "--seed", "0", "--resume", "--name", "x",
+            "--env", "K=V"]
+    args = parser.parse_args(argv)
+    passed = _tune_argv(args.tune_parser, args)
+    assert passed == ["--category", "a", "b", "--set", "step=3", "--set", "svd=1", "--samples", "4",
+                      "--seed", "0", "--resume"]
+    again = parser.parse_args(["tune", *passed])
+    assert (again.category, again.set, again.samples, again.seed, again.resume) == (
+        ["a", "b"], ["step=3", "svd=1"], 4, 0, True)
+    assert again.scheduler == "asha" and again.cpus_per_trial == 1.0  # defaults stay defaults
+
+
+def test_job_server_address_precedence(monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:8265")
+    monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "http://10.0.0.2:8265")
+    assert job_server_url(address="http://head:8265/") == "http://head:8265"
+    assert job_server_url(address=None) == "http://10.0.0.2:8265"
+    monkeypatch.delenv("RAY_API_SERVER_ADDRESS")
+    assert job_server_url(address=None) == "http://10.0.0.1:8265"  # HOST:PORT is the dashboard
+    monkeypatch.delenv("RAY_ADDRESS")
+    with pytest.raises(UserError, match="--address"):
+        job_server_url(address=None)
+    with pytest.raises(UserError, match="ray://h:10001"):
+        job_server_url(address="ray://h:10001")
+
+
+def test_submit_refuses_relative_storage_before_connecting():
+    _one_line_error(_cli("submit", "--storage", "runs/tune", "--address", "http://127.0.0.1:1"),
+                    "--storage runs/tune", "absolute path or a URI")
+
+
+# --- against a real head ------------------------------------------------------------------------
+
+@pytest.mark.integration
+def test_submit_list_logs_and_finish(head, inputs, synthetic_root, tmp_path):
+    config, _ = inputs
+    storage = tmp_path / "runs"
+    submitted = _cli("submit", "--address", head, "--data", str(synthetic_root), "--category", "weave",
+                     "--config", str(config), "--space", "cpu_smoke", "--samples", "2", "--epochs", "1",
+                     "--cpus-per-trial", "1", "--storage", str(storage), "--name", "sub")
+    job = _job_id(submitted)
+    assert f"glass-tune logs {job} --follow --address {head}" in submitted.stdout
+    assert submitted.stderr == ""  # Ray's per-upload INFO lines are kept quiet
+
+    other = subprocess.run(  # a job that is not a glass-tune search
+        [sys.executable, "-c", "import sys; from ray.job_submission import JobSubmissionClient; "
+         "print(JobSubmissionClient(sys.argv[1]).submit_job(entrypoint='echo other'))", head],
+        capture_output=True, text=True, timeout=60, env=_env(),
+    ).stdout.strip()
+    listed = _cli("jobs", "--address", head)
+    assert listed.returncode == 0, listed.stderr
+    assert other.startswith("raysubmit_") and other not in listed.stdout, (other, listed.stdout)
+    row = next(line.split() for line in listed.stdout.splitlines() if line.startswith(job))
+    assert row[1] in ("PENDING", "RUNNING", "SUCCEEDED") and row[2] == "sub", listed.stdout
+
+    followed = _cli("logs", job, "--follow", "--address", head, timeout=400)
+    assert followed.returncode == 0, followed.stdout[-3000:] + followed.stderr[-2000:]
+    assert f"job {job} SUCCEEDED" in followed.stderr
+    # the config file travelled with the job, a bundled space name as it is; the search reported progress
+    assert "--config config/tiny.yaml --space cpu_smoke" in followed.stdout
+    assert "[tune weave]" in followed.stdout and "2 done" in followed.stdout, followed.stdout[-3000:]
+    assert (storage / "sub" / "weave" / "best_config.yaml").is_file()
+    assert len(list((storage / "sub" / "weave").glob("trial_*"))) == 2
+
+    listed = _cli("jobs", "--address", head)
+    assert f"{job}  SUCCEEDED  sub" in listed.stdout, listed.stdout
+    assert "2 done" in _cli("logs", job, "--address", head).stdout  # without --follow: the log so far
+
+
+@pytest.mark.integration
+def test_stop_then_resume_finishes_the_search(head, synthetic_root, inputs, tmp_path):
+    config, space = inputs
+    storage = tmp_path / "runs"
+    job = _job_id(_cli("submit", "--address", head, "--data", str(synthetic_root), "--category", "weave",
+                       "--config", str(config), "--space", str(space), "--samples", "2", "--epochs", "3",
+                       "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1",
+                       "--storage", str(storage), "--name", "st"))
+    _wait_for_log(head, job, "epoch 1:")
+
+    stopped = _cli("stop", job, "--address", head)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert f"job {job}: STOPPED" in stopped.stdout
+    resume = stopped.stdout.split("continue the search with: ", 1)[1].strip()
+    # the space file is carried again: the search recorded it by its path in the job's folder
+    assert resume == f"glass-tune submit --address {head} --resume --name st --storage {storage} --space {space}"
+    log = _cli("logs", job, "--address", head).stdout
+    assert "interrupted" in log and "Traceback" not in log, log[-3000:]  # Tune saved its state (SIGINT)
+    assert not (storage / "st" / "weave" / "best_config.yaml").exists()
+
+    again = _job_id(_cli(*shlex.split(resume)[1:]))
+    followed = _cli("logs", again, "--follow", "--address", head, timeout=500)
+    assert followed.returncode == 0, followed.stdout[-3000:]
+    assert "resuming the interrupted search" in followed.stdout
+    trials = sorted((storage / "st" / "weave").glob("trial_*"))
+    assert len(trials) == 2, trials
+    assert (storage / "st" / "weave" / "best_config.yaml").is_file()
+
+
+@pytest.mark.integration
+def test_unknown_job_is_one_line(head):
+    for verb in ("logs", "stop"):
+        _one_line_error(_cli(verb, "raysubmit_nosuchjob", "--address", head), "raysubmit_nosuchjob", "no such job")
+
+
+@pytest.mark.integration
+def test_unreachable_address_is_one_line():
+    url = f"http://127.0.0.1:{_free_port()}"
+    _one_line_error(_cli("jobs", "--address", url), url, "no Ray job server")
+
+
+@pytest.mark.integration
+def test_cluster_without_job_server_is_one_line(tmp_path):
+    temp_dir = Path(tempfile.mkdtemp(prefix="gt-nodash-"))
+    proc, port = _start_head(temp_dir, "--include-dashboard=false")
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _one_line_error(_cli("submit", "--address", url, "--storage", str(tmp_path)), url, "no job server")
+    finally:
+        _end(proc)
