@@ -199,5 +199,6 @@ def score_histogram(labels: np.ndarray, scores: np.ndarray) -> bytes:
     ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label=f"normal ({int((labels == 0).sum())})", color="tab:green")
     ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label=f"anomalous ({int((labels == 1).sum())})", color="tab:red")
     ax.set(xlabel="image score", ylabel="images", title="image scores: normal vs anomalous")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     return to_png(fig)

@@ -23,12 +23,13 @@ import yaml
 
 from glass_tune.cli import main
 from glass_tune.report import importance_plot
+from glass_tune.report_data import held_out_figures
 from tests.conftest import TINY
 
 CATEGORIES = ("weave", "washer")
 EPOCHS = 2
-PLOTS = ("best_so_far", "auroc_curves", "parallel_coordinates", "importance", "best_overlays", "best_roc_pro",
-         "best_histogram")
+PLOTS = ("best_so_far", "auroc_curves", "parallel_coordinates", "importance", "best_trial_overlays",
+         "best_trial_roc_pro", "best_trial_histogram")
 SPACE = {
     "metric": "best_score",
     "mode": "max",
@@ -160,6 +161,14 @@ def test_summary_table_links_each_category_and_matches_the_summary(experiment, p
         assert page.cells[("summary:", category, "trials")] == summary[category]["trials"]
         assert page.cells[("summary:", category, "stopped")] == summary[category]["stopped_early"]
         assert f"cat-{category}" in page.links and f"cat-{category}" in page.ids
+
+
+def test_held_out_figures_come_from_the_last_report_else_metrics_json(tmp_path):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"test": {"image_auroc": 0.25, "pixel_auroc": 0.5}}))
+    assert held_out_figures(tmp_path, {"test_image_auroc": 0.75, "test_aupro": 0.5}) == {"image_auroc": 0.75, "aupro": 0.5}
+    assert held_out_figures(tmp_path, {"best_score": 1.0}) == {"image_auroc": 0.25, "pixel_auroc": 0.5}
+    assert held_out_figures(tmp_path / "none", {}) is None
 
 
 def test_too_few_trials_for_importance_is_a_stated_message():
