@@ -261,10 +261,12 @@ def render_html(record: SearchRecord, sections: list[Section]) -> str:
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>glass-tune report: {html.escape(record.name)}</title><style>{CSS}</style></head><body>",
         f"<h1>glass-tune report: {html.escape(record.name)}</h1>",
-        f'<p class="note">Experiment {html.escape(str(record.root))}; objective {html.escape(record.metric)} '
-        f"({html.escape(record.mode)}); searched: {html.escape(', '.join(record.searched) or 'nothing')}; "
-        f"glass-tune {__version__}. Figures are the selected epoch's (best_*); held-out figures come from images "
-        "that played no part in selection.</p>",
+        (
+            f'<p class="note">Experiment {html.escape(str(record.root))}; objective {html.escape(record.metric)} '
+            f"({html.escape(record.mode)}); searched: {html.escape(', '.join(record.searched) or 'nothing')}; "
+            f"glass-tune {__version__}. Figures are the selected epoch's (best_*); held-out figures come from "
+            "images that played no part in selection.</p>"
+        ),
     ]
     if len(sections) > 1:
         parts += ["<h2>Summary</h2>", _summary_table(record, sections)]
