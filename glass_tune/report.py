@@ -208,7 +208,8 @@ def trial_value(trial: TrialRecord, key: str) -> Any:
     if key == "state":
         return trial.state
     if key.startswith("param:"):
-        return trial.params.get(key.removeprefix("param:"))
+        value = trial.params.get(key.removeprefix("param:"))
+        return f"{value:.4g}" if isinstance(value, float) else value  # searched values, not metrics
     if key.startswith("test_"):
         return (trial.held_out or {}).get(key.removeprefix("test_"))
     if key == "epochs":
