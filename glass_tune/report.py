@@ -25,6 +25,7 @@ from glass_tune.report_data import SearchRecord, TrialRecord
 MIN_TRIALS_FOR_IMPORTANCE = 3
 IMPORTANCE_METHOD = "fANOVA"
 MAX_OVERLAYS = 8
+BEST_TRIAL_PREFIX = "best_trial_"  # plot keys of the best trial's own section
 METRIC_LABELS = {"image_auroc": "image AUROC", "pixel_auroc": "pixel AUROC", "aupro": "AUPRO"}
 
 
@@ -72,6 +73,10 @@ def build_section(record: SearchRecord, category: str, *, device: str) -> Sectio
         Plot("parallel_coordinates", "Searched parameters",
              plots.parallel_coordinates(trials, params=record.searched, metric=record.metric)),
     ]
+    missing = sum(t.held_out is None for t in trials)
+    if missing:
+        section.notes.append(f"{missing} of {len(trials)} trials have no held-out figures: nothing was held out "
+                             "(val_source=test), or the trial ended before its held-out evaluation ran.")
     png, note = importance_plot(report_data.open_study(record, category))
     if png is not None:
         section.plots.append(Plot("importance", "Parameter importance", png))
@@ -136,10 +141,10 @@ def best_trial_plots(best: TrialRecord, *, device: str, notes: list[str]) -> lis
     images = [denormalize(it["image"]).clamp(0, 1).permute(1, 2, 0).numpy() for it in items]
     titles = [f"{Path(it['path']).parent.name}/{Path(it['path']).stem}  score {ev.scores[i]:.3f}" for it, i in zip(items, picks, strict=True)]
     return [
-        Plot("best_overlays", "Best trial: anomaly maps on held-out images",
+        Plot("best_trial_overlays", "Best trial: anomaly maps on held-out images",
              plots.overlays(images, [ev.maps[i] for i in picks], [ev.masks[i] for i in picks], titles)),
-        Plot("best_roc_pro", "Best trial: ROC and PRO curves", plots.roc_and_pro(ev.labels, ev.scores, ev.masks, ev.maps)),
-        Plot("best_histogram", "Best trial: image scores", plots.score_histogram(ev.labels, ev.scores)),
+        Plot("best_trial_roc_pro", "Best trial: ROC and PRO curves", plots.roc_and_pro(ev.labels, ev.scores, ev.masks, ev.maps)),
+        Plot("best_trial_histogram", "Best trial: image scores", plots.score_histogram(ev.labels, ev.scores)),
     ]
 
 
@@ -203,13 +208,14 @@ def trial_value(trial: TrialRecord, key: str) -> Any:
     if key == "state":
         return trial.state
     if key.startswith("param:"):
-        return trial.params.get(key.removeprefix("param:"))
+        value = trial.params.get(key.removeprefix("param:"))
+        return f"{value:.4g}" if isinstance(value, float) else value  # searched values, not metrics
     if key.startswith("test_"):
         return (trial.held_out or {}).get(key.removeprefix("test_"))
     if key == "epochs":
         return trial.epochs_run
     if key == "duration_s":
-        return None if trial.duration_s is None else round(trial.duration_s, 1)
+        return None if trial.duration_s is None else f"{trial.duration_s:.1f}"
     if key == "error":
         return trial.error
     return trial.last.get(key)
@@ -256,10 +262,12 @@ def render_html(record: SearchRecord, sections: list[Section]) -> str:
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>glass-tune report: {html.escape(record.name)}</title><style>{CSS}</style></head><body>",
         f"<h1>glass-tune report: {html.escape(record.name)}</h1>",
-        f'<p class="note">Experiment {html.escape(str(record.root))}; objective {html.escape(record.metric)} '
-        f"({html.escape(record.mode)}); searched: {html.escape(', '.join(record.searched) or 'nothing')}; "
-        f"glass-tune {__version__}. Figures are the selected epoch's (best_*); held-out figures come from images "
-        "that played no part in selection.</p>",
+        (
+            f'<p class="note">Experiment {html.escape(str(record.root))}; objective {html.escape(record.metric)} '
+            f"({html.escape(record.mode)}); searched: {html.escape(', '.join(record.searched) or 'nothing')}; "
+            f"glass-tune {__version__}. Figures are the selected epoch's (best_*); held-out figures come from "
+            "images that played no part in selection.</p>"
+        ),
     ]
     if len(sections) > 1:
         parts += ["<h2>Summary</h2>", _summary_table(record, sections)]
@@ -267,10 +275,10 @@ def render_html(record: SearchRecord, sections: list[Section]) -> str:
         parts.append(f'<section id="cat-{html.escape(s.category)}"><h2>{html.escape(s.category)}</h2>')
         best = f"best trial {s.best.trial_id}" if s.best else "no trial reported a score"
         parts.append(f'<p class="note">{len(s.trials)} trials; {html.escape(best)}.</p>')
-        parts += [_figure(s, p) for p in s.plots if not p.key.startswith("best_")]
+        parts += [_figure(s, p) for p in s.plots if not p.key.startswith(BEST_TRIAL_PREFIX)]
         parts += ["<h3>Trials</h3>", _trial_table(record, s)]
         parts += [f'<p class="note">{html.escape(n)}</p>' for n in s.notes]
-        best_plots = [p for p in s.plots if p.key.startswith("best_")]
+        best_plots = [p for p in s.plots if p.key.startswith(BEST_TRIAL_PREFIX)]
         if best_plots:
             parts.append("<h3>Best trial</h3>")
             parts += [_figure(s, p) for p in best_plots]

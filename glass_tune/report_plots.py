@@ -1,4 +1,4 @@
-"""The report's figures, drawn with matplotlib (Agg, no display) and returned as PNG bytes.
+"""The report's figures, drawn with matplotlib (Agg canvas, no pyplot, no display) as PNG bytes.
 
 Each function takes plain data (trial records, an evaluation) so it can be tested and reused
 without an experiment on disk.
@@ -11,17 +11,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import matplotlib
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from glass_tune.metrics import pro_points, roc_points  # noqa: E402
-from glass_tune.report_data import COMPLETED, ERRORED, STOPPED, TrialRecord  # noqa: E402
+from glass_tune.metrics import pro_points, roc_points
+from glass_tune.report_data import COMPLETED, ERRORED, STOPPED, TrialRecord
 
 DPI = 100
 STATE_STYLE = {  # how a trial's curve looks, by how it ended
@@ -32,10 +32,16 @@ STATE_STYLE = {  # how a trial's curve looks, by how it ended
 AUPRO_FPR_LIMIT = 0.3
 
 
+def new_figure(rows: int = 1, cols: int = 1, *, figsize: tuple[float, float], **kwargs: Any) -> tuple[Figure, Any]:
+    """A figure on its own Agg canvas: no pyplot state, so nothing leaks between plots or threads."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(rows, cols, **kwargs)
+
+
 def to_png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -45,7 +51,7 @@ def _finite(value: Any) -> bool:
 
 def best_so_far(trials: Sequence[TrialRecord], *, metric: str, mode: str) -> bytes:
     """Each trial's final ``metric`` in creation order, and the running best."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = new_figure(figsize=(7, 3.5))
     xs = np.arange(1, len(trials) + 1)
     values = np.array([float(t.last[metric]) if _finite(t.last.get(metric)) else np.nan for t in trials])
     for state, style in STATE_STYLE.items():
@@ -66,8 +72,8 @@ def best_so_far(trials: Sequence[TrialRecord], *, metric: str, mode: str) -> byt
 def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
     """Validation image and pixel AUROC over epochs, one line per trial; early-stopped trials dashed
     with a square at their last epoch, errored ones red and dotted with an X."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharex=True)
-    colors = plt.get_cmap("tab10")
+    fig, axes = new_figure(1, 2, figsize=(11, 3.8), sharex=True)
+    colors = colormaps.get_cmap("tab10")
     for i, trial in enumerate(trials):
         style = STATE_STYLE.get(trial.state, STATE_STYLE[COMPLETED])
         rows = [r for r in trial.history if "epoch" in r]
@@ -94,7 +100,7 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
     log-scaled when the values span more than a decade), coloured by ``metric``."""
     scored = [t for t in trials if _finite(t.last.get(metric))]
     axes_names = [*params, metric]
-    fig, ax = plt.subplots(figsize=(max(6, 2.2 * len(axes_names)), 4))
+    fig, ax = new_figure(figsize=(max(6, 2.2 * len(axes_names)), 4))
     if not scored or not params:
         ax.text(0.5, 0.5, "no scored trials" if not scored else "no searched parameters", ha="center", va="center")
         ax.set_axis_off()
@@ -107,8 +113,8 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
         labels.append(ticks)
     data = np.array(columns).T
     scores = np.array([float(t.last[metric]) for t in scored])
-    norm = plt.Normalize(scores.min(), scores.max() if scores.max() > scores.min() else scores.min() + 1e-9)
-    cmap = plt.get_cmap("viridis")
+    norm = Normalize(scores.min(), scores.max() if scores.max() > scores.min() else scores.min() + 1e-9)
+    cmap = colormaps.get_cmap("viridis")
     xs = np.arange(len(axes_names))
     for row, score in zip(data, scores, strict=True):
         ax.plot(xs, row, color=cmap(norm(score)), linewidth=2, alpha=0.85)
@@ -123,7 +129,7 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
     ax.set_ylim(-0.12, 1.12)
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
-    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
     ax.set_title(f"searched parameters of {len(scored)} scored trials, coloured by {metric}")
     return to_png(fig)
 
@@ -143,7 +149,7 @@ def _scale_axis(values: Sequence[Any]) -> tuple[list[float], tuple[str, str]]:
 
 
 def importance_bars(importances: dict[str, float], *, method: str, n_trials: int) -> bytes:
-    fig, ax = plt.subplots(figsize=(6, 0.5 + 0.5 * len(importances)))
+    fig, ax = new_figure(figsize=(6, 0.5 + 0.5 * len(importances)))
     names = list(importances)[::-1]
     ax.barh(names, [importances[n] for n in names], color="tab:blue")
     ax.set_xlabel("importance (share of the objective's variance)")
@@ -159,7 +165,7 @@ def overlays(images: Sequence[np.ndarray], maps: Sequence[np.ndarray], masks: Se
     n = len(images)
     cols = min(4, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = new_figure(rows, cols, figsize=(3 * cols, 3.2 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     for ax, image, amap, mask, title in zip(axes.ravel(), images, maps, masks, titles, strict=False):
@@ -174,7 +180,7 @@ def overlays(images: Sequence[np.ndarray], maps: Sequence[np.ndarray], masks: Se
 
 def roc_and_pro(labels: np.ndarray, scores: np.ndarray, masks: np.ndarray, maps: np.ndarray) -> bytes:
     """Image ROC, pixel ROC and the PRO curve (AUPRO integrates it up to FPR 0.3)."""
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = new_figure(1, 3, figsize=(13, 4))
     curves = [
         ("image ROC", roc_points(labels, scores), "TPR"),
         ("pixel ROC", roc_points(masks, maps), "TPR"),
@@ -194,10 +200,11 @@ def roc_and_pro(labels: np.ndarray, scores: np.ndarray, masks: np.ndarray, maps:
 
 
 def score_histogram(labels: np.ndarray, scores: np.ndarray) -> bytes:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = new_figure(figsize=(6, 3.5))
     bins = np.linspace(float(scores.min()), float(scores.max()) + 1e-9, 21)
     ax.hist(scores[labels == 0], bins=bins, alpha=0.6, label=f"normal ({int((labels == 0).sum())})", color="tab:green")
     ax.hist(scores[labels == 1], bins=bins, alpha=0.6, label=f"anomalous ({int((labels == 1).sum())})", color="tab:red")
     ax.set(xlabel="image score", ylabel="images", title="image scores: normal vs anomalous")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     return to_png(fig)
