@@ -72,7 +72,7 @@ def test_predict_on_a_train_run_uses_the_selected_epoch(run, epoch_scores, tmp_p
     # last.pt holds the last epoch's live weights next to the selected ones: the selected ones count.
     for i, source in enumerate((run["out"], epoch_scores["last_pt"])):
         out = tmp_path / f"pred{i}"
-        assert main(["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out)]) == 0
+        assert main(["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]) == 0
         np.testing.assert_allclose(_predicted(out), epoch_scores["selected"], atol=2e-6)
 
 
@@ -85,7 +85,7 @@ def test_predict_on_a_trial_and_a_ray_checkpoint_uses_the_selected_epoch(epoch_s
     (trial / "result.json").write_text(json.dumps({"epoch": EPOCHS}) + "\n")
     for source in (trial, trial / "checkpoint_000002"):
         out = tmp_path / f"pred-{source.name}"
-        assert main(["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out)]) == 0
+        assert main(["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]) == 0
         np.testing.assert_allclose(_predicted(out), epoch_scores["selected"], atol=2e-6)
 
 
@@ -117,7 +117,7 @@ def test_predict_onnx_agrees_with_predict_checkpoint(onnx_file, run, tmp_path):
     images = run["images"]
     out_onnx, out_torch = tmp_path / "onnx", tmp_path / "torch"
     assert main(["predict", "--onnx", str(onnx_file), *map(str, images), "--out", str(out_onnx)]) == 0
-    assert main(["predict", "--checkpoint", str(run["out"]), *map(str, images), "--out", str(out_torch)]) == 0
+    assert main(["predict", "--checkpoint", str(run["out"]), *map(str, images), "--out", str(out_torch), "--device", "cpu"]) == 0
     a, b = _predicted(out_onnx), _predicted(out_torch)
     assert len(a) == len(images) >= 20
     assert np.abs(a - b).max() <= 1e-3 * (b.max() - b.min())
