@@ -102,7 +102,7 @@ PROFILES = (
     Profile(
         "wide_resnet50_2_frozen_288",
         None,
-        cpu_batches=2,
+        cpu_batches=1,
         epoch_train_images=400,
         train_images=16,
         frozen=True,

@@ -74,7 +74,7 @@ def limit_gpu_memory(fraction: float) -> bool:
     starving each other.  Whole GPUs (>= 1) and CPU runs are left alone; returns whether a cap was set."""
     if not torch.cuda.is_available() or not 0 < fraction < 1:
         return False
-    torch.cuda.set_per_process_memory_fraction(fraction)
+    torch.cuda.set_per_process_memory_fraction(float(fraction))
     return True
 
 

@@ -24,8 +24,8 @@ from tqdm import tqdm
 from glass_tune import metrics as metrics_lib
 from glass_tune.checkpoint import Checkpoint, capture_rng, load_checkpoint, load_model_state, model_state, restore_rng, save_checkpoint
 from glass_tune.config import GlassConfig, save_config
-from glass_tune.io import atomic_write_json
 from glass_tune.errors import ConfigError, UserError
+from glass_tune.io import atomic_write_json
 from glass_tune.model import GlassModel
 from glass_tune.model.feature_cache import FeatureCache, build_feature_cache
 from glass_tune.run_data import RunData, prepare_data, resolve_run_config
@@ -277,6 +277,8 @@ def predict_dataset(
     features: FeatureCache | None = None,
 ) -> Evaluation:
     """Score every image of ``dataset`` (from its cached embeddings when given) and compute the metrics."""
+    if features is not None and len(features) != len(dataset):
+        raise ValueError(f"the feature cache holds {len(features)} images, the dataset {len(dataset)}")
     model.eval()
     labels, scores, masks, maps = [], [], [], []
     done = 0
@@ -346,11 +348,11 @@ def _save_best(run: TrainingRun) -> None:
 
 def start_run(config: GlassConfig, *, out_dir: Path | None, resume: Path | None) -> TrainingRun:
     """Resolve the config, seed, build model, optimisers and data; restore state when resuming."""
+    started = time.perf_counter()
     config = resolve_run_config(config)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     apply_precision(config.precision)
-    started = time.perf_counter()
     model = GlassModel.from_config(config).to(device)
     if device.type == "cuda":
         model.backbone.to(memory_format=torch.channels_last)

@@ -6,10 +6,6 @@ experiments that need one stage on its own.
 
 from glass_tune.model.backbone import Backbone, resolve_weights_name
 from glass_tune.model.embedding import PatchAggregator, align_patches, mean_map, patch_grid_size, patchify
-from glass_tune.model.glass import GlassModel, TrainingLosses
-from glass_tune.model.heads import Discriminator, Projection
-from glass_tune.model.losses import bce_to, correct_side_fractions, focal_loss, hard_example_mask, las_loss
-from glass_tune.model.scoring import anomaly_maps, gaussian_blur, gaussian_kernel1d, image_scores
 from glass_tune.model.gas import (
     GasResult,
     global_anomaly_synthesis,
@@ -17,6 +13,10 @@ from glass_tune.model.gas import (
     project_to_shell,
     push_las_outward,
 )
+from glass_tune.model.glass import GlassModel, TrainingLosses
+from glass_tune.model.heads import Discriminator, Projection
+from glass_tune.model.losses import bce_to, correct_side_fractions, focal_loss, hard_example_mask, las_loss
+from glass_tune.model.scoring import anomaly_maps, gaussian_blur, gaussian_kernel1d, image_scores
 
 __all__ = [
     "Backbone",

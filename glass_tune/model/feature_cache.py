@@ -48,8 +48,9 @@ class FeatureCache:
 def free_memory_bytes(device: torch.device) -> int:
     """Memory this process can still use on ``device`` (host: the available physical memory)."""
     if device.type == "cuda":
-        free, total = torch.cuda.mem_get_info(device)
-        allowed = int(total * torch.cuda.get_per_process_memory_fraction(device)) - torch.cuda.memory_reserved(device)
+        index = torch.cuda.current_device() if device.index is None else device.index
+        free, total = torch.cuda.mem_get_info(index)
+        allowed = int(total * torch.cuda.get_per_process_memory_fraction(index)) - torch.cuda.memory_reserved(index)
         return max(0, min(free, allowed))
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 

@@ -20,15 +20,15 @@ from glass_tune.config import PRECISION_CHOICES, GlassConfig
 from glass_tune.errors import ConfigError
 from glass_tune.model.backbone import Backbone
 from glass_tune.model.embedding import Grid, PatchAggregator, patch_grid_size
-from glass_tune.model.heads import Discriminator, Projection
-from glass_tune.model.losses import bce_to, correct_side_fractions, las_loss
-from glass_tune.model.scoring import anomaly_maps, image_scores
 from glass_tune.model.gas import (
     MANIFOLD_SHELL,
     global_anomaly_synthesis,
     hypersphere_radius,
     push_las_outward,
 )
+from glass_tune.model.heads import Discriminator, Projection
+from glass_tune.model.losses import bce_to, correct_side_fractions, las_loss
+from glass_tune.model.scoring import anomaly_maps, image_scores
 
 MODEL_FIELDS = (
     "input_shape", "backbone", "pretrain_embed_dim", "target_embed_dim", "patchsize", "patchstride",
