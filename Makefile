@@ -4,12 +4,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-train test test-slow bench clean
+.PHONY: setup demo demo-train test test-fast test-integration test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,onnx,dashboard]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -17,15 +17,27 @@ setup: $(STAMP)
 # A small search on the built-in synthetic data with the CPU profile: 4 trials, ASHA, 2 at a time.
 DEMO_NAME ?= demo-$(shell date +%Y%m%d-%H%M%S)
 demo: $(STAMP)
-	$(BIN)/glass-tune tune --config glass_tune/configs/cpu_demo.yaml --space default \
+	$(BIN)/glass-tune tune --config cpu_demo --space default \
 		--samples 4 --epochs 6 --grace-period 2 --cpus-per-trial 1 --name $(DEMO_NAME) --storage runs/tune
 
 # One plain training run with the same CPU profile (no Ray).
 demo-train: $(STAMP)
-	$(BIN)/glass-tune train --config glass_tune/configs/cpu_demo.yaml --out runs/demo-train --overwrite
+	$(BIN)/glass-tune train --config cpu_demo --out runs/demo-train --overwrite
 
+# Everything but the slow and GPU checks (pyproject's addopts deselect those).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Unit tests only: no Ray cluster, no subprocess CLI, no kills (under a minute on 2 cores).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not gpu and not integration"
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q -m integration
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -21,6 +21,13 @@ Components (seconds per epoch):
 
 A short run measures a few batches and extrapolates to a full epoch from per-batch means (LAS from
 its per-image mean); both the measured and the per-epoch figures are written.
+
+Every profile runs twice, side by side in this process: with the speed defaults (``fast``: the fast
+GAS loop and, with a frozen backbone, the feature cache) and with the plain path (``reference``:
+``gas_loop=reference, feature_cache=false``); ``ratio`` is fast / reference per component and per
+epoch.  The cache fill happens before the first epoch and is reported as ``startup`` beside the
+epoch, not in it.  Frozen profiles load a random-init state dict through ``backbone_weights`` (no
+downloads); their speed does not depend on the weights' values.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import timm
 import torch
 
 import glass_tune
@@ -66,25 +74,42 @@ class Profile:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     cpu_batches: int = 2
     epoch_train_images: int | None = None  # train-set size a per-epoch figure assumes (None: the synthetic set)
+    train_images: int | None = None  # cut the synthetic train set to this many (None: all 60)
+    frozen: bool = False  # load a local random-init state dict, which freezes the backbone
     note: str = ""
 
 
+VARIANTS: dict[str, dict[str, Any]] = {"fast": {}, "reference": {"gas_loop": "reference", "feature_cache": False}}
 PROFILES = (
     Profile(
         "resnet18_128",
         CPU_DEMO,
         cpu_batches=8,
-        note="glass_tune/configs/cpu_demo.yaml; an epoch is one pass over the 60 synthetic train images",
+        note=(
+            "glass_tune/configs/cpu_demo.yaml (random init, trained backbone: no feature cache, only the GAS loop "
+            "differs); an epoch is one pass over the 60 synthetic train images"
+        ),
     ),
     Profile(
-        "wide_resnet50_2_288",
+        "wide_resnet50_2_frozen_128",
         None,
-        {"pre_trained": False},
+        {"input_shape": [128, 128]},
+        cpu_batches=5,
+        train_images=40,
+        frozen=True,
+        note="paper dims (1536/1024, step 20), frozen backbone, 128 px; an epoch is one pass over 40 train images",
+    ),
+    Profile(
+        "wide_resnet50_2_frozen_288",
+        None,
+        cpu_batches=2,
         epoch_train_images=400,
+        train_images=16,
+        frozen=True,
         note=(
-            "paper dims (1536/1024, step 20) with a random-init, trained backbone: no ImageNet weights are "
-            "available offline (pre-trained, the backbone would be frozen and have no backward pass); an epoch "
-            "is the official cap of samples_per_epoch // batch_size + 1 = 50 batches (an MVTec-size train set)"
+            "the paper's profile: 288 px, 1536/1024, step 20, frozen backbone; a few batches measured and each part "
+            "extrapolated to the official cap of samples_per_epoch // batch_size + 1 = 50 batches (an MVTec-size "
+            "train set); the cache fill is measured on the 16 train images kept here"
         ),
     ),
 )
@@ -202,8 +227,9 @@ def _evaluate(run: TrainingRun, clock: _Clock) -> tuple[float, float]:
             spent.append(clock() - start)
 
     start = clock()
+    features = run.features.val if run.features is not None else None
     with mock.patch.object(metrics_lib, "evaluate", timed_evaluate):
-        predict_dataset(run.model, run.data.val, run.config, run.device)
+        predict_dataset(run.model, run.data.val, run.config, run.device, features=features)
     total = clock() - start
     return total - spent[0], spent[0]
 
@@ -237,10 +263,12 @@ def measure(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_i
     backbone = epoch["backbone_forward"] + epoch["backbone_backward"]
     train = sum(epoch[k] for k in per_batch)
     return {
-        "config": {k: v for k, v in run.config.to_dict().items() if k not in ("data_root", "device")},
+        "config": {k: v for k, v in run.config.to_dict().items() if k not in ("data_root", "device", "backbone_weights")},
         "batch_size": bs,
         "grid": list(run.model.feature_grid),
         "backbone_trainable": run.model.backbone_trainable,
+        "feature_cache": run.features is not None,
+        "startup": run.startup,
         "measured": {
             "batches": n,
             "warmup_batches": warmup,
@@ -266,6 +294,19 @@ def measure(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_i
         "gas_to_backbone": _sig(epoch["gas"] / backbone),
         "gas_to_backbone_forward": _sig(epoch["gas"] / epoch["backbone_forward"]),  # as with a frozen backbone
     }
+
+
+def compare(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_images: int | None = None) -> dict[str, Any]:
+    """``measure`` with each of ``VARIANTS``, back to back, and the fast / reference ratios."""
+    results = {
+        name: measure(config.replace(**overrides), batches=batches, warmup=warmup, epoch_train_images=epoch_train_images)
+        for name, overrides in VARIANTS.items()
+    }
+    fast, reference = (results[name]["epoch"] for name in VARIANTS)
+    ratio = {k: _sig(fast["seconds"][k] / v) for k, v in reference["seconds"].items() if v > 0}
+    for key in ("train_seconds", "total_seconds"):
+        ratio[key.removesuffix("_seconds")] = _sig(fast[key] / reference[key])
+    return {"variants": results, "ratio": ratio}
 
 
 def environment(device: torch.device) -> dict[str, Any]:
@@ -300,6 +341,21 @@ def profile_config(profile: Profile, *, data_root: Path, device: str) -> GlassCo
     return load_config(profile.config_file, extra=extra)
 
 
+def prepare_profile(profile: Profile, config: GlassConfig, root: Path) -> GlassConfig:
+    """Generate the synthetic category at the profile's size (cut to ``train_images``) and, for a frozen
+    profile, save a random-init state dict to load through ``backbone_weights``."""
+    generate_synthetic(root, categories=[CATEGORY], size=max(config.input_shape))
+    if profile.train_images is not None:
+        for extra in sorted((root / CATEGORY / "train" / "good").glob("*.png"))[profile.train_images :]:
+            extra.unlink()
+    if not profile.frozen:
+        return config
+    weights = root / f"{config.backbone}.pth"
+    torch.manual_seed(0)
+    torch.save(timm.create_model(config.backbone, pretrained=False).state_dict(), weights)
+    return config.replace(pre_trained=True, backbone_weights=str(weights))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -317,13 +373,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         batches = args.batches or (GPU_BATCHES if device.type == "cuda" else profile.cpu_batches)
         with tempfile.TemporaryDirectory(prefix="glass-epoch-time-") as tmp:
             config = profile_config(profile, data_root=Path(tmp), device=device.type)
-            generate_synthetic(Path(tmp), categories=[CATEGORY], size=max(config.input_shape))
-            print(f"{profile.name}: {batches} batches on {device.type}", flush=True)
+            config = prepare_profile(profile, config, Path(tmp))
+            print(f"{profile.name}: {batches} batches on {device.type}, {' vs '.join(VARIANTS)}", flush=True)
             started = time.perf_counter()
-            result = measure(config, batches=batches, warmup=args.warmup, epoch_train_images=profile.epoch_train_images)
+            result = compare(config, batches=batches, warmup=args.warmup, epoch_train_images=profile.epoch_train_images)
         doc["profiles"][profile.name] = {"note": profile.note, **result, "benchmark_seconds": round(time.perf_counter() - started, 1)}
-        epoch = result["epoch"]
-        print(f"  per epoch ({epoch['batches']} batches): {epoch['seconds']}  GAS/backbone {result['gas_to_backbone']}", flush=True)
+        for name, variant in result["variants"].items():
+            print(f"  {name} per epoch ({variant['epoch']['batches']} batches): {variant['epoch']['seconds']}", flush=True)
+        print(f"  fast / reference: {result['ratio']}", flush=True)
     doc["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     atomic_write_json(args.out, doc)
     print(f"wrote {args.out}")

@@ -9,13 +9,16 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from glass_tune.config import GlassConfig, from_mapping
 from glass_tune.errors import UserError
 from glass_tune.io import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from glass_tune.model import GlassModel
 
 FORMAT = "glass-tune-checkpoint/1"
 
@@ -99,3 +102,28 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         best=payload["best"],
         best_model_state=payload.get("best_model"),
     )
+
+
+def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str | Path) -> None:
+    """Load a checkpoint's weights into ``model``; only the frozen backbone may be absent.
+
+    The one place that decides whether weights fit a model (resume, predict and export all use it).
+    """
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or any(not k.startswith("backbone.") for k in missing):
+        example = (unexpected or [k for k in missing if not k.startswith("backbone.")])[0]
+        raise UserError(f"{source}: checkpoint does not match its model (e.g. {example})")
+
+
+def selected_model(ckpt: Checkpoint, *, source: str | Path) -> GlassModel:
+    """The model at the run's SELECTED epoch (``best_model_state``), in eval mode on the CPU.
+
+    The live weights (``model_state``) are the last epoch's; they are used only when no epoch has
+    been evaluated yet, so there is no selection to honour.
+    """
+    from glass_tune.model import GlassModel
+
+    model = GlassModel.from_config(ckpt.config)
+    state = ckpt.best_model_state if ckpt.best_model_state is not None else ckpt.model_state
+    load_model_state(model, state, source=source)
+    return model.eval()

@@ -38,11 +38,21 @@ def _data_extra(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--format", dest="data_format", choices=DATA_FORMAT_CHOICES,
+    p.add_argument("--layout", dest="data_format", choices=DATA_FORMAT_CHOICES,
                    help="dataset layout (default: detected)")
+    p.add_argument("--format", dest="data_format", choices=DATA_FORMAT_CHOICES, action=_DeprecatedLayoutFlag,
+                   help=argparse.SUPPRESS)
     p.add_argument("--val-source", choices=VAL_SOURCE_CHOICES,
                    help="validation for epoch selection and search: split of the test set (default), the test set, or val_dir")
     p.add_argument("--val-ratio", type=float, metavar="R", help="share of the test set used for validation with split (default 0.5)")
+
+
+class _DeprecatedLayoutFlag(argparse.Action):
+    """``--format`` named the dataset layout before 0.2; it now means an export format only."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+        print("glass-tune: --format for the dataset layout is deprecated, use --layout", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -98,7 +108,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from glass_tune.predict import predict_images
 
-    results = predict_images(args.checkpoint, args.images, out_dir=args.out, device=args.device)
+    results = predict_images(
+        args.images, out_dir=args.out, checkpoint=args.checkpoint, onnx=args.onnx, device=args.device, category=args.category
+    )
     for r in results:
         print(f"{r.score:.6f}  {r.path}")
     print(f"heat maps and scores.csv written to {Path(args.out).resolve()}")
@@ -191,12 +203,38 @@ def cmd_check_data(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from glass_tune.export import export_experiment
 
+    if args.format == "onnx":
+        return _export_onnx(args)
     text = export_experiment(args.experiment, fmt=args.format, out=args.out, category=args.category)
     if args.out:
         print(f"best config written to {Path(args.out).resolve()}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _export_onnx(args: argparse.Namespace) -> int:
+    from glass_tune.onnx_export import export_onnx
+
+    if not args.out:
+        raise UserError("--format onnx needs --out FILE (e.g. --out model.onnx)")
+    target = export_onnx(args.experiment, out=args.out, category=args.category)
+    print(f"ONNX model written to {target.resolve()}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from glass_tune.report import write_report
+
+    html = write_report(args.experiment, out_dir=args.out, device=args.device)
+    print(f"report written to {html.resolve()}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    from glass_tune.dashboard import run_dashboards
+
+    return run_dashboards(args.experiment, tensorboard_port=args.tensorboard_port, optuna_port=args.optuna_port)
 
 
 def _add_dataset_flags(p: argparse.ArgumentParser, *, verb: str, config_help: str) -> None:
@@ -249,19 +287,37 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_flags(p)
     p.set_defaults(func=cmd_check_data)
 
-    p = sub.add_parser("export", help="write the best config of a finished search")
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME) or a category in it")
+    p = sub.add_parser("export", help="write the best config of a finished search, or a model as ONNX")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME) or a category in it; "
+                   "with --format onnx also a train run, trial or checkpoint")
     p.add_argument("--category", metavar="C", help="which category, when the experiment has several")
-    p.add_argument("--format", choices=("yaml", "json", "anomalib", "official"), default="yaml")
+    p.add_argument("--format", choices=("yaml", "json", "anomalib", "official", "onnx"), default="yaml",
+                   help="onnx: the selected epoch's model as one ONNX graph (needs --out)")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("predict", help="score images with a trained checkpoint")
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a checkpoint file or a train output folder")
+    p = sub.add_parser("predict", help="score images with a trained checkpoint or an exported ONNX model")
+    model = p.add_mutually_exclusive_group(required=True)
+    model.add_argument("--checkpoint", metavar="CKPT",
+                       help="a checkpoint file, a train run, a trial or Ray checkpoint folder, or an experiment (its best trial)")
+    model.add_argument("--onnx", metavar="FILE", help="a model written by export --format onnx (run with onnxruntime)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    p.add_argument("--category", metavar="C", help="which category, when --checkpoint is an experiment with several")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("report", help="write an HTML report (plots, trial table, best model's heat maps) of a search")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: EXPERIMENT/report)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="for the best trial's test images")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("dashboard", help="serve TensorBoard and optuna-dashboard on an experiment (Ctrl-C stops)")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME)")
+    p.add_argument("--tensorboard-port", type=int, default=0, metavar="P", help="default: a free port")
+    p.add_argument("--optuna-port", type=int, default=0, metavar="P", help="default: a free port")
+    p.set_defaults(func=cmd_dashboard)
 
     p = sub.add_parser("synth", help="write the built-in synthetic dataset (MVTec AD layout)")
     p.add_argument("out", metavar="OUT")

@@ -9,9 +9,9 @@ bad key or value is reported as one line before anything runs.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,14 @@ import yaml
 
 from glass_tune.errors import ConfigError
 from glass_tune.io import atomic_write_text
+from glass_tune.yaml_values import decode_yaml_bytes, is_int, is_number, parse_yaml
 
 SVD_CHOICES = (0, 1, "auto")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DATA_FORMAT_CHOICES = ("auto", "mvtec", "visa", "folder")
 VAL_SOURCE_CHOICES = ("split", "test", "dir")
+GAS_LOOP_CHOICES = ("fast", "reference")
+PRECISION_CHOICES = ("fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class GlassConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    # --- speed (how a run computes; the numbers are the same up to float rounding) ---
+    gas_loop: str = "fast"
+    feature_cache: bool | str = "auto"
+    precision: str = "fp32"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-serialisable mapping (tuples become lists)."""
@@ -85,17 +92,9 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(GlassConfig))
 
 # --- validation --------------------------------------------------------------------------------
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return (isinstance(v, (int, float)) and not isinstance(v, bool)) and math.isfinite(v)
-
-
 def _int(lo: int | None = None) -> tuple[Callable[[Any], Any], str]:
     def conv(v: Any) -> int:
-        if not _is_int(v) or (lo is not None and v < lo):
+        if not is_int(v) or (lo is not None and v < lo):
             raise ValueError
         return v
 
@@ -106,7 +105,7 @@ def _float(
     lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
 ) -> tuple[Callable[[Any], Any], str]:
     def conv(v: Any) -> float:
-        if not _is_number(v):
+        if not is_number(v):
             raise ValueError
         v = float(v)
         if v < lo or (lo_open and v == lo) or (hi is not None and (v > hi or (hi_open and v == hi))):
@@ -159,9 +158,9 @@ def _bool_or(*words: str) -> tuple[Callable[[Any], Any], str]:
 
 def _shape() -> tuple[Callable[[Any], Any], str]:
     def conv(v: Any) -> tuple[int, int]:
-        if _is_int(v):
+        if is_int(v):
             v = [v, v]
-        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(_is_int(x) and x >= 32 for x in v):
+        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(is_int(x) and x >= 32 for x in v):
             raise ValueError
         return (int(v[0]), int(v[1]))
 
@@ -214,6 +213,9 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "seed": _int(0),
     "device": _str(choices=DEVICE_CHOICES),
     "num_workers": _int(0),
+    "gas_loop": _str(choices=GAS_LOOP_CHOICES),
+    "feature_cache": _bool_or("auto"),
+    "precision": _str(choices=PRECISION_CHOICES),
 }
 assert set(_RULES) == set(FIELD_NAMES), "every config field needs a validation rule"
 
@@ -241,39 +243,42 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ConfigError(f"--set {text!r}: expected key=value")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
-        raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from None
-    if isinstance(value, str) and _looks_numeric(value):
-        value = float(value)  # YAML 1.1 reads "1e-4" as a string; users mean a number
+    value = parse_yaml(raw, source=f"--set {key}") if raw.strip() else None
     return key, value
 
 
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+BUNDLED_CONFIG_PACKAGE = "glass_tune.configs"
+
+
+def bundled_config_names() -> list[str]:
+    """Config profiles shipped with the package (``--config cpu_demo``)."""
+    files = resources.files(BUNDLED_CONFIG_PACKAGE).iterdir()
+    return sorted(f.name.removesuffix(".yaml") for f in files if f.name.endswith(".yaml"))
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file that must hold a mapping; errors name the file."""
-    p = Path(path)
-    if not p.is_file():
+    """Read a YAML config that must hold a mapping: a file path, or the name of a bundled profile.
+
+    A bare name without suffix or separator (``cpu_demo``) that is not a file names a bundled
+    profile; errors name the file.
+    """
+    text = str(path)
+    p = Path(text)
+    if not p.is_file() and p.suffix == "" and "/" not in text and "\\" not in text:
+        entry = resources.files(BUNDLED_CONFIG_PACKAGE) / f"{text}.yaml"
+        if not entry.is_file():
+            raise ConfigError(f"{text}: neither a config file nor a bundled profile ({', '.join(bundled_config_names())})")
+        data, source = entry.read_bytes(), str(entry)
+    elif not p.is_file():
         raise ConfigError(f"{p}: config file not found")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        line = getattr(getattr(exc, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise ConfigError(f"{p}: not valid YAML{where}") from None
-    if data is None:
+    else:
+        data, source = p.read_bytes(), str(p)
+    doc = decode_yaml_bytes(data, source=source)
+    if doc is None:
         return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: expected a mapping of config keys at the top level")
-    return data
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: expected a mapping of config keys at the top level")
+    return doc
 
 
 def load_config(
@@ -303,9 +308,6 @@ def _strip_provenance(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k != "provenance"}
 
 
-def save_config(config: GlassConfig, path: str | Path, *, extra: Mapping[str, Any] | None = None) -> None:
-    """Write the resolved config as YAML (atomically), optionally with extra top-level blocks."""
-    data = config.to_dict()
-    if extra:
-        data.update(extra)
-    atomic_write_text(Path(path), yaml.safe_dump(data, sort_keys=False))
+def save_config(config: GlassConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))

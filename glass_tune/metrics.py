@@ -68,23 +68,34 @@ def image_f1_max(labels: ArrayLike, scores: ArrayLike) -> float:
 def aupro(masks: ArrayLike, maps: ArrayLike, *, fpr_limit: float = 0.3) -> float:
     """Area under the per-region-overlap curve for FPR in [0, ``fpr_limit``], divided by ``fpr_limit``.
 
-    ``masks`` and ``maps`` are (N, H, W). Each 8-connected ground-truth region weighs the same,
-    whatever its size, so small defects count as much as large ones. Exact at every distinct score
-    from a single sort: lowering the threshold past a pixel adds ``1 / n_normal`` to the FPR if the
-    pixel is normal, or ``1 / (n_regions * region_size)`` to the mean overlap if it lies in a
-    region, so both curves are cumulative sums along the descending score order. Pixels with equal
-    scores enter together (one curve point). The curve is interpolated linearly at ``fpr_limit``.
-    nan when there is no anomalous or no normal pixel.
+    Each 8-connected ground-truth region weighs the same, whatever its size, so small defects count
+    as much as large ones (see :func:`pro_points`). The curve is interpolated linearly at
+    ``fpr_limit``. nan when there is no anomalous or no normal pixel.
     """
     if not 0.0 < fpr_limit <= 1.0:
         raise ValueError(f"aupro: fpr_limit must be in (0, 1], got {fpr_limit}")
+    fpr, pro = pro_points(masks, maps)
+    if len(fpr) == 0:
+        return float("nan")
+    return _area_up_to(fpr, pro, fpr_limit) / fpr_limit
+
+
+def pro_points(masks: ArrayLike, maps: ArrayLike) -> tuple[NDArray, NDArray]:
+    """The whole per-region-overlap curve ``(fpr, pro)`` from (0, 0); empty when one class is missing.
+
+    ``masks`` and ``maps`` are (N, H, W). Exact at every distinct score from a single sort: lowering
+    the threshold past a pixel adds ``1 / n_normal`` to the FPR if the pixel is normal, or
+    ``1 / (n_regions * region_size)`` to the mean overlap if it lies in a region, so both curves are
+    cumulative sums along the descending score order. Pixels with equal scores enter together (one
+    curve point).
+    """
     gt, scores = _binary_and_scores(masks, maps, what="aupro")
     shape = np.shape(masks)
     if len(shape) != 3:
         raise ValueError(f"aupro: expected (N, H, W) arrays, got shape {shape}")
     n_normal = gt.size - np.count_nonzero(gt)
     if n_normal == 0 or n_normal == gt.size:
-        return float("nan")
+        return np.empty(0), np.empty(0)
 
     regions, n_regions = ndimage.label(gt.reshape(shape), structure=_REGION_STRUCTURE)
     regions = regions.reshape(-1)
@@ -99,7 +110,7 @@ def aupro(masks: ArrayLike, maps: ArrayLike, *, fpr_limit: float = 0.3) -> float
     last_of_tie = np.append(sorted_scores[1:] != sorted_scores[:-1], True)
     fpr = np.concatenate(([0.0], fpr[last_of_tie]))
     pro = np.concatenate(([0.0], np.clip(pro[last_of_tie], 0.0, 1.0)))
-    return _area_up_to(fpr, pro, fpr_limit) / fpr_limit
+    return fpr, pro
 
 
 def _area_up_to(x: NDArray, y: NDArray, x_max: float) -> float:

@@ -1,10 +1,15 @@
-"""Score new images with a trained checkpoint: heat-map overlays and a CSV of image scores."""
+"""Score new images with a trained model: heat-map overlays and a CSV of image scores.
+
+The model is the run's SELECTED epoch (``Checkpoint.best_model_state``), found from a checkpoint
+file, a train run folder, a Ray trial or checkpoint folder, or an experiment (its best trial); an
+exported ONNX file gives the same outputs through onnxruntime.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,12 +17,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from glass_tune.checkpoint import load_checkpoint
-from glass_tune.data import IMAGENET_MEAN, IMAGENET_STD, load_image_tensor
+from glass_tune.checkpoint import load_checkpoint, selected_model
+from glass_tune.data import normalize
+from glass_tune.data.images import load_rgb, resize_crop, to_float01, to_uint8_tensor
 from glass_tune.errors import UserError
 from glass_tune.io import atomic_write_bytes, atomic_write_text
 from glass_tune.model import GlassModel
 from glass_tune.runtime import resolve_device
+
+RUN_CHECKPOINTS = ("best.pt", "last.pt")  # a train run folder's checkpoints/, in order of preference
+
+# images in [0, 1] (B x 3 x H x W) -> (scores B, maps B x H x W)
+Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -27,20 +38,56 @@ class Prediction:
     heatmap: Path
 
 
-def load_trained_model(checkpoint: str | Path, *, device: torch.device) -> GlassModel:
-    """Rebuild the model from the checkpoint's config and load its trained weights.
+def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Path:
+    """The checkpoint file behind ``source``: a file, a train run folder (checkpoints/best.pt), a Ray
+    checkpoint folder (checkpoint.pt), a trial folder (its newest kept checkpoint), or an experiment
+    or category folder (its best trial)."""
+    from glass_tune import report_data
 
-    A run directory is accepted too (its ``checkpoints/best.pt`` is used).
-    """
-    path = Path(checkpoint)
-    if path.is_dir():
-        path = path / "checkpoints" / "best.pt"
-    ckpt = load_checkpoint(path)
-    model = GlassModel.from_config(ckpt.config)
-    missing, unexpected = model.load_state_dict(ckpt.model_state, strict=False)
-    if unexpected or any(not k.startswith("backbone.") for k in missing):
-        raise UserError(f"{path}: checkpoint does not match its own config's model")
-    return model.to(device).eval()
+    path = Path(source).expanduser()
+    if path.is_file() or not path.exists():
+        return path  # load_checkpoint names a missing file
+    candidates = [path / report_data.CHECKPOINT_FILE] + [path / "checkpoints" / name for name in RUN_CHECKPOINTS]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if (path / report_data.RESULT_FILE).is_file():
+        found = report_data.trial_checkpoint(path)
+        if found is None:
+            raise UserError(f"{path}: this trial kept no checkpoint")
+        return found
+    return _best_trial_checkpoint(path, category)
+
+
+def _best_trial_checkpoint(path: Path, category: str | None) -> Path:
+    from glass_tune import report_data
+
+    record = report_data.load_search_record(path)
+    if path.resolve() != record.root:
+        category = category or path.resolve().name
+    started = report_data.categories_with_trials(record)
+    if category is None:
+        if len(started) != 1:
+            raise UserError(f"{path}: holds several categories ({', '.join(started)}); pass --category")
+        category = started[0]
+    if category not in started:
+        raise UserError(f"{path}: no search of category '{category}' (found: {', '.join(started) or 'none'})")
+    best = report_data.best_trial(report_data.load_trials(record, category), metric=record.metric, mode=record.mode)
+    found = None if best is None else report_data.trial_checkpoint(best.path)
+    if found is None:
+        raise UserError(f"{record.category_dir(category)}: no trial with a checkpoint (all errored?)")
+    return found
+
+
+def load_trained_model(source: str | Path, *, device: torch.device, category: str | None = None) -> GlassModel:
+    """The selected epoch's model behind ``source`` (see :func:`locate_checkpoint`), in eval mode."""
+    path = locate_checkpoint(source, category=category)
+    return selected_model(load_checkpoint(path), source=path).to(device)
+
+
+def load_image01(path: str | Path, *, input_shape: tuple[int, int]) -> torch.Tensor:
+    """One file through the official geometry, as float32 3 x H x W in [0, 1] (before normalisation)."""
+    return to_float01(to_uint8_tensor(resize_crop(load_rgb(path), tuple(input_shape))))
 
 
 def jet(values: np.ndarray) -> np.ndarray:
@@ -50,30 +97,58 @@ def jet(values: np.ndarray) -> np.ndarray:
     return (rgb * 255).astype(np.uint8)
 
 
-def overlay(image: torch.Tensor, anomaly_map: np.ndarray, *, alpha: float = 0.5) -> Image.Image:
-    """Blend the de-normalised image with the jet-coloured map; scores are absolute (sigmoid), not rescaled."""
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    rgb = ((image.cpu() * std + mean).clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.float32)
+def overlay(image01: torch.Tensor, anomaly_map: np.ndarray, *, alpha: float = 0.5) -> Image.Image:
+    """Blend the [0, 1] image with the jet-coloured map; scores are absolute (sigmoid), not rescaled."""
+    rgb = (image01.cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.float32)
     blended = (1 - alpha) * rgb + alpha * jet(anomaly_map).astype(np.float32)
     return Image.fromarray(blended.round().astype(np.uint8))
 
 
-@torch.no_grad()
+def torch_scorer(model: GlassModel, device: torch.device) -> Scorer:
+    def score(images01: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        scores, maps = model.predict(normalize(images01).to(device))
+        return scores.cpu().numpy(), maps.cpu().numpy()
+
+    return score
+
+
 def predict_images(
-    checkpoint: str | Path, images: Sequence[str | Path], *, out_dir: str | Path, device: str = "auto"
+    images: Sequence[str | Path],
+    *,
+    out_dir: str | Path,
+    checkpoint: str | Path | None = None,
+    onnx: str | Path | None = None,
+    device: str = "auto",
+    category: str | None = None,
 ) -> list[Prediction]:
-    """Write ``<stem>_heatmap.png`` per image and ``scores.csv``; inputs are validated before any output."""
-    dev = resolve_device(device)
-    model = load_trained_model(checkpoint, device=dev)
-    tensors = [load_image_tensor(Path(p), input_shape=model.input_shape) for p in images]
-    out = Path(out_dir)
+    """Write ``<stem>_heatmap.png`` per image and ``scores.csv``; inputs are validated before any output.
+
+    Exactly one of ``checkpoint`` (torch) and ``onnx`` (an exported model, run by onnxruntime).
+    """
+    if (checkpoint is None) == (onnx is None):
+        raise UserError("predict needs exactly one of --checkpoint and --onnx")
+    if onnx is not None:
+        from glass_tune.onnx_export import onnx_scorer
+
+        input_shape, scorer = onnx_scorer(onnx)
+    else:
+        dev = resolve_device(device)
+        model = load_trained_model(checkpoint, device=dev, category=category)
+        input_shape, scorer = model.input_shape, torch_scorer(model, dev)
+    tensors = [load_image01(p, input_shape=input_shape) for p in images]
+    return write_predictions(images, tensors, scorer, out_dir=Path(out_dir))
+
+
+@torch.no_grad()
+def write_predictions(
+    images: Sequence[str | Path], tensors: Sequence[torch.Tensor], scorer: Scorer, *, out_dir: Path
+) -> list[Prediction]:
     results: list[Prediction] = []
     for path, tensor in zip(images, tensors, strict=True):
-        score, amap = model.predict(tensor.unsqueeze(0).to(dev))
-        target = out / f"{Path(path).stem}_heatmap.png"
+        score, amap = scorer(tensor.unsqueeze(0))
+        target = out_dir / f"{Path(path).stem}_heatmap.png"
         buf = io.BytesIO()
-        overlay(tensor, amap[0].cpu().numpy()).save(buf, format="PNG")
+        overlay(tensor, amap[0]).save(buf, format="PNG")
         atomic_write_bytes(target, buf.getvalue())
         results.append(Prediction(Path(path), float(score[0]), target))
     rows = io.StringIO()
@@ -81,5 +156,5 @@ def predict_images(
     writer.writerow(["image", "score", "heatmap"])
     for r in results:
         writer.writerow([str(r.path), f"{r.score:.6f}", r.heatmap.name])
-    atomic_write_text(out / "scores.csv", rows.getvalue())
+    atomic_write_text(out_dir / "scores.csv", rows.getvalue())
     return results

@@ -33,6 +33,51 @@ def seed_everything(seed: int) -> None:
     torch.backends.cudnn.benchmark = False
 
 
+MAX_LOADER_WORKERS = 8
+
+
+def apply_precision(precision: str) -> None:
+    """Process-wide float32 matmul/convolution mode on CUDA: TF32 only for ``tf32``.
+
+    ``bf16`` is an autocast of the model's forwards (``GlassModel.set_precision``); the float32
+    work around it (GAS arithmetic, losses) stays full float32 here.  CPU runs are unaffected.
+    """
+    tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+def trial_cpus() -> int:
+    """CPUs this process was given: Ray sets the torch thread count to a trial's CPUs."""
+    return max(1, torch.get_num_threads())
+
+
+def loader_workers(num_workers: int, *, cuda: bool) -> int:
+    """``num_workers`` when set; on CUDA by default one worker per granted CPU but one (the main
+    process feeds the GPU), since the host's data work would otherwise starve the device.  On CPU
+    the default stays 0: workers would take cores from the training itself."""
+    if num_workers > 0 or not cuda:
+        return num_workers
+    return min(MAX_LOADER_WORKERS, trial_cpus() - 1)
+
+
+def peak_gpu_memory_mb(device: torch.device) -> float | None:
+    """Peak memory allocated on ``device`` since the last reset, in MiB; None off CUDA."""
+    if device.type != "cuda":
+        return None
+    return torch.cuda.max_memory_allocated(device) / 2**20
+
+
+def limit_gpu_memory(fraction: float) -> bool:
+    """Cap this process at ``fraction`` of the current CUDA device (a trial granted 0.5 GPU takes at most
+    half), so trials that share a GPU fail with an out-of-memory error of their own instead of
+    starving each other.  Whole GPUs (>= 1) and CPU runs are left alone; returns whether a cap was set."""
+    if not torch.cuda.is_available() or not 0 < fraction < 1:
+        return False
+    torch.cuda.set_per_process_memory_fraction(fraction)
+    return True
+
+
 def versions() -> dict[str, Any]:
     """Versions of Python and the packages that shape a run's numbers."""
     out: dict[str, Any] = {"python": platform.python_version()}

@@ -8,8 +8,6 @@ before Ray starts, not a failed trial an hour later. The schema is documented at
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -17,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-import yaml
 
 from glass_tune.config import FIELD_NAMES, from_mapping
 from glass_tune.errors import ConfigError
+from glass_tune.yaml_values import decode_yaml_bytes, is_int, is_number
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -36,28 +34,9 @@ _NUMERIC_KEYS = ("low", "high", "log", "step")
 _ABSENT = object()
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that reads ``1e-4`` as a float (YAML 1.1 wants ``1.0e-4``; users write ``1e-4``)."""
-
-
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
-    list("-+0123456789"),
-)
-
-
 def _same(a: Any, b: Any) -> bool:
     """Equality that keeps ``True``, ``1`` and ``1.0`` apart: categorical choices are typed."""
     return type(a) is type(b) and a == b
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -73,13 +52,6 @@ class Param:
     choices: tuple[Any, ...] = ()
     condition: tuple[str, Any] | None = None  # (controlling param, value it must take)
 
-    def distribution(self) -> optuna.distributions.BaseDistribution:
-        if self.type == "categorical":
-            return optuna.distributions.CategoricalDistribution(self.choices)
-        if self.type == "int":
-            return optuna.distributions.IntDistribution(self.low, self.high, log=self.log, step=self.step or 1)
-        return optuna.distributions.FloatDistribution(self.low, self.high, log=self.log, step=self.step)
-
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.type == "categorical":
             return trial.suggest_categorical(self.name, list(self.choices))
@@ -91,7 +63,7 @@ class Param:
         """Whether ``value`` is one this parameter can take (used to check starting points)."""
         if self.type == "categorical":
             return any(_same(value, c) for c in self.choices)
-        if not (_is_int(value) if self.type == "int" else _is_number(value)):
+        if not (is_int(value) if self.type == "int" else is_number(value)):
             return False
         if not self.low <= value <= self.high:
             return False
@@ -146,16 +118,6 @@ class SearchSpace:
             if param.condition is None or _same(values.get(param.condition[0], _ABSENT), param.condition[1]):
                 values[param.name] = param.suggest(trial)
         return dict(self.fixed)
-
-    def optuna_distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
-        """Static ``{name: distribution}``; only for spaces without conditions (use ``SpaceSampler`` else)."""
-        conditional = [p.name for p in self.params.values() if p.condition is not None]
-        if conditional:
-            raise ConfigError(
-                f"{self.source}: conditional parameters ({', '.join(conditional)}) need the define-by-run "
-                "sampler, not static distributions"
-            )
-        return {name: p.distribution() for name, p in self.params.items()}
 
     def to_dict(self) -> dict[str, Any]:
         """The space in the YAML schema (loadable again), for the experiment folder."""
@@ -215,14 +177,7 @@ def load_search_space(name_or_path: str | Path) -> SearchSpace:
 
 
 def _read_yaml(file: Path | Traversable, source: str) -> dict[str, Any]:
-    try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_Loader)  # a SafeLoader: no arbitrary objects
-    except UnicodeDecodeError:
-        raise ConfigError(f"{source}: not a UTF-8 text file") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        raise ConfigError(f"{source}: not valid YAML{where}") from None
+    data = decode_yaml_bytes(file.read_bytes(), source=source)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping with 'params' at the top level")
     return data
@@ -299,7 +254,7 @@ def _parse_param(name: str, spec: Any, *, where: str) -> Param:
         return Param(name=name, type=kind, choices=tuple(choices), condition=condition)
 
     low, high, log, step = (spec.get(k) for k in _NUMERIC_KEYS)
-    is_valid, expected = (_is_int, "an integer") if kind == "int" else (_is_number, "a number")
+    is_valid, expected = (is_int, "an integer") if kind == "int" else (is_number, "a number")
     for key, value in (("low", low), ("high", high)):
         if not is_valid(value):
             raise ConfigError(f"{where}.{key}: expected {expected}, got {value!r}")

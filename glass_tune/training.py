@@ -22,13 +22,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from glass_tune import metrics as metrics_lib
-from glass_tune.checkpoint import Checkpoint, capture_rng, load_checkpoint, model_state, restore_rng, save_checkpoint
+from glass_tune.checkpoint import Checkpoint, capture_rng, load_checkpoint, load_model_state, model_state, restore_rng, save_checkpoint
 from glass_tune.config import GlassConfig, save_config
-from glass_tune.errors import UserError
 from glass_tune.io import atomic_write_json
+from glass_tune.errors import ConfigError, UserError
 from glass_tune.model import GlassModel
+from glass_tune.model.feature_cache import FeatureCache, build_feature_cache
 from glass_tune.run_data import RunData, prepare_data, resolve_run_config
-from glass_tune.runtime import resolve_device, seed_everything, versions
+from glass_tune.runtime import apply_precision, loader_workers, peak_gpu_memory_mb, resolve_device, seed_everything, versions
 
 LOSS_KEYS = ("loss", "true_loss", "gaus_loss", "bce_loss", "focal_loss", "r_t", "p_true", "p_fake")
 METRIC_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
@@ -61,6 +62,7 @@ class EpochRecord:
     best_score: float = -math.inf
     best_epoch: int = 0
     improved: bool = False
+    gpu_peak_mem_mb: float | None = None  # CUDA runs only
 
     def row(self) -> dict[str, Any]:
         """The ``metrics.json`` history row."""
@@ -70,6 +72,8 @@ class EpochRecord:
             out["score"] = self.score
         out.update(self.losses)
         out["seconds"] = round(self.seconds, 3)
+        if self.gpu_peak_mem_mb is not None:
+            out["gpu_peak_mem_mb"] = round(self.gpu_peak_mem_mb, 1)
         return out
 
 
@@ -94,14 +98,20 @@ class FitResult:
     test: dict[str, float] | None
     val_source: str
     out_dir: Path | None
+    startup: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
-        """The ``metrics.json`` document (names are the interface other tools read)."""
+        """The ``metrics.json`` document (names are the interface other tools read).
+
+        ``startup_seconds`` (model, data and feature cache before the first epoch) and
+        ``feature_cache_seconds`` (its cache part; 0 without a cache) stay out of the epochs' seconds.
+        """
         return {
             "best": self.best,
             "test": self.test,
             "val_source": self.val_source,
             "history": self.history,
+            **self.startup,
             "config": self.config.to_dict(),
             "seed": self.config.seed,
             "versions": versions(),
@@ -123,6 +133,8 @@ class TrainingRun:
     history: list[dict[str, Any]] = field(default_factory=list)
     best: dict[str, Any] | None = None
     best_state: dict[str, torch.Tensor] | None = None
+    features: RunFeatures | None = None
+    startup: dict[str, float] = field(default_factory=dict)
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(
@@ -142,6 +154,33 @@ class TrainingRun:
     @property
     def best_score(self) -> float:
         return -math.inf if self.best is None else float(self.best["score"])
+
+
+@dataclass
+class RunFeatures:
+    """A frozen backbone's cached embeddings of the training normals and the validation images."""
+
+    train: FeatureCache
+    val: FeatureCache
+
+
+def use_feature_cache(config: GlassConfig, model: GlassModel) -> bool:
+    """``auto``: cache when the backbone is frozen; ``true`` with a trainable backbone is a config error."""
+    if config.feature_cache is True and model.backbone_trainable:
+        raise ConfigError("feature_cache=true needs a frozen backbone (pre_trained=true); use auto or false")
+    return config.feature_cache is True or (config.feature_cache == "auto" and not model.backbone_trainable)
+
+
+def build_run_features(run: TrainingRun) -> RunFeatures | None:
+    """Embed the training normals and validation images once (None when the memory budget says no)."""
+    caches = []
+    for dataset in (run.data.train_normal, run.data.val):
+        images = (batch["image"] for batch in _loader(dataset, run.config))
+        cache = build_feature_cache(run.model, images, count=len(dataset), device=run.device)
+        if cache is None:
+            return None
+        caches.append(cache)
+    return RunFeatures(*caches)
 
 
 def build_optimizers(model: GlassModel, config: GlassConfig) -> dict[str, torch.optim.Optimizer]:
@@ -170,13 +209,17 @@ def score_of(metrics: dict[str, float]) -> float:
 
 def _loader(dataset: torch.utils.data.Dataset, config: GlassConfig, *, shuffle_seed: int | None = None) -> DataLoader:
     """A loader with its own generator: iterating it never draws from the global torch RNG, so an
-    extra evaluation (e.g. the held-out test) cannot change what a resumed run trains next."""
+    extra evaluation (e.g. the held-out test) cannot change what a resumed run trains next.  On CUDA
+    batches come from pinned memory and, unless ``num_workers`` says otherwise, from worker processes
+    sized to the CPUs the run was given."""
+    cuda = resolve_device(config.device).type == "cuda"
     return DataLoader(
         dataset,
         batch_size=config.batch_size,
         shuffle=shuffle_seed is not None,
         generator=torch.Generator().manual_seed(shuffle_seed or 0),
-        num_workers=config.num_workers,
+        num_workers=loader_workers(config.num_workers, cuda=cuda),
+        pin_memory=cuda,
     )
 
 
@@ -184,6 +227,8 @@ def compute_center(run: TrainingRun) -> torch.Tensor | None:
     """Per-position center from normalised normal images; only hypersphere mode (svd=1) uses it."""
     if run.model.svd != 1:
         return None
+    if run.features is not None:
+        return run.model.center_from_embeddings(run.features.train.batches(run.config.batch_size, run.device))
     images = (batch["image"].to(run.device) for batch in _loader(run.data.train_normal, run.config))
     return run.model.compute_center(images)
 
@@ -199,12 +244,13 @@ def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
     bar = tqdm(total=n_batches, desc=f"epoch {run.epoch}/{config.epochs}", leave=False, disable=not progress)
     for i, batch in enumerate(itertools.islice(loader, n_batches)):
-        out = model.training_losses(
-            batch["image"].to(run.device),
-            batch["aug"].to(run.device),
-            batch["mask_s"].to(run.device),
-            center=center,
-        )
+        mask_s = batch["mask_s"].to(run.device, non_blocking=True)
+        if run.features is None:
+            out = model.training_losses(batch["image"].to(run.device), batch["aug"].to(run.device), mask_s, center=center)
+        else:
+            true_embed = run.features.train.rows(batch["index"], run.device)
+            fake_embed = model.embed(batch["aug"].to(run.device, non_blocking=True))
+            out = model.training_losses_from_embeddings(true_embed, fake_embed, mask_s, center=center)
         if not torch.isfinite(out.loss):
             raise TrainingDiverged(f"loss is {out.loss.item()} at epoch {run.epoch}, batch {i + 1}")
         for opt in run.optimizers.values():
@@ -222,12 +268,25 @@ def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]
 
 
 @torch.no_grad()
-def predict_dataset(model: GlassModel, dataset: torch.utils.data.Dataset, config: GlassConfig, device: torch.device) -> Evaluation:
-    """Score every image of ``dataset`` and compute the metrics."""
+def predict_dataset(
+    model: GlassModel,
+    dataset: torch.utils.data.Dataset,
+    config: GlassConfig,
+    device: torch.device,
+    *,
+    features: FeatureCache | None = None,
+) -> Evaluation:
+    """Score every image of ``dataset`` (from its cached embeddings when given) and compute the metrics."""
     model.eval()
     labels, scores, masks, maps = [], [], [], []
+    done = 0
     for batch in _loader(dataset, config):
-        s, m = model.predict(batch["image"].to(device))
+        count, image_shape = len(batch["label"]), tuple(batch["image"].shape[-2:])
+        if features is None:
+            s, m = model.predict(batch["image"].to(device))
+        else:
+            s, m = model.predict_embedded(features.rows(range(done, done + count), device), image_shape=image_shape)
+        done += count
         scores.append(s.cpu().numpy())
         maps.append(m.cpu().numpy().astype(np.float32))
         labels.append(np.asarray(batch["label"]))
@@ -270,7 +329,13 @@ def _write_outputs(run: TrainingRun, result: FitResult | None = None) -> None:
 
 def _partial_result(run: TrainingRun) -> FitResult:
     return FitResult(
-        config=run.config, best=run.best or {}, history=run.history, test=None, val_source=run.data.val_source, out_dir=run.out_dir
+        config=run.config,
+        best=run.best or {},
+        history=run.history,
+        test=None,
+        val_source=run.data.val_source,
+        out_dir=run.out_dir,
+        startup=run.startup,
     )
 
 
@@ -284,17 +349,26 @@ def start_run(config: GlassConfig, *, out_dir: Path | None, resume: Path | None)
     config = resolve_run_config(config)
     device = resolve_device(config.device)
     seed_everything(config.seed)
+    apply_precision(config.precision)
+    started = time.perf_counter()
     model = GlassModel.from_config(config).to(device)
+    if device.type == "cuda":
+        model.backbone.to(memory_format=torch.channels_last)
     data = prepare_data(config, feature_grid=model.feature_grid)
     run = TrainingRun(config, model, build_optimizers(model, config), data, device, out_dir)
     if resume is not None:
         _restore(run, load_checkpoint(resume), source=resume)
+    cache_started = time.perf_counter()
+    if use_feature_cache(config, model):
+        run.features = build_run_features(run)
+    done = time.perf_counter()
+    run.startup = {"startup_seconds": round(done - started, 3), "feature_cache_seconds": round(done - cache_started, 3)}
     if out_dir is not None:
         save_config(config, out_dir / "config.yaml")
     return run
 
 
-_RESUMABLE_CHANGES = {"epochs", "device", "num_workers"}
+_RESUMABLE_CHANGES = {"epochs", "device", "num_workers", "gas_loop", "feature_cache"}
 
 
 def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
@@ -302,9 +376,7 @@ def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
     changed = sorted(k for k in new if old.get(k) != new[k] and k not in _RESUMABLE_CHANGES)
     if changed:
         raise UserError(f"{source}: cannot resume, config differs in '{changed[0]}' ({old.get(changed[0])!r} vs {new[changed[0]]!r})")
-    missing, unexpected = run.model.load_state_dict(ckpt.model_state, strict=False)
-    if unexpected or any(not k.startswith("backbone.") for k in missing):
-        raise UserError(f"{source}: checkpoint does not match the model (e.g. {(unexpected or missing)[0]})")
+    load_model_state(run.model, ckpt.model_state, source=source)
     for name, opt in run.optimizers.items():
         opt.load_state_dict(ckpt.optimizer_states[name])
     restore_rng(ckpt.rng_state)
@@ -333,15 +405,19 @@ def fit(
     while run.epoch < run.config.epochs:
         run.epoch += 1
         started = time.perf_counter()
+        if run.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(run.device)
         losses = train_epoch(run, progress=progress)
         record = EpochRecord(epoch=run.epoch, losses=losses, seconds=0.0)
         if _should_evaluate(run.config, run.epoch):
-            record.evaluation = predict_dataset(run.model, run.data.val, run.config, run.device)
+            val_features = run.features.val if run.features is not None else None
+            record.evaluation = predict_dataset(run.model, run.data.val, run.config, run.device, features=val_features)
             _select(run, record)
             if record.improved:
                 _save_best(run)
         record.best_score, record.best_epoch = run.best_score, int(run.best["epoch"]) if run.best else 0
         record.seconds = time.perf_counter() - started
+        record.gpu_peak_mem_mb = peak_gpu_memory_mb(run.device)
         run.history.append(record.row())
         _write_outputs(run)
         _emit(callbacks, "on_epoch_end", record, run)
@@ -352,6 +428,7 @@ def fit(
         test=_held_out_test(run),
         val_source=run.data.val_source,
         out_dir=out,
+        startup=run.startup,
     )
     _write_outputs(run, result)
     _emit(callbacks, "on_fit_end", result, run)

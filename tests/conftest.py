@@ -10,25 +10,10 @@ import torch
 
 from glass_tune.config import GlassConfig, from_mapping
 from glass_tune.data import generate_synthetic
+from tests.helpers import TINY
 
 torch.set_num_threads(1)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-# resnet18 at 64 px (8x8 patch grid), random init, small heads: a few seconds per epoch on one core.
-TINY = {
-    "backbone": "resnet18",
-    "pre_trained": False,
-    "input_shape": [64, 64],
-    "pretrain_embed_dim": 64,
-    "target_embed_dim": 64,
-    "discriminator_hidden": 32,
-    "step": 5,
-    "batch_size": 4,
-    "samples_per_epoch": 8,
-    "epochs": 2,
-    "device": "cpu",
-}
-
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:

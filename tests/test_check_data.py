@@ -60,7 +60,7 @@ def test_ambiguous_layout_needs_format(tmp_path: Path, capsys) -> None:
     make_folder(root, "other")
     assert main(["check-data", "--data", str(root)]) == 2
     assert f"{root}: ambiguous dataset layout" in capsys.readouterr().err
-    assert main(["check-data", "--data", str(root), "--format", "folder"]) == 0
+    assert main(["check-data", "--data", str(root), "--layout", "folder"]) == 0
     assert capsys.readouterr().out.startswith("other  (folder layout")
 
 
@@ -73,7 +73,7 @@ def test_select_categories(tmp_path: Path) -> None:
 
 
 def test_data_flags_map_onto_the_config() -> None:
-    args = build_parser().parse_args(["train", "--format", "visa", "--val-source", "test", "--val-ratio", "0.3"])
+    args = build_parser().parse_args(["train", "--layout", "visa", "--val-source", "test", "--val-ratio", "0.3"])
     config = config_from_args(args)
     assert (config.data_format, config.val_source, config.val_ratio) == ("visa", "test", 0.3)
     assert config_from_args(build_parser().parse_args(["train"])).val_source == "split"
@@ -104,3 +104,9 @@ def test_tune_checks_every_category_before_the_experiment_exists(tmp_path: Path,
     assert str(bad) in capsys.readouterr().err and not storage.exists()
     assert main([*args, "--category", "a", "--format", "folder"]) == 2  # --format reaches the config
     assert f"{root / 'a' / 'train'}: no training images" in capsys.readouterr().err and not storage.exists()
+
+
+def test_old_format_flag_still_names_the_layout_with_a_deprecation_line(capsys):
+    args = build_parser().parse_args(["check-data", "--format", "visa"])
+    assert args.data_format == "visa"
+    assert "--format for the dataset layout is deprecated, use --layout" in capsys.readouterr().err

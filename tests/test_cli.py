@@ -10,7 +10,7 @@ import yaml
 from PIL import Image
 
 from glass_tune.cli import main
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 @pytest.fixture(scope="module")

@@ -112,3 +112,25 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "c.yaml").stat().st_mode) == 0o644
+
+
+def test_exponent_numbers_read_alike_in_config_files_spaces_and_set(tmp_path):
+    """One YAML reader: ``1e-4`` is a number in a --config file, a space file and --set."""
+    from glass_tune.search_space import load_search_space
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learning_rate: 1e-4\ngaussian_noise_std: 2e-2\n")
+    c = load_config(cfg)
+    assert (c.learning_rate, c.gaussian_noise_std) == (1e-4, 2e-2)
+    space = tmp_path / "s.yaml"
+    space.write_text("params:\n  learning_rate: {type: float, low: 1e-5, high: 1e-3, log: true}\n")
+    p = load_search_space(space).params["learning_rate"]
+    assert (p.low, p.high) == (1e-5, 1e-3)
+    assert load_config(overrides=["learning_rate=3e-4"]).learning_rate == 3e-4
+
+
+def test_bundled_profile_by_name():
+    c = load_config("cpu_demo")
+    assert (c.backbone, c.input_shape, c.pre_trained) == ("resnet18", (128, 128), False)
+    with pytest.raises(ConfigError, match="no_such_profile: neither a config file nor a bundled profile \\(cpu_demo"):
+        load_config("no_such_profile")

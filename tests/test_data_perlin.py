@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from glass_tune.data.perlin import COMBINE_MODES, combine_masks, perlin_mask, perlin_noise, single_perlin_mask
-from glass_tune.data.synthesis import LocalAnomalySynthesizer, blend, pool_to_grid
+from glass_tune.data.las import LocalAnomalySynthesizer, blend, pool_to_grid
 
 
 @pytest.mark.parametrize("shape", [(96, 96), (128, 128), (288, 288), (100, 150), (64, 200)])

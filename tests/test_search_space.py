@@ -238,17 +238,6 @@ def test_sampler_pickles():
     assert sample_trials(restored.space, 3) == sample_trials(sampler.space, 3)
 
 
-def test_optuna_distributions():
-    dists = load_search_space("default").optuna_distributions()
-    assert isinstance(dists["step"], optuna.distributions.IntDistribution)
-    assert dists["gaussian_noise_std"].log
-    study = optuna.create_study(direction="maximize")
-    trial = study.ask(fixed_distributions=dists)
-    assert set(trial.params) == set(PAPER_DEFAULTS)
-    with pytest.raises(ConfigError, match="conditional parameters \\(step\\)"):
-        load_search_space("wide").optuna_distributions()
-
-
 def test_ray_optuna_search_uses_the_sampler(tmp_path):
     """The contract as Ray sees it: suggested values plus the fixed constants, points first, save/restore."""
     from ray.tune.search.optuna import OptunaSearch

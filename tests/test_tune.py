@@ -16,7 +16,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from glass_tune.cli import main
 from glass_tune.config import load_config
 from glass_tune.training import fit
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 SPACE = {
     "metric": "best_score",

@@ -19,7 +19,7 @@ import optuna
 import pytest
 import yaml
 
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 SPACE = {
     "params": {"step": {"type": "int", "low": 2, "high": 6}},

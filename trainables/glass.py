@@ -18,6 +18,7 @@ import torch
 from ray import tune
 
 from glass_tune.config import FIELD_NAMES, from_mapping
+from glass_tune.runtime import limit_gpu_memory
 from glass_tune.tensorboard_log import TensorBoardCallback
 from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, TrainingRun, fit
 
@@ -68,6 +69,7 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     config = from_mapping(glass_values, source="trial config")
     searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
     trial_dir = Path(tune.get_context().get_trial_dir())
+    limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
         TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5))),

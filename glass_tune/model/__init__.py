@@ -10,7 +10,7 @@ from glass_tune.model.glass import GlassModel, TrainingLosses
 from glass_tune.model.heads import Discriminator, Projection
 from glass_tune.model.losses import bce_to, correct_side_fractions, focal_loss, hard_example_mask, las_loss
 from glass_tune.model.scoring import anomaly_maps, gaussian_blur, gaussian_kernel1d, image_scores
-from glass_tune.model.synthesis import (
+from glass_tune.model.gas import (
     GasResult,
     global_anomaly_synthesis,
     hypersphere_radius,

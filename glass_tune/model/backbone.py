@@ -28,6 +28,7 @@ from safetensors.torch import load_file as load_safetensors
 from torch import Tensor, nn
 
 from glass_tune.errors import ConfigError
+from glass_tune.model.precision import autocast_to
 
 TORCHVISION_TAG = "tv_in1k"
 HUB_PROBE_TIMEOUT_S = 3.0
@@ -221,6 +222,7 @@ class Backbone(nn.Module):
         self.feature_sizes = [sizes[i] for i in indices]
         self._order = [out_indices.index(i) for i in indices]
         self.model = self._create(name, arch, out_indices, pretrained, weights_path)
+        self.autocast_dtype: torch.dtype | None = None  # bf16 precision (GlassModel.set_precision)
         if not self.trainable:
             self.model.requires_grad_(False)
             self.model.eval()
@@ -244,12 +246,16 @@ class Backbone(nn.Module):
         return super().train(mode and self.trainable)
 
     def forward(self, images: Tensor) -> list[Tensor]:
-        if self.trainable:
+        """The layers' maps as float32 (computed under autocast when ``autocast_dtype`` is set).
+
+        On CUDA the images go in channels_last (call ``to(memory_format=torch.channels_last)`` on the
+        module once), which convolutions prefer there; other devices keep the default layout.
+        """
+        if images.is_cuda:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with torch.set_grad_enabled(self.trainable and torch.is_grad_enabled()), autocast_to(self.autocast_dtype, images):
             maps = self.model(images)
-        else:
-            with torch.no_grad():
-                maps = self.model(images)
-        return [maps[i] for i in self._order]
+        return [maps[i].float() for i in self._order]
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, layers={self.layers}, trainable={self.trainable}"

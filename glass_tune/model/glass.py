@@ -9,20 +9,21 @@ corrupts r_t and both shells in ``svd=1``.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from glass_tune.config import GlassConfig
+from glass_tune.config import PRECISION_CHOICES, GlassConfig
 from glass_tune.errors import ConfigError
 from glass_tune.model.backbone import Backbone
 from glass_tune.model.embedding import Grid, PatchAggregator, patch_grid_size
 from glass_tune.model.heads import Discriminator, Projection
 from glass_tune.model.losses import bce_to, correct_side_fractions, las_loss
 from glass_tune.model.scoring import anomaly_maps, image_scores
-from glass_tune.model.synthesis import (
+from glass_tune.model.gas import (
     MANIFOLD_SHELL,
     global_anomaly_synthesis,
     hypersphere_radius,
@@ -33,7 +34,7 @@ MODEL_FIELDS = (
     "input_shape", "backbone", "pretrain_embed_dim", "target_embed_dim", "patchsize", "patchstride",
     "pre_trained", "backbone_weights", "layers", "pre_projection", "discriminator_layers",
     "discriminator_hidden", "step", "svd", "gaussian_noise_std", "radius_quantile",
-    "focal_loss_quantile_threshold", "mining",
+    "focal_loss_quantile_threshold", "mining", "gas_loop", "precision",
 )  # fmt: skip
 
 
@@ -75,6 +76,8 @@ class GlassModel(nn.Module):
         radius_quantile: float,
         focal_loss_quantile_threshold: float,
         mining: bool,
+        gas_loop: str = "fast",
+        precision: str = "fp32",
     ) -> None:
         super().__init__()
         if svd not in (0, 1) or isinstance(svd, bool):
@@ -86,6 +89,7 @@ class GlassModel(nn.Module):
         self.radius_quantile = radius_quantile
         self.focal_loss_quantile_threshold = focal_loss_quantile_threshold
         self.mining = mining
+        self.gas_loop = gas_loop
         self.backbone = Backbone(
             backbone, layers, input_shape=self.input_shape, pretrained=pre_trained, weights_path=backbone_weights
         )
@@ -97,6 +101,7 @@ class GlassModel(nn.Module):
         )
         self.projection = Projection(target_embed_dim, pre_projection) if pre_projection > 0 else nn.Identity()
         self.discriminator = Discriminator(target_embed_dim, discriminator_layers, discriminator_hidden)
+        self.set_precision(precision)
         height, width = self.backbone.feature_sizes[0]
         self._grid = (patch_grid_size(height, patchsize, patchstride), patch_grid_size(width, patchsize, patchstride))
 
@@ -116,13 +121,22 @@ class GlassModel(nn.Module):
     def backbone_trainable(self) -> bool:
         return self.backbone.trainable
 
+    def set_precision(self, precision: str) -> None:
+        """``bf16`` runs the backbone and discriminator forwards under autocast; ``fp32``/``tf32`` do not
+        (TF32 is a process-wide CUDA matmul switch, see ``glass_tune.runtime.apply_precision``).
+
+        Both modules hand float32 back, so the patch aggregation, the GAS ascent and projections,
+        the losses and the scores stay float32.
+        """
+        if precision not in PRECISION_CHOICES:
+            raise ConfigError(f"precision={precision!r}: expected one of {', '.join(PRECISION_CHOICES)}")
+        dtype = torch.bfloat16 if precision == "bf16" else None
+        self.backbone.autocast_dtype = self.discriminator.autocast_dtype = dtype
+
     def _device(self) -> torch.device:
         return next(self.discriminator.parameters()).device
 
     # --- features --------------------------------------------------------------------------
-
-    def _embed_with_grid(self, images: Tensor) -> tuple[Tensor, Grid]:
-        return self.aggregator(self.backbone(images.to(self._device())))
 
     def embed(self, images: Tensor) -> Tensor:
         """``(B*P) x target_embed_dim`` patch features, before the adaptor.
@@ -130,7 +144,7 @@ class GlassModel(nn.Module):
         A frozen backbone runs in eval mode under ``no_grad``, so this is a pure function of the
         image and can be cached; a trainable backbone follows the module's mode and keeps the graph.
         """
-        return self._embed_with_grid(images)[0]
+        return self.aggregator(self.backbone(images.to(self._device())))[0]
 
     def adapt(self, features: Tensor) -> Tensor:
         """The feature adaptor (identity when ``pre_projection == 0``)."""
@@ -144,13 +158,19 @@ class GlassModel(nn.Module):
         of batch means.  Images must be ImageNet-normalised like the training images.  A trainable
         backbone follows the module's mode, as in the official code.
         """
+        return self.center_from_embeddings(self.embed(images) for images in batches)
+
+    @torch.no_grad()
+    def center_from_embeddings(self, batches: Iterable[Tensor]) -> Tensor:
+        """``compute_center`` from ``(B*P) x D`` embeddings (e.g. a frozen backbone's cached ones)."""
+        patches = self.feature_grid[0] * self.feature_grid[1]
         total: Tensor | None = None
         count = 0
-        for images in batches:
-            feats = self.adapt(self.embed(images))
-            batch_sum = feats.reshape(len(images), -1, feats.shape[-1]).sum(dim=0, dtype=torch.float64)
+        for embeddings in batches:
+            feats = self.adapt(embeddings.to(self._device()))
+            batch_sum = feats.reshape(-1, patches, feats.shape[-1]).sum(dim=0, dtype=torch.float64)
             total = batch_sum if total is None else total + batch_sum
-            count += len(images)
+            count += len(feats) // patches
         if total is None:
             raise ValueError("compute_center needs at least one batch of images")
         return (total / count).to(feats.dtype)
@@ -208,6 +228,7 @@ class GlassModel(nn.Module):
             anchor=anchor,
             r_min=r_min,
             r_max=r_max,
+            loop=self.gas_loop,
         )
         true_loss = bce_to(gas.true_scores, 0.0)
         gaus_loss = bce_to(gas.gaus_scores, 1.0)
@@ -235,11 +256,22 @@ class GlassModel(nn.Module):
         Switches to eval mode (BatchNorm running statistics) for the call and restores the previous
         mode afterwards, so callers need not manage modes around validation.
         """
+        with self._eval_mode():
+            return self.predict_embedded(self.embed(images), image_shape=tuple(images.shape[-2:]))
+
+    @torch.no_grad()
+    def predict_embedded(self, embeddings: Tensor, *, image_shape: tuple[int, int]) -> tuple[Tensor, Tensor]:
+        """``predict`` from ``(B*P) x D`` embeddings (a frozen backbone's cached ones) of ``image_shape`` images."""
+        with self._eval_mode():
+            patch_scores = self.discriminator(self.adapt(embeddings.to(self._device())))
+        patch_scores = patch_scores.reshape(-1, *self.feature_grid)
+        return image_scores(patch_scores), anomaly_maps(patch_scores, image_shape)
+
+    @contextmanager
+    def _eval_mode(self) -> Iterator[None]:
         was_training = self.training
         self.eval()
         try:
-            feats, grid = self._embed_with_grid(images)
-            patch_scores = self.discriminator(self.adapt(feats)).reshape(len(images), *grid)
+            yield
         finally:
             self.train(was_training)
-        return image_scores(patch_scores), anomaly_maps(patch_scores, tuple(images.shape[-2:]))

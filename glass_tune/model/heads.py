@@ -8,7 +8,10 @@ modules (``layers.0fc``, ``body.block1``, ``tail``) so official checkpoints load
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+
+from glass_tune.model.precision import autocast_to
 
 LEAKY_SLOPE = 0.2
 
@@ -55,6 +58,23 @@ class Discriminator(nn.Module):
             self.body.add_module(f"block{i + 1}", block)
             width = hidden
         self.tail = nn.Sequential(_xavier_linear(width, 1, bias=False), nn.Sigmoid())
+        self.autocast_dtype: torch.dtype | None = None  # bf16 precision (GlassModel.set_precision)
 
     def forward(self, features: Tensor) -> Tensor:
-        return self.tail(self.body(features))
+        with self.autocast(features):
+            return self.tail(self.body(features)).float()
+
+    def autocast(self, like: Tensor) -> torch.autocast:
+        """The precision context of this discriminator's passes (disabled for fp32)."""
+        return autocast_to(self.autocast_dtype, like)
+
+    def split_first_block(self) -> tuple[nn.Linear, nn.BatchNorm1d, nn.Sequential] | None:
+        """``(first Linear, first BatchNorm, the layers after it)``; None without hidden layers.
+
+        The fast GAS loop runs the first Linear on the moving rows only (``glass_tune.model.gas``).
+        """
+        blocks = list(self.body.children())
+        if not blocks:
+            return None
+        linear, norm, *after = blocks[0].children()
+        return linear, norm, nn.Sequential(*after, *blocks[1:], self.tail)

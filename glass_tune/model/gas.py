@@ -8,8 +8,13 @@ projection keeps g inside a shell around an anchor:
 * ``svd=0`` (manifold): anchor = the sample's own normal feature, shell [0.5, 1.0];
 * ``svd=1`` (hypersphere): anchor = the per-position center, shell [r_t, 2 r_t].
 
-This module is the plain reference loop (one discriminator pass per step over ``[u; g]``) so that the
-BatchNorm batch statistics and running-stat updates equal the official code's.
+Two loops compute the same thing.  ``reference`` is the plain loop (one discriminator pass per step
+over ``[u; g]``), as in the official code.  ``fast`` (the default) uses that only the synthetic rows
+move during the ascent: the normal rows' first-layer activations are computed once, each ascent pass
+runs the first Linear on the synthetic rows only and BatchNorm over both halves (the same batch
+statistics and running-stat updates), and layers after the first BatchNorm see only the synthetic
+rows when they are row-wise.  The last pass, whose scores carry the losses' gradient into the heads
+and the adaptor, is the plain full pass, so parameter gradients are the reference's too.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from glass_tune.model.heads import Discriminator
 
 ASCENT_STEP_SIZE = 1e-3  # hard-coded in both implementations (not a CLI option)
 PROJECTION_INTERVAL = 5
@@ -77,8 +84,11 @@ def _ascent_step(gaus_loss: Tensor, gaus_feats: Tensor) -> Tensor:
     return gaus_feats + ASCENT_STEP_SIZE * grad_normalized
 
 
+GAS_LOOPS = ("fast", "reference")
+
+
 def global_anomaly_synthesis(
-    discriminator: nn.Module,
+    discriminator: Discriminator,
     true_feats: Tensor,
     *,
     step: int,
@@ -87,6 +97,7 @@ def global_anomaly_synthesis(
     anchor: Tensor,
     r_min: Radius,
     r_max: Radius,
+    loop: str = "fast",
 ) -> GasResult:
     """GAS (spec §2.1-2.2, 2.5): ``step + 1`` discriminator passes, ``step`` ascent steps.
 
@@ -94,19 +105,57 @@ def global_anomaly_synthesis(
     projects (the official code crashes there on an unassigned logging variable).  The synthetic
     features stay connected to ``true_feats``, so the final GAS loss also trains the adaptor.
     Gradient mode is forced on because the ascent needs d loss / d g even under ``no_grad``.
+    ``loop`` picks the implementation (module docstring); both give the same numbers.
     """
+    if loop not in GAS_LOOPS:
+        raise ValueError(f"loop={loop!r}: expected one of {', '.join(GAS_LOOPS)}")
     with torch.enable_grad():
         gaus_feats = true_feats + noise_std * torch.randn_like(true_feats)
         if not gaus_feats.requires_grad:  # adaptor-free and frozen: the ascent still needs a gradient
             gaus_feats.requires_grad_(True)
-        n_true = len(true_feats)
+        ascent_scores = _AscentScores(discriminator, true_feats) if loop == "fast" and mining and step else None
         for t in range(step + 1):
-            scores = discriminator(torch.cat([true_feats, gaus_feats])).squeeze(1)
-            true_scores, gaus_scores = scores[:n_true], scores[n_true:]
             if t == step or not mining:
+                scores = discriminator(torch.cat([true_feats, gaus_feats])).squeeze(1)
+                true_scores, gaus_scores = scores[: len(true_feats)], scores[len(true_feats) :]
                 break
+            if ascent_scores is not None:
+                gaus_scores = ascent_scores(gaus_feats)
+            else:
+                gaus_scores = discriminator(torch.cat([true_feats, gaus_feats])).squeeze(1)[len(true_feats) :]
             gaus_loss = F.binary_cross_entropy(gaus_scores, torch.ones_like(gaus_scores))
             gaus_feats = _ascent_step(gaus_loss, gaus_feats)
             if (t + 1) % PROJECTION_INTERVAL == 0:
                 gaus_feats = project_to_shell(gaus_feats, anchor, r_min, r_max)
     return GasResult(gaus_feats, true_scores, gaus_scores)
+
+
+class _AscentScores:
+    """The synthetic rows' scores of a discriminator pass over ``[u; g]``, without redoing u's work.
+
+    The normal rows' first-layer output is computed once (no graph: the ascent differentiates with
+    respect to g only).  Each call runs the first Linear on g, the first BatchNorm over both halves
+    (module's batch statistics and running-stat update, computed over the same concatenated tensor
+    as the plain pass) and the remaining layers on g alone when they are row-wise (no further
+    BatchNorm), else on both halves.  A discriminator without hidden layers is row-wise throughout.
+    """
+
+    def __init__(self, discriminator: Discriminator, true_feats: Tensor) -> None:
+        self.discriminator = discriminator
+        self.n_true = len(true_feats)
+        self.parts = discriminator.split_first_block()
+        if self.parts is not None:
+            linear, _, after = self.parts
+            self.after_rowwise = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in after.modules())
+            with torch.no_grad(), discriminator.autocast(true_feats):
+                self.true_first = linear(true_feats)
+
+    def __call__(self, gaus_feats: Tensor) -> Tensor:
+        if self.parts is None:
+            return self.discriminator(gaus_feats).squeeze(1)
+        linear, norm, after = self.parts
+        with self.discriminator.autocast(gaus_feats):
+            hidden = norm(torch.cat([self.true_first, linear(gaus_feats)]))
+            if self.after_rowwise:
+                return after(hidden[self.n_true :]).squeeze(1).float()
+            return after(hidden).squeeze(1)[self.n_true :].float()

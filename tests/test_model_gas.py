@@ -15,7 +15,7 @@ from glass_tune.model import (
     project_to_shell,
     push_las_outward,
 )
-from glass_tune.model.synthesis import MANIFOLD_SHELL
+from glass_tune.model.gas import GAS_LOOPS, MANIFOLD_SHELL
 
 DIM = 16
 ROWS = 64
@@ -130,13 +130,17 @@ def test_mining_off_returns_u_plus_noise_after_one_pass() -> None:
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("loop", GAS_LOOPS)
 @pytest.mark.parametrize("step", [0, 3, 7])
-def test_short_loops_run_and_call_the_discriminator_step_plus_one_times(step: int) -> None:
+def test_short_loops_make_step_plus_one_discriminator_passes(step: int, loop: str) -> None:
     u = _features()
     disc = _discriminator()
-    calls = _count_calls(disc)
-    result = global_anomaly_synthesis(disc, u, step=step, mining=True, noise_std=0.015, anchor=u, r_min=0.5, r_max=1.0)
-    assert len(calls) == step + 1
+    norm = disc.body.block1[1]
+    calls = _count_calls(norm)  # the fast loop skips the module call but never the BatchNorm
+    result = global_anomaly_synthesis(
+        disc, u, step=step, mining=True, noise_std=0.015, anchor=u, r_min=0.5, r_max=1.0, loop=loop
+    )
+    assert len(calls) == step + 1 and int(norm.num_batches_tracked) == step + 1
     assert result.features.shape == u.shape and torch.isfinite(result.gaus_scores).all()
 
 
@@ -180,3 +184,53 @@ def test_matches_a_literal_transcription_of_the_spec_including_gradients() -> No
     torch.testing.assert_close(losses[0], losses[1], atol=1e-6, rtol=1e-6)
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
     assert grads[0].abs().sum() > 0  # the GAS loss reaches the adaptor output
+
+
+# --- fast loop == reference loop ---------------------------------------------------------------
+
+
+def _train_heads(loop: str, *, svd: int, layers: int, iterations: int = 3, rows: int = 96, dim: int = 24):
+    """A few optimiser steps of adaptor + discriminator on GAS + normal BCE; everything a step leaves behind."""
+    torch.manual_seed(3)
+    adaptor = torch.nn.Linear(dim, dim)
+    disc = Discriminator(dim, n_layers=layers, hidden=16).train()
+    opt = torch.optim.AdamW([*adaptor.parameters(), *disc.parameters()], lr=1e-2)
+    inputs = torch.randn(iterations, rows, dim)
+    torch.manual_seed(4)
+    record: dict[str, list[torch.Tensor]] = {"loss": [], "grads": [], "buffers": [], "features": []}
+    for x in inputs:
+        u = adaptor(x)
+        anchor, r_min, r_max = (u, *MANIFOLD_SHELL) if svd == 0 else (u.mean(0, keepdim=True).detach(), 0.1, 0.2)
+        gas = global_anomaly_synthesis(
+            disc, u, step=7, mining=True, noise_std=0.05, anchor=anchor, r_min=r_min, r_max=r_max, loop=loop
+        )
+        loss = F.binary_cross_entropy(gas.gaus_scores, torch.ones_like(gas.gaus_scores)) + F.binary_cross_entropy(
+            gas.true_scores, torch.zeros_like(gas.true_scores)
+        )
+        opt.zero_grad()
+        loss.backward()
+        record["loss"].append(loss.detach())
+        record["features"].append(gas.features.detach())
+        record["grads"].extend(p.grad.clone() for p in (*adaptor.parameters(), *disc.parameters()))
+        record["buffers"].extend(b.clone() for b in disc.buffers())
+        opt.step()
+    return record
+
+
+@pytest.mark.parametrize(("svd", "layers"), [(0, 2), (1, 2), (0, 3), (0, 1)])
+def test_fast_loop_is_bit_identical_to_the_reference_loop(svd: int, layers: int) -> None:
+    """Losses, synthetic features, every parameter's gradient and the BatchNorm running statistics
+    agree exactly (``torch.equal``) over several optimiser steps, for both shells and for
+    discriminators whose later layers are row-wise (2 layers), not row-wise (3) or absent (1)."""
+    fast, reference = _train_heads("fast", svd=svd, layers=layers), _train_heads("reference", svd=svd, layers=layers)
+    assert bool(reference["buffers"]) == (layers > 1)  # BatchNorm only with hidden layers
+    for key in reference:
+        assert len(fast[key]) == len(reference[key])
+        for a, b in zip(fast[key], reference[key], strict=True):
+            assert torch.equal(a, b), key
+    assert any(g.abs().sum() > 0 for g in reference["grads"][:2])  # GAS reaches the adaptor
+
+
+def test_an_unknown_loop_is_rejected() -> None:
+    with pytest.raises(ValueError, match="loop"):
+        _gas(_features(), loop="quick")

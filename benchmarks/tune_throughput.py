@@ -1,0 +1,95 @@
+"""Trials per hour of a fixed small search with the speed defaults vs the plain path.
+
+The same ``glass-tune tune`` run twice, back to back in this process: a FIFO search (no early
+stopping, one trial at a time, so trials do not compete for the 2 cores) over the bundled
+``cpu_smoke`` space with a fixed sampler seed, on a small frozen-backbone profile (resnet18 with
+weights from a local random-init state dict, 64 px, synthetic ``weave``).  ``fast`` uses the defaults
+(fast GAS loop, feature cache); ``reference`` adds ``--set gas_loop=reference --set
+feature_cache=false``.  Both draw the same trials, so the ratio of their wall times (Ray start-up
+included) is the speed-up a search sees.  Writes ``benchmarks/results/tune_throughput.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import ray
+import timm
+import torch
+import yaml
+from epoch_time import environment  # the sibling script (benchmarks/ is not a package)
+
+from glass_tune.cli import main as cli_main
+from glass_tune.data import generate_synthetic
+from glass_tune.io import atomic_write_json
+
+RESULTS = Path(__file__).parent / "results" / "tune_throughput.json"
+CATEGORY = "weave"
+PROFILE = {
+    "backbone": "resnet18", "pre_trained": True, "input_shape": [96, 96], "pretrain_embed_dim": 256,
+    "target_embed_dim": 256, "discriminator_hidden": 256, "batch_size": 8, "category": CATEGORY,
+    "device": "cpu",
+}  # fmt: skip
+VARIANTS: dict[str, list[str]] = {"fast": [], "reference": ["--set", "gas_loop=reference", "--set", "feature_cache=false"]}
+
+
+def write_profile(root: Path) -> Path:
+    """Data, a local weights file (which makes the backbone frozen) and the run config."""
+    data = generate_synthetic(root / "data", categories=[CATEGORY], size=PROFILE["input_shape"][0])
+    torch.manual_seed(0)
+    weights = root / "resnet18.pth"
+    torch.save(timm.create_model("resnet18", pretrained=False).state_dict(), weights)
+    config = root / "profile.yaml"
+    config.write_text(yaml.safe_dump({**PROFILE, "data_root": str(data), "backbone_weights": str(weights)}))
+    return config
+
+
+def run_search(config: Path, extra: list[str], *, trials: int, epochs: int, threads: int, storage: Path, name: str) -> float:
+    """Wall seconds of one ``glass-tune tune`` (Ray start-up and shutdown included)."""
+    args = ["tune", "--config", str(config), "--space", "cpu_smoke", "--samples", str(trials), "--epochs", str(epochs),
+            "--scheduler", "fifo", "--max-concurrent", "1", "--cpus-per-trial", str(threads), "--seed", "0",
+            "--storage", str(storage), "--name", name, *extra]  # fmt: skip
+    started = time.perf_counter()
+    if cli_main(args) != 0:
+        raise SystemExit(f"the {name} search failed")
+    elapsed = time.perf_counter() - started
+    ray.shutdown()
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    seconds: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="glass-throughput-") as tmp:
+        config = write_profile(Path(tmp))
+        for name, extra in VARIANTS.items():
+            seconds[name] = run_search(
+                config, extra, trials=args.trials, epochs=args.epochs, threads=args.threads, storage=Path(tmp), name=name
+            )
+            print(f"{name}: {args.trials} trials in {seconds[name]:.1f} s", flush=True)
+    result: dict[str, Any] = {
+        **environment(torch.device("cpu")),
+        "profile": PROFILE,
+        "space": "cpu_smoke",
+        "trials": args.trials,
+        "epochs_per_trial": args.epochs,
+        "threads_per_trial": args.threads,
+        "seconds": {k: round(v, 2) for k, v in seconds.items()},
+        "trials_per_hour": {k: round(args.trials * 3600 / v, 1) for k, v in seconds.items()},
+        "speedup": round(seconds["reference"] / seconds["fast"], 3),
+    }
+    atomic_write_json(args.out, result)
+    print(yaml.safe_dump({k: result[k] for k in ("seconds", "trials_per_hour", "speedup")}, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()
