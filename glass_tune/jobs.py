@@ -15,6 +15,7 @@ and ``--resume --name NAME`` continues the search.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import shlex
@@ -147,10 +148,8 @@ def _carry(*, value: str | None, kind: str, staging: Path) -> str | None:
     return f"{kind}/{source.name}"
 
 
-def runtime_env(*, working_dir: Path, env: Mapping[str, str]) -> dict[str, object]:
+def job_runtime_env(*, working_dir: Path, env: Mapping[str, str]) -> dict[str, object]:
     """What the job needs on the cluster: this code, the carried inputs, the stop signal, env vars."""
-    import importlib
-
     modules = [str(Path(importlib.import_module(name).__file__).parent) for name in PACKAGES]
     env_vars = {v: os.environ[v] for v in PASSED_ENV_VARS if v in os.environ}
     env_vars.update(
@@ -211,7 +210,7 @@ def submit_search(
         if carried["--space"] != space:  # a resumed search reads its space file again (see resume_hint)
             metadata["space"] = str(Path(space).expanduser().resolve())
         return client.submit_job(
-            entrypoint=entrypoint, runtime_env=runtime_env(working_dir=staging, env=env), metadata=metadata
+            entrypoint=entrypoint, runtime_env=job_runtime_env(working_dir=staging, env=env), metadata=metadata
         )
 
 

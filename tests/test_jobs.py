@@ -23,9 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glass_tune.cli import _tune_argv, build_parser
+import glass_tune
+from glass_tune.cli import _SUBMIT_OWN, _tune_argv, build_parser
 from glass_tune.errors import UserError
-from glass_tune.jobs import job_server_url
+from glass_tune.jobs import job_server_url, submit_search
 from tests.conftest import TINY
 
 SPACE = {"params": {"step": {"type": "int", "low": 2, "high": 6}}, "points_to_evaluate": [{"step": 5}]}
@@ -142,10 +143,9 @@ def test_submit_passes_the_tune_options_through():
     passed = _tune_argv(args.tune_parser, args)
     assert passed == ["--category", "a", "b", "--set", "step=3", "--set", "svd=1", "--samples", "4",
                       "--seed", "0", "--resume"]
-    again = parser.parse_args(["tune", *passed])
-    assert (again.category, again.set, again.samples, again.seed, again.resume) == (
-        ["a", "b"], ["step=3", "svd=1"], 4, 0, True)
-    assert again.scheduler == "asha" and again.cpus_per_trial == 1.0  # defaults stay defaults
+    again = parser.parse_args(["tune", *passed])  # the job's tune sees every option as given, defaults as defaults
+    passed_through = {a.dest for a in args.tune_parser._actions if a.option_strings} - {"help", *_SUBMIT_OWN}
+    assert {d: getattr(again, d) for d in passed_through} == {d: getattr(args, d) for d in passed_through}
 
 
 def test_job_server_address_precedence(monkeypatch):
@@ -162,6 +162,39 @@ def test_job_server_address_precedence(monkeypatch):
         job_server_url(address="ray://h:10001")
 
 
+class _RecordingClient:
+    """Stands in for JobSubmissionClient: keeps what would be submitted, and the carried files."""
+
+    def submit_job(self, *, entrypoint: str, runtime_env: dict, metadata: dict) -> str:
+        folder = Path(runtime_env["working_dir"])
+        self.carried = {str(p.relative_to(folder)): p.read_text() for p in folder.rglob("*") if p.is_file()}
+        self.entrypoint, self.runtime_env, self.metadata = entrypoint, runtime_env, metadata
+        return "raysubmit_test"
+
+
+def test_submit_carries_files_and_code(inputs, tmp_path, monkeypatch):
+    config, space = inputs
+    monkeypatch.chdir(tmp_path)
+    client = _RecordingClient()
+    job = submit_search(client=client, tune_args=["--samples", "2"], name="n", storage="/shared/runs",
+                        config=str(config), space="cpu_smoke", data="data", env={"K": "V"})
+    assert job == "raysubmit_test"
+    assert shlex.split(client.entrypoint) == [
+        "python", "-m", "glass_tune.cli", "tune", "--samples", "2", "--data", str(tmp_path / "data"),
+        "--name", "n", "--storage", "/shared/runs", "--address", "auto", "--config", "config/tiny.yaml",
+        "--space", "cpu_smoke"]  # a bundled space name passes as it is
+    assert client.carried == {"config/tiny.yaml": config.read_text()}
+    assert [Path(m).name for m in client.runtime_env["py_modules"]] == ["glass_tune", "trainables", "search_spaces"]
+    env = client.runtime_env["env_vars"]
+    assert env["RAY_JOB_STOP_SIGNAL"] == "SIGINT" and env["K"] == "V" and "RAY_AUTH_TOKEN" not in env
+    assert client.metadata == {"glass_tune": glass_tune.__version__, "experiment": "n", "storage": "/shared/runs"}
+
+    submit_search(client=client, tune_args=[], name="n", storage="s3://bucket/runs", config=None,
+                  space=str(space), data=None, env={})
+    assert client.carried == {"space/space.yaml": space.read_text()}
+    assert client.metadata["space"] == str(space)  # for the resume command that stop prints
+
+
 def test_submit_refuses_relative_storage_before_connecting():
     _one_line_error(_cli("submit", "--storage", "runs/tune", "--address", "http://127.0.0.1:1"),
                     "--storage runs/tune", "absolute path or a URI")
@@ -170,12 +203,14 @@ def test_submit_refuses_relative_storage_before_connecting():
 # --- against a real head ------------------------------------------------------------------------
 
 @pytest.mark.integration
-def test_submit_list_logs_and_finish(head, inputs, synthetic_root, tmp_path):
-    config, _ = inputs
+def test_submit_list_logs_stop_resume_and_finish(head, inputs, synthetic_root, tmp_path):
+    config, space = inputs
     storage = tmp_path / "runs"
+    # one trial at a time and three of them: the stop below lands while the search has trials to run
     submitted = _cli("submit", "--address", head, "--data", str(synthetic_root), "--category", "weave",
-                     "--config", str(config), "--space", "cpu_smoke", "--samples", "2", "--epochs", "1",
-                     "--cpus-per-trial", "1", "--storage", str(storage), "--name", "sub")
+                     "--config", str(config), "--space", str(space), "--samples", "3", "--epochs", "3",
+                     "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1",
+                     "--cpus-per-trial", "1", "--storage", str(storage), "--name", "st")
     job = _job_id(submitted)
     assert f"glass-tune logs {job} --follow --address {head}" in submitted.stdout
     assert submitted.stderr == ""  # Ray's per-upload INFO lines are kept quiet
@@ -189,31 +224,11 @@ def test_submit_list_logs_and_finish(head, inputs, synthetic_root, tmp_path):
     assert listed.returncode == 0, listed.stderr
     assert other.startswith("raysubmit_") and other not in listed.stdout, (other, listed.stdout)
     row = next(line.split() for line in listed.stdout.splitlines() if line.startswith(job))
-    assert row[1] in ("PENDING", "RUNNING", "SUCCEEDED") and row[2] == "sub", listed.stdout
+    assert row[1] in ("PENDING", "RUNNING") and row[2] == "st", listed.stdout
 
-    followed = _cli("logs", job, "--follow", "--address", head, timeout=400)
-    assert followed.returncode == 0, followed.stdout[-3000:] + followed.stderr[-2000:]
-    assert f"job {job} SUCCEEDED" in followed.stderr
-    # the config file travelled with the job, a bundled space name as it is; the search reported progress
-    assert "--config config/tiny.yaml --space cpu_smoke" in followed.stdout
-    assert "[tune weave]" in followed.stdout and "2 done" in followed.stdout, followed.stdout[-3000:]
-    assert (storage / "sub" / "weave" / "best_config.yaml").is_file()
-    assert len(list((storage / "sub" / "weave").glob("trial_*"))) == 2
-
-    listed = _cli("jobs", "--address", head)
-    assert f"{job}  SUCCEEDED  sub" in listed.stdout, listed.stdout
-    assert "2 done" in _cli("logs", job, "--address", head).stdout  # without --follow: the log so far
-
-
-@pytest.mark.integration
-def test_stop_then_resume_finishes_the_search(head, synthetic_root, inputs, tmp_path):
-    config, space = inputs
-    storage = tmp_path / "runs"
-    job = _job_id(_cli("submit", "--address", head, "--data", str(synthetic_root), "--category", "weave",
-                       "--config", str(config), "--space", str(space), "--samples", "2", "--epochs", "3",
-                       "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1",
-                       "--storage", str(storage), "--name", "st"))
-    _wait_for_log(head, job, "epoch 1:")
+    log = _wait_for_log(head, job, "epoch 1:")  # the search's progress lines, without --follow
+    assert "[tune weave]" in log
+    assert "--config config/tiny.yaml --space space/space.yaml" in log  # the files travelled with the job
 
     stopped = _cli("stop", job, "--address", head)
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr
@@ -227,11 +242,14 @@ def test_stop_then_resume_finishes_the_search(head, synthetic_root, inputs, tmp_
 
     again = _job_id(_cli(*shlex.split(resume)[1:]))
     followed = _cli("logs", again, "--follow", "--address", head, timeout=500)
-    assert followed.returncode == 0, followed.stdout[-3000:]
-    assert "resuming the interrupted search" in followed.stdout
-    trials = sorted((storage / "st" / "weave").glob("trial_*"))
-    assert len(trials) == 2, trials
+    assert followed.returncode == 0, followed.stdout[-3000:] + followed.stderr[-2000:]
+    assert f"job {again} SUCCEEDED" in followed.stderr
+    assert "resuming the interrupted search" in followed.stdout and "[tune weave]" in followed.stdout
+    assert len(list((storage / "st" / "weave").glob("trial_*"))) == 3
     assert (storage / "st" / "weave" / "best_config.yaml").is_file()
+
+    rows = {line.split()[0]: line.split()[1:3] for line in _cli("jobs", "--address", head).stdout.splitlines()}
+    assert rows[job] == ["STOPPED", "st"] and rows[again] == ["SUCCEEDED", "st"], rows
 
 
 @pytest.mark.integration
