@@ -15,8 +15,10 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from glass_tune.cli import main
 from glass_tune.config import load_config
+from glass_tune.results import Objective, load_trials
+from glass_tune.storage import resolve
 from glass_tune.training import fit
-from tests.conftest import TINY
+from tests.conftest import TINY, study_storage
 
 SPACE = {
     "metric": "best_score",
@@ -82,7 +84,7 @@ def test_search_writes_best_config_summary_and_study(experiment):
     assert [r["category"] for r in rows] == ["weave"]
     assert rows[0]["trials"] == "3" and rows[0]["errored"] == "0"
     assert "| weave |" in (experiment / "summary.md").read_text()
-    study = optuna.load_study(study_name="smoke/weave", storage=f"sqlite:///{experiment / 'optuna.db'}")
+    study = optuna.load_study(study_name="smoke/weave", storage=study_storage(experiment))
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 3
     assert study.trials[0].params == {"step": 5, "gaussian_noise_std": 0.015}  # the paper point comes first
@@ -167,7 +169,33 @@ def test_asha_stops_weak_trials_early(ray_session, files, tmp_path):
     assert len(epochs) == 6
     assert min(epochs) < 4 and max(epochs) == 4
     rows = list(csv.DictReader((tmp_path / "asha" / "summary.csv").open()))
-    assert int(rows[0]["stopped_early"]) >= 1
+    stopped = int(rows[0]["stopped_early"])
+    assert stopped == sum(1 for e in epochs if e < 4) >= 1
+    study = optuna.load_study(study_name="asha/weave", storage=study_storage(tmp_path / "asha"))
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(pruned) == stopped
+    assert all(t.intermediate_values and max(t.intermediate_values) < 4 for t in pruned)
+    assert [t.state for t in study.trials].count(optuna.trial.TrialState.COMPLETE) == 6 - stopped
+
+
+def test_space_metric_and_mode_min_are_honoured(ray_session, files, tmp_path):
+    """A space minimising the training loss: study direction, best trial, summary and export follow it."""
+    space = _write(tmp_path / "min.yaml", {**SPACE, "metric": "loss", "mode": "min"})
+    args = _tune_args(files, tmp_path, "min", "--samples", "3", "--epochs", "2", "--seed", "1")
+    args[args.index("--space") + 1] = str(space)
+    assert main(args) == 0
+    exp = tmp_path / "min"
+    study = optuna.load_study(study_name="min/weave", storage=study_storage(exp))
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    trials = load_trials(category_dir=resolve(str(exp / "weave")), objective=Objective("loss", "min"))
+    losses = {t.trial_id: t.last_result["loss"] for t in trials}
+    lowest = min(losses, key=losses.get)
+    assert max(losses.values()) > losses[lowest]  # the choice is not trivial
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert finished and all(t.value == losses[t.system_attrs["ray_trial_id"]] for t in finished)
+    exported = yaml.safe_load((exp / "weave" / "best_config.yaml").read_text())["provenance"]
+    assert exported["trial_id"] == lowest and exported["objective"] == {"metric": "loss", "mode": "min", "value": losses[lowest]}
+    assert list(csv.DictReader((exp / "summary.csv").open()))[0]["best_trial"] == lowest
 
 
 @pytest.mark.parametrize(
