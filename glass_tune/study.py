@@ -124,7 +124,7 @@ class GlassOptunaSearch(OptunaSearch):
         if self._study_name not in _STUDIES:
             raise RuntimeError(f"study {self._study_name!r}: register_study() before restoring its search")
         self._storage = _STUDIES[self._study_name][0]
-        self._ot_study = optuna.load_study(study_name=self._study_name, storage=storage, sampler=self._sampler)
+        self._ot_study = optuna.load_study(study_name=self._study_name, storage=self._storage, sampler=self._sampler)
         self._ot_trials = {rid: optuna.Trial(self._ot_study, tid) for rid, tid in trial_ids.items()}
 
     def save(self, checkpoint_path: str) -> None:
