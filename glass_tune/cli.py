@@ -148,6 +148,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         base, space, options, categories = load_search_record(options, explicit=explicit)
     else:
         options.validate()
+        options.experiment.parent.check_writable()  # before the (possibly slow) data checks
         space = load_search_space(args.space)
         base = load_config(args.config, overrides=args.set or (), base=space.fixed, extra={
             "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,

@@ -17,12 +17,21 @@ import yaml
 
 from glass_tune.config import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.errors import UserError
-from glass_tune.results import BEST_CONFIG_FILE, HELD_OUT_KEYS, Objective, TrialRecord, best_trial, load_trials, trial_held_out
+from glass_tune.results import (
+    BEST_CONFIG_FILE,
+    HELD_OUT_KEYS,
+    SEARCH_FILE,
+    Objective,
+    TrialRecord,
+    best_trial,
+    experiment_objective,
+    load_trials,
+    trial_held_out,
+)
 from glass_tune.runtime import versions
 from glass_tune.storage import Location, resolve
 
 FORMATS = ("yaml", "json", "anomalib", "official")
-SEARCH_FILE = "search.yaml"
 # timm names -> the official code's backbone keys (backbones.py)
 OFFICIAL_BACKBONES = {
     "wide_resnet50_2": "wideresnet50",
@@ -30,15 +39,6 @@ OFFICIAL_BACKBONES = {
     "resnet50": "resnet50",
     "resnet101": "resnet101",
 }
-
-
-def experiment_objective(*, experiment: Location) -> Objective:
-    """The metric and mode the experiment's space optimised (recorded in search.yaml)."""
-    record = experiment / SEARCH_FILE
-    if not record.is_file():
-        return Objective()
-    space = (yaml.safe_load(record.read_text()) or {}).get("space", {})
-    return Objective(metric=space.get("metric", Objective.metric), mode=space.get("mode", Objective.mode))
 
 
 def best_trial_record(
@@ -210,7 +210,8 @@ def export_experiment(experiment: str, *, fmt: str, out: str | None, category: s
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     category_dir = _category_dir(resolve(str(experiment)), category)
-    objective = experiment_objective(experiment=category_dir.parent)
+    parent = category_dir.parent
+    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
     record = best_trial_record(category_dir=category_dir, objective=objective)
     text = render(record["config"], record["provenance"], fmt)
     if out is not None:

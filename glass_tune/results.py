@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 METRIC = "best_score"  # the default objective: the best validation score so far (space files may choose another)
 MODE = "max"
 BEST_CONFIG_FILE = "best_config.yaml"
+SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
 HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
 HELD_OUT_PREFIX = "test_"  # the trial's last report carries the held-out figures as test_<key>
@@ -83,6 +84,22 @@ class CategoryOutcome:
     errors: list[str] = field(default_factory=list)
     best_config_path: str | None = None
     held_out: dict[str, float] | None = None
+
+
+def read_search_record(*, experiment: Location) -> dict[str, Any]:
+    """The raw ``search.yaml`` of an experiment (options, categories, space, base config)."""
+    import yaml
+
+    path = experiment / SEARCH_FILE
+    if not path.is_file():
+        raise UserError(f"{experiment}: no glass-tune experiment there (missing {SEARCH_FILE})")
+    return yaml.safe_load(path.read_text())
+
+
+def experiment_objective(*, experiment: Location) -> Objective:
+    """The metric and mode the experiment's space optimised (defaults for records without a space)."""
+    space = read_search_record(experiment=experiment).get("space") or {}
+    return Objective(metric=space.get("metric", METRIC), mode=space.get("mode", MODE))
 
 
 def stopped_early(*, last_result: Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:

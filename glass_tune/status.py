@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glass_tune.errors import UserError
-from glass_tune.export import category_dirs, experiment_objective
-from glass_tune.results import BEST_CONFIG_FILE, Objective, best_trial, load_trials, short
+from glass_tune.export import category_dirs
+from glass_tune.results import (
+    BEST_CONFIG_FILE,
+    Objective,
+    best_trial,
+    experiment_objective,
+    load_trials,
+    read_search_record,
+    short,
+)
 from glass_tune.storage import Location, resolve
 
 
@@ -81,12 +89,10 @@ def category_status(*, category_dir: Location, objective: Objective, samples: in
 
 def experiment_status(*, experiment: str) -> ExperimentStatus:
     """Status of every category of an experiment (a local path or a storage URI)."""
-    from glass_tune.tuner import read_search_record
-
     location = resolve(experiment)
     if not location.is_dir():
         raise UserError(f"{experiment}: no such experiment")
-    record = read_search_record(location)
+    record = read_search_record(experiment=location)
     objective = experiment_objective(experiment=location)
     samples = int(record.get("options", {}).get("samples", 0))
     started = record.get("started_at")

@@ -26,11 +26,19 @@ import yaml
 from glass_tune.config import GlassConfig, from_mapping, parse_override
 from glass_tune.errors import ConfigError, UserError
 from glass_tune.export import write_best_config
-from glass_tune.results import BEST_CONFIG_FILE, CategoryOutcome, Objective, load_trials, summarize, write_summary
+from glass_tune.results import (
+    BEST_CONFIG_FILE,
+    SEARCH_FILE,
+    CategoryOutcome,
+    Objective,
+    load_trials,
+    read_search_record,
+    summarize,
+    write_summary,
+)
 from glass_tune.search_space import SearchSpace, SpaceSampler, load_search_space
 from glass_tune.storage import Location, resolve
 
-SEARCH_FILE = "search.yaml"
 RESOURCE_FLAGS = {"cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial"}
 
 
@@ -330,14 +338,6 @@ def save_search_record(base: GlassConfig, space: SearchSpace, options: TuneOptio
     (options.experiment / SEARCH_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
 
 
-def read_search_record(experiment: Location) -> dict[str, Any]:
-    """The raw ``search.yaml`` of an experiment."""
-    path = experiment / SEARCH_FILE
-    if not path.is_file():
-        raise UserError(f"{experiment}: no glass-tune experiment there (missing {SEARCH_FILE})")
-    return yaml.safe_load(path.read_text())
-
-
 def load_search_record(
     options: TuneOptions, *, explicit: Sequence[str] = ()
 ) -> tuple[GlassConfig, SearchSpace, TuneOptions, list[str]]:
@@ -346,7 +346,7 @@ def load_search_record(
     Storage and address come from this call; resources stay as recorded unless named in ``explicit``
     (flags the user gave on the command line), so a GPU search resumes on GPUs.
     """
-    record = read_search_record(options.experiment)
+    record = read_search_record(experiment=options.experiment)
     saved = record["options"]
     known = {f.name for f in fields(TuneOptions)}
     merged = {k: v for k, v in saved.items() if k in known}
@@ -372,9 +372,9 @@ def run_search(
 ) -> list[CategoryOutcome]:
     """Search every category; the experiment record is written only once Ray and storage are ready."""
     options.validate()
+    options.experiment.parent.check_writable()
     connect_ray(options)
     if not resume:
-        options.experiment.check_writable()
         save_search_record(base, space, options, categories)
     outcomes = [search_category(base, space, options, category=c, resume=resume) for c in categories]
     write_summary(experiment=options.experiment, outcomes=outcomes)

@@ -92,7 +92,10 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
     config = from_mapping(glass_values, source="trial config")
     searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
-    trial_dir = Path(tune.get_context().get_trial_dir())
+    # The trial's working directory on the node it runs on: Ray uploads it to the trial's folder in
+    # the experiment storage (SyncConfig(sync_artifacts=True)). get_trial_dir() is a driver-side
+    # staging folder that only the driver's own node syncs.
+    trial_dir = Path(tune.get_context().get_storage().trial_working_directory)
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
         TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5))),
