@@ -212,6 +212,7 @@ def test_bad_tune_input_fails_before_any_trial(files, tmp_path, capsys, extra, n
     err = capsys.readouterr().err
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()  # no search.yaml before the address is known to work
 
 
 def test_gpus_per_trial_without_a_gpu(files, tmp_path, capsys):
@@ -221,6 +222,7 @@ def test_gpus_per_trial_without_a_gpu(files, tmp_path, capsys):
         pytest.fail("this check is for CPU-only machines; run the gpu-marked tests on a GPU machine")
     assert main(_tune_args(files, tmp_path, "gpu", "--gpus-per-trial", "1")) == 2
     assert "--gpus-per-trial 1.0: this machine has no GPU" in capsys.readouterr().err
+    assert not (tmp_path / "gpu").exists()
 
 
 @pytest.mark.parametrize(
