@@ -63,10 +63,26 @@ class StudyStore:
     def open(self) -> optuna.storages.BaseStorage:
         if self.url is not None:
             return optuna.storages.RDBStorage(self.url) if "://" in self.url else _journal(Path(self.url))
-        if self.mirrored and not self.journal.exists() and self.remote_journal.is_file():
-            self.remote_journal.download_to(self.journal)
         self.journal.parent.mkdir(parents=True, exist_ok=True)
+        if self.mirrored:
+            if self.remote_journal.is_file():
+                self._take_newer_remote()
+            else:  # nothing uploaded yet: a copy here is from an older experiment of the same URI
+                self.journal.unlink(missing_ok=True)
         return _journal(self.journal)
+
+    def _take_newer_remote(self) -> None:
+        """The journal is an append-only log: the longer copy (this disk or the storage) is the newer.
+
+        Another machine may have continued the search since this one last ran, or this driver may
+        have died after appending but before its upload."""
+        fresh = self.journal.with_name(self.journal.name + ".remote")
+        self.remote_journal.download_to(fresh)
+        local_size = self.journal.stat().st_size if self.journal.exists() else -1
+        if fresh.stat().st_size >= local_size:
+            fresh.replace(self.journal)
+        else:
+            fresh.unlink()
 
     def upload(self) -> None:
         """Object storage only: put the driver's journal next to the experiment."""

@@ -135,7 +135,7 @@ def _trial_actor_pids(sid: int) -> list[int]:
 
 def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):
     storage = tmp_path / "runs"
-    args = _tune_cmd(inputs, storage, "--name", "mf", "--samples", "1", "--epochs", "3",
+    args = _tune_cmd(inputs, storage, "--name", "mf", "--samples", "1", "--epochs", "4",
                      "--scheduler", "fifo", "--checkpoint-every", "1", "--max-failures", "1")
     driver = subprocess.Popen(args, stdout=(tmp_path / "mf.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     category = storage / "mf" / "weave"
@@ -143,7 +143,8 @@ def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):
     try:
         deadline = time.monotonic() + 300
         while not killed and time.monotonic() < deadline and driver.poll() is None:
-            if category.is_dir() and sum(_reported_epochs(category).values()) >= 1:
+            # two epochs synced: the first one's checkpoint has surely reached the driver's record
+            if category.is_dir() and sum(_reported_epochs(category).values()) >= 2:
                 for pid in _trial_actor_pids(driver.pid):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
@@ -155,7 +156,7 @@ def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):
     log = (tmp_path / "mf.log").read_text()
     assert killed, log[-3000:]
     assert code == 0, log[-3000:]
-    _check_invariants(storage / "mf", samples=1, epochs=3)
+    _check_invariants(storage / "mf", samples=1, epochs=4)
     trial = next(category.glob("trial_*"))
     epochs = [json.loads(line)["epoch"] for line in (trial / "result.json").read_text().splitlines()]
-    assert epochs.count(1) == 1 and epochs[-1] == 3, epochs  # continued from the checkpoint, not from scratch
+    assert epochs.count(1) == 1 and epochs[-1] == 4, epochs  # continued from a checkpoint, not from scratch
