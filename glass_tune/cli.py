@@ -133,6 +133,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         grace_period=args.grace_period,
         reduction_factor=args.reduction_factor,
         max_concurrent=args.max_concurrent,
+        max_concurrent_total=args.max_concurrent_total,
         cpus_per_trial=1.0 if args.cpus_per_trial is None else args.cpus_per_trial,
         gpus_per_trial=0.0 if args.gpus_per_trial is None else args.gpus_per_trial,
         address=args.address,
@@ -236,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=("asha", "fifo"), default="asha", help="early stopping (default asha)")
     p.add_argument("--grace-period", type=int, default=1, metavar="E", help="ASHA: epochs before a trial may stop")
     p.add_argument("--reduction-factor", type=int, default=2, metavar="F", help="ASHA reduction factor")
-    p.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at once")
+    p.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at once per category")
+    p.add_argument("--max-concurrent-total", type=int, metavar="K",
+                   help="at most K trials at once over all categories (they are searched concurrently)")
     p.add_argument("--cpus-per-trial", type=float, metavar="C", help="default 1; --resume keeps the recorded value")
     p.add_argument("--gpus-per-trial", type=float, metavar="G",
                    help="fractions share a GPU (default 0; --resume keeps the recorded value)")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import pickle
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,37 @@ def _journal(path: Path) -> optuna.storages.JournalStorage:
     return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
 
 
+class TrialSlots:
+    """A limit on trials running at once across the concurrent category searches of one driver."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._live: set[str] = set()
+        self._lock = threading.Lock()
+
+    def take(self, trial_id: str) -> bool:
+        with self._lock:
+            if trial_id not in self._live and len(self._live) >= self.limit:
+                return False
+            self._live.add(trial_id)
+            return True
+
+    def give(self, trial_id: str) -> None:
+        with self._lock:
+            self._live.discard(trial_id)
+
+
+_SLOTS: dict[str, TrialSlots] = {}
+
+
+def register_total_limit(key: str, limit: int | None) -> None:
+    """Share ``limit`` running trials among every search whose searcher has ``slots_key=key``."""
+    if limit is None:
+        _SLOTS.pop(key, None)
+    else:
+        _SLOTS[key] = TrialSlots(limit)
+
+
 def register_study(study_name: str, *, storage: optuna.storages.BaseStorage, on_save: Callable[[], None]) -> None:
     """Bind a study name to its storage in this driver, before a searcher is built or restored."""
     _STUDIES[study_name] = (storage, on_save)
@@ -114,8 +146,9 @@ class GlassOptunaSearch(OptunaSearch):
     - a suggestion first re-uses a trial that Optuna handed out but that never reached Ray.
     """
 
-    def __init__(self, *, epochs: int, study_name: str, **kwargs: Any) -> None:
+    def __init__(self, *, epochs: int, study_name: str, slots_key: str | None = None, **kwargs: Any) -> None:
         self._epochs = epochs
+        self._slots_key = slots_key
         super().__init__(study_name=study_name, storage=_STUDIES[study_name][0], **kwargs)
 
     # --- study set-up and (un)pickling -------------------------------------------------------
@@ -158,6 +191,9 @@ class GlassOptunaSearch(OptunaSearch):
         return self._ot_study._storage.get_trial(ot_trial._trial_id).state
 
     def suggest(self, trial_id: str) -> dict | None:
+        slots = _SLOTS.get(self._slots_key or "")
+        if slots is not None and not slots.take(trial_id):
+            return None  # the total limit is reached: Ray asks again later
         if trial_id not in self._ot_trials:
             orphan = self._orphan()
             if orphan is not None:
@@ -185,6 +221,9 @@ class GlassOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
         self._completed_trials.add(trial_id)
+        slots = _SLOTS.get(self._slots_key or "")
+        if slots is not None:
+            slots.give(trial_id)
         # An errored trial is told FAIL by reconcile(), which knows the reason (Ray does not pass it here).
         if error or ot_trial is None or self._state(ot_trial).is_finished():
             return

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from typing import Any
 
 import cloudpickle
 from ray.tune import Callback
 
 from glass_tune.results import Objective, error_message, stopped_early
+
+
+_STARTED: dict[str, threading.Event] = {}
+
+
+def started_event(category: str) -> threading.Event:
+    """Set once the category's Tune run is set up (its trainable registered, its controller built)."""
+    return _STARTED.setdefault(category, threading.Event())
 
 
 class ProgressCallback(Callback):
@@ -21,6 +30,9 @@ class ProgressCallback(Callback):
         self.samples = samples
         self.objective = objective
         self.best: tuple[float, str] | None = None
+
+    def setup(self, **info: Any) -> None:
+        started_event(self.category).set()
 
     def _status(self, trials: list[Any], current: Any = None, now: str | None = None) -> str:
         """Counts by status; ``current`` is reported as ``now`` (Ray updates its status after the hook)."""

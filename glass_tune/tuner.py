@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shlex
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
@@ -242,6 +243,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     searcher = GlassOptunaSearch(
         epochs=base.epochs,
         study_name=study_name(options, category),
+        slots_key=options.name,
         space=SpaceSampler(space),
         metric=objective.metric,
         mode=objective.mode,
@@ -370,12 +372,60 @@ def run_search(
     categories: Sequence[str],
     resume: bool = False,
 ) -> list[CategoryOutcome]:
-    """Search every category; the experiment record is written only once Ray and storage are ready."""
+    """Search every category at once; the summary is written when all have ended.
+
+    The experiment record is written only once Ray and the storage are known to work.
+    """
+    from glass_tune.study import register_total_limit
+
     options.validate()
     options.experiment.parent.check_writable()
     connect_ray(options)
     if not resume:
         save_search_record(base, space, options, categories)
-    outcomes = [search_category(base, space, options, category=c, resume=resume) for c in categories]
+    register_total_limit(options.name, options.max_concurrent_total)
+    if len(categories) == 1:
+        outcomes = [search_category(base, space, options, category=categories[0], resume=resume)]
+    else:
+        outcomes = _search_concurrently(base, space, options, categories=categories, resume=resume)
     write_summary(experiment=options.experiment, outcomes=outcomes)
     return outcomes
+
+
+def _search_concurrently(
+    base: GlassConfig, space: SearchSpace, options: TuneOptions, *, categories: Sequence[str], resume: bool
+) -> list[CategoryOutcome]:
+    """One thread per category, each driving its own Tuner (own study, own scheduler).
+
+    Ray Tune runs from worker threads (it then leaves SIGINT alone): Ctrl-C stops this driver as a
+    crash would, which ``--resume`` is built for.  Ray's trainable registry is not thread-safe, so
+    each search is started once the previous one has set up its Tune run.
+    """
+    from glass_tune.tune_progress import started_event
+
+    ended: dict[str, CategoryOutcome | BaseException] = {}
+
+    def work(category: str) -> None:
+        try:
+            ended[category] = search_category(base, space, options, category=category, resume=resume)
+        except BaseException as exc:  # handed to the main thread below
+            ended[category] = exc
+
+    threads = [threading.Thread(target=work, args=(c,), name=f"search-{c}", daemon=True) for c in categories]
+    try:
+        for category, thread in zip(categories, threads, strict=True):
+            started = started_event(category)
+            started.clear()
+            thread.start()
+            while thread.is_alive() and not started.wait(timeout=0.5):
+                pass
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        raise SearchInterrupted(f"search interrupted; continue it with: {options.resume_command()}") from None
+    failures = [ended[c] for c in categories if isinstance(ended[c], BaseException)]
+    user_errors = [e for e in failures if isinstance(e, UserError) and not isinstance(e, SearchInterrupted)]
+    if user_errors or failures:
+        raise (user_errors or failures)[0]
+    return [ended[c] for c in categories]

@@ -198,6 +198,26 @@ def test_space_metric_and_mode_min_are_honoured(ray_session, files, tmp_path):
     assert list(csv.DictReader((exp / "summary.csv").open()))[0]["best_trial"] == lowest
 
 
+def test_categories_run_concurrently_under_a_total_limit(ray_session, files, tmp_path):
+    args = _tune_args(files, tmp_path, "two", "--samples", "2", "--epochs", "1", "--scheduler", "fifo",
+                      "--max-concurrent-total", "1")
+    args[args.index("--category") + 1:args.index("--category") + 2] = ["weave", "marble"]
+    assert main(args) == 0
+    exp = tmp_path / "two"
+    assert [r["category"] for r in csv.DictReader((exp / "summary.csv").open())] == ["weave", "marble"]
+    spans = []  # (start, end) of every trial of both categories, from Ray's own result records
+    for category in ("weave", "marble"):
+        for trial in _trial_dirs(exp / category):
+            rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+            spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+    spans.sort()
+    assert len(spans) == 4
+    assert all(end <= nxt_start + 1 for (_, end), (nxt_start, _) in zip(spans, spans[1:], strict=False))  # one at a time
+    # both category searches were set up together, not one after the other
+    started = [(exp / c / "tuner.pkl").stat().st_mtime for c in ("weave", "marble")]
+    assert abs(started[0] - started[1]) < min(end - start for start, end in spans)
+
+
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
