@@ -12,7 +12,6 @@ from ray.tune import Callback
 
 from glass_tune.results import Objective, error_message, stopped_early
 
-
 _STARTED: dict[str, threading.Event] = {}
 
 

@@ -96,7 +96,7 @@ def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
     assert all(s.state == optuna.trial.TrialState.FAIL and s.system_attrs.get("fail_reason") for s in strays)
 
 
-def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):
+def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):  # noqa: F811 (fixture)
     storage = tmp_path / "runs"
     exp = storage / "faults"
     first = _tune_cmd(inputs, storage, "--name", "faults", "--samples", "3", "--epochs", "3",
@@ -133,7 +133,7 @@ def _trial_actor_pids(sid: int) -> list[int]:
     return pids
 
 
-def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):
+def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):  # noqa: F811 (fixture)
     storage = tmp_path / "runs"
     args = _tune_cmd(inputs, storage, "--name", "mf", "--samples", "1", "--epochs", "4",
                      "--scheduler", "fifo", "--checkpoint-every", "1", "--max-failures", "1")

@@ -18,8 +18,8 @@ import torch
 from ray import tune
 
 from glass_tune.config import FIELD_NAMES, from_mapping
-from glass_tune.tensorboard_log import TensorBoardCallback
 from glass_tune.results import HELD_OUT_PREFIX
+from glass_tune.tensorboard_log import TensorBoardCallback
 from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 
 CHECKPOINT_FILE = "checkpoint.pt"
