@@ -40,11 +40,3 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_config(synthetic_root: Path) -> GlassConfig:
     return from_mapping({**TINY, "data_root": str(synthetic_root), "category": "weave"})
 
-
-def study_storage(experiment: Path | str):
-    """The Optuna storage of an experiment as the tuner opens it (journal file, mirrored for URIs)."""
-    from glass_tune.data.synthetic import cache_dir
-    from glass_tune.storage import resolve
-    from glass_tune.study import StudyStore
-
-    return StudyStore(experiment=resolve(str(experiment)), url=None, cache=cache_dir()).open()

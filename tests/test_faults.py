@@ -23,7 +23,7 @@ import pytest
 
 from glass_tune.results import Objective, load_trials
 from glass_tune.storage import resolve
-from tests.conftest import study_storage
+from tests.study_helpers import study_storage
 from tests.test_tune_processes import _kill_session, _reported_epochs, _session_pids, _tune_cmd, inputs  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,

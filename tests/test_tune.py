@@ -18,7 +18,8 @@ from glass_tune.config import load_config
 from glass_tune.results import Objective, load_trials
 from glass_tune.storage import resolve
 from glass_tune.training import fit
-from tests.conftest import TINY, study_storage
+from tests.conftest import TINY
+from tests.study_helpers import study_storage
 
 SPACE = {
     "metric": "best_score",

@@ -19,7 +19,8 @@ import optuna
 import pytest
 import yaml
 
-from tests.conftest import TINY, study_storage
+from tests.conftest import TINY
+from tests.study_helpers import study_storage
 
 SPACE = {
     "params": {"step": {"type": "int", "low": 2, "high": 6}},
