@@ -135,7 +135,6 @@ def cmd_tune(args: argparse.Namespace) -> int:
         load_search_record,
         reject_searched_overrides,
         run_search,
-        save_search_record,
     )
 
     options = TuneOptions(
@@ -146,8 +145,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
         grace_period=args.grace_period,
         reduction_factor=args.reduction_factor,
         max_concurrent=args.max_concurrent,
-        cpus_per_trial=args.cpus_per_trial,
-        gpus_per_trial=args.gpus_per_trial,
+        max_concurrent_total=args.max_concurrent_total,
+        cpus_per_trial=1.0 if args.cpus_per_trial is None else args.cpus_per_trial,
+        gpus_per_trial=0.0 if args.gpus_per_trial is None else args.gpus_per_trial,
         address=args.address,
         seed=args.seed if args.seed is not None else 0,
         optuna_storage=args.optuna_storage,
@@ -157,24 +157,25 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.resume:
         if not args.name:
             raise UserError("--resume needs --name NAME of the experiment to continue")
-        base, space, options, categories = load_search_record(options)
+        explicit = [k for k in ("cpus_per_trial", "gpus_per_trial") if getattr(args, k) is not None]
+        base, space, options, categories = load_search_record(options, explicit=explicit)
     else:
         options.validate()
+        options.experiment.parent.check_writable()  # before the (possibly slow) data checks
         space = load_search_space(args.space)
         base = load_config(args.config, overrides=args.set or (), base=space.fixed, extra={
             "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,
             **_data_extra(args),
         })
         reject_searched_overrides(space, args.set or ())
-        root = resolve_data_root(base)
-        base = base.replace(data_root=str(root))
-        categories = select_categories(base, args.category)
-        preflight(base, categories)  # every data problem before any trial starts
-        if options.experiment_dir.exists():
-            raise UserError(f"{options.experiment_dir}: experiment exists (pass --resume to continue it, or another --name)")
-        save_search_record(base, space, options, categories)
+        # No --data: the built-in data stays unnamed in the trial configs, each node makes its own copy.
+        probe = base.replace(data_root=str(resolve_data_root(base)))
+        categories = select_categories(probe, args.category)
+        preflight(probe, categories)  # every data problem the driver can see before any trial starts
+        if options.experiment.exists():
+            raise UserError(f"{options.experiment}: experiment exists (pass --resume to continue it, or another --name)")
     outcomes = run_search(base=base, space=space, options=options, categories=categories, resume=args.resume)
-    exp = options.experiment_dir
+    exp = options.experiment
     for o in outcomes:
         if o.best_trial is None:
             print(f"[{o.category}] no trial finished ({len(o.errors)} errored)")
@@ -184,6 +185,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         for err in o.errors:
             print(f"[{o.category}] errored trial {err}")
     print(f"summary: {exp / 'summary.md'}")
+    print(f"status: glass-tune status {exp}")
     print(f"tensorboard --logdir {exp}")
     return 0
 
@@ -237,6 +239,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     return run_dashboards(args.experiment, tensorboard_port=args.tensorboard_port, optuna_port=args.optuna_port)
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from glass_tune.status import experiment_status, format_status
+
+    print(format_status(experiment_status(experiment=args.experiment)))
+    return 0
+
+
 def _add_dataset_flags(p: argparse.ArgumentParser, *, verb: str, config_help: str) -> None:
     """Flags of the commands that work on several categories at once (tune, check-data)."""
     p.add_argument("--data", metavar="ROOT", help="dataset root, MVTec/VisA/folder layout (default: built-in synthetic data)")
@@ -266,15 +275,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", choices=("asha", "fifo"), default="asha", help="early stopping (default asha)")
     p.add_argument("--grace-period", type=int, default=1, metavar="E", help="ASHA: epochs before a trial may stop")
     p.add_argument("--reduction-factor", type=int, default=2, metavar="F", help="ASHA reduction factor")
-    p.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at once")
-    p.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="C")
-    p.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="G", help="fractions share a GPU")
+    p.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at once per category")
+    p.add_argument("--max-concurrent-total", type=int, metavar="K",
+                   help="at most K trials at once over all categories (they are searched concurrently)")
+    p.add_argument("--cpus-per-trial", type=float, metavar="C", help="default 1; --resume keeps the recorded value")
+    p.add_argument("--gpus-per-trial", type=float, metavar="G",
+                   help="fractions share a GPU (default 0; --resume keeps the recorded value)")
     p.add_argument("--address", metavar="auto|HOST:PORT|ray://HOST:PORT", help="existing Ray cluster (default: local)")
-    p.add_argument("--storage", default="runs/tune", metavar="DIR", help="experiments folder (shared on a cluster)")
+    p.add_argument("--storage", default="runs/tune", metavar="DIR|URI",
+                   help="experiments folder, shared on a cluster (NFS path or s3://bucket/prefix, gs://...)")
     p.add_argument("--name", metavar="NAME", help="experiment name (default: tune-<time>)")
     p.add_argument("--seed", type=int, metavar="S", help="seed of trials and of the Optuna sampler")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"))
-    p.add_argument("--optuna-storage", metavar="URL", help="Optuna storage URL (default: SQLite in the experiment)")
+    p.add_argument("--optuna-storage", metavar="URL",
+                   help="Optuna storage: an RDB URL (default: a journal file in the experiment)")
     p.add_argument("--max-failures", type=int, default=0, metavar="N", help="retries of a failed trial")
     p.add_argument("--checkpoint-every", type=int, default=5, metavar="K", help="also checkpoint every K evaluations")
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
@@ -288,13 +302,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser("export", help="write the best config of a finished search, or a model as ONNX")
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME) or a category in it; "
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder or URI (runs/tune/NAME) or a category in it; "
                    "with --format onnx also a train run, trial or checkpoint")
     p.add_argument("--category", metavar="C", help="which category, when the experiment has several")
     p.add_argument("--format", choices=("yaml", "json", "anomalib", "official", "onnx"), default="yaml",
                    help="onnx: the selected epoch's model as one ONNX graph (needs --out)")
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("status", help="progress of a search (running or finished); read-only")
+    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder or URI (runs/tune/NAME, s3://bucket/prefix/NAME)")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("predict", help="score images with a trained checkpoint or an exported ONNX model")
     model = p.add_mutually_exclusive_group(required=True)

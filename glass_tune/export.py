@@ -6,28 +6,32 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
+import posixpath
 import shlex
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import pyarrow.fs as pafs
 import yaml
 
 from glass_tune.config import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.errors import UserError
-from glass_tune.io import atomic_write_text
+from glass_tune.results import (
+    BEST_CONFIG_FILE,
+    HELD_OUT_KEYS,
+    SEARCH_FILE,
+    Objective,
+    TrialRecord,
+    best_trial,
+    experiment_objective,
+    load_trials,
+    trial_held_out,
+)
 from glass_tune.runtime import versions
-
-if TYPE_CHECKING:
-    from glass_tune.tuner import CategoryOutcome
+from glass_tune.storage import Location, resolve
 
 FORMATS = ("yaml", "json", "anomalib", "official")
-METRIC = "best_score"
-BEST_CONFIG_FILE = "best_config.yaml"
 # timm names -> the official code's backbone keys (backbones.py)
 OFFICIAL_BACKBONES = {
     "wide_resnet50_2": "wideresnet50",
@@ -37,48 +41,45 @@ OFFICIAL_BACKBONES = {
 }
 
 
-def best_trial_record(category_dir: Path) -> dict[str, Any]:
+def best_trial_record(
+    *, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None
+) -> dict[str, Any]:
     """The best trial of one category's Ray experiment: config, provenance and checkpoint path."""
-    from ray.tune import ExperimentAnalysis
-
-    if not category_dir.is_dir():
-        raise UserError(f"{category_dir}: no such experiment folder")
-    try:
-        analysis = ExperimentAnalysis(str(category_dir), default_metric=METRIC, default_mode="max")
-    except Exception as exc:  # Ray raises ValueError/FileNotFoundError/TuneError for non-experiments
-        raise UserError(f"{category_dir}: not a Ray Tune experiment folder ({type(exc).__name__})") from None
-    trial = analysis.get_best_trial(metric=METRIC, mode="max", scope="last")
+    if trials is None:
+        trials = load_trials(category_dir=category_dir, objective=objective)
+    trial = best_trial((t for t in trials if t.error is None), objective=objective)
     if trial is None:
-        raise UserError(f"{category_dir}: no trial reported {METRIC} (all errored?)")
+        raise UserError(f"{category_dir}: no trial reported {objective.metric} (all errored?)")
     config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(category_dir))
-    checkpoint = analysis.get_best_checkpoint(trial, metric=METRIC, mode="max")
-    last = trial.last_result or {}
-    searched = list(trial.config.get("searched", []))
+    last = trial.last_result
     provenance = {
         "experiment": str(category_dir.parent),
         "category": config.category,
         "trial_id": trial.trial_id,
+        "objective": {"metric": objective.metric, "mode": objective.mode, "value": last.get(objective.metric)},
         "metrics": {
             "score": last.get("best_score"),
             "epoch": last.get("best_epoch"),
-            **{k: last.get(f"best_{k}") for k in ("image_auroc", "pixel_auroc", "aupro", "image_f1")},
+            **{k: last.get(f"best_{k}") for k in HELD_OUT_KEYS},
         },
-        "searched_params": {k: trial.config[k] for k in searched if k in trial.config},
+        "searched_params": trial.params,
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),
-        "held_out_test": _held_out_metrics(Path(trial.path)),
-        "checkpoint": str(Path(checkpoint.path) / "checkpoint.pt") if checkpoint is not None else None,
+        "held_out_test": trial_held_out(trial=trial, category_dir=category_dir),
+        "checkpoint": _checkpoint_uri(category_dir, trial.checkpoint),
         "versions": versions(),
     }
     return {"config": config, "provenance": provenance}
 
 
-def _held_out_metrics(trial_dir: Path) -> dict[str, float] | None:
-    """The held-out test figures at the selected epoch, written by a trial that ran to its end."""
-    metrics = trial_dir / "run" / "metrics.json"
-    if not metrics.is_file():
+def _checkpoint_uri(category_dir: Location, fs_path: str | None) -> str | None:
+    """The checkpoint file as the user can reach it (a local path, or a URI on object storage)."""
+    if fs_path is None:
         return None
-    return json.loads(metrics.read_text(encoding="utf-8")).get("test")
+    if category_dir.is_local:
+        return str(Path(fs_path) / "checkpoint.pt")
+    scheme = category_dir.uri.split("://", 1)[0]
+    return f"{scheme}://{fs_path.lstrip('/')}/checkpoint.pt"
 
 
 def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
@@ -193,85 +194,54 @@ def _official_fg(config: GlassConfig) -> str:
     return "1" if used else "0"
 
 
-def write_best_config(category_dir: Path) -> Path:
+def write_best_config(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> Location:
     """Export the category's best config as YAML next to the Ray experiment (end of every search)."""
-    record = best_trial_record(category_dir)
+    record = best_trial_record(category_dir=category_dir, objective=objective, trials=trials)
     target = category_dir / BEST_CONFIG_FILE
-    atomic_write_text(target, render(record["config"], record["provenance"], "yaml"))
+    target.write_text(render(record["config"], record["provenance"], "yaml"))
     return target
 
 
-def export_experiment(experiment: str | Path, *, fmt: str, out: str | Path | None, category: str | None = None) -> str:
-    """The best config of an experiment (or of one category of it) rendered in ``fmt``; written to ``out`` if given."""
+def export_experiment(experiment: str, *, fmt: str, out: str | None, category: str | None = None) -> str:
+    """The best config of an experiment (or of one category of it) rendered in ``fmt``; written to ``out`` if given.
+
+    ``experiment`` and ``out`` may be local paths or storage URIs.
+    """
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    category_dir = _category_dir(Path(experiment).expanduser().resolve(), category)
-    record = best_trial_record(category_dir)
+    category_dir = _category_dir(resolve(str(experiment)), category)
+    parent = category_dir.parent
+    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
+    record = best_trial_record(category_dir=category_dir, objective=objective)
     text = render(record["config"], record["provenance"], fmt)
     if out is not None:
-        atomic_write_text(Path(out), text)
+        resolve(str(out)).write_text(text)
     return text
 
 
-def _category_dir(path: Path, category: str | None) -> Path:
+def is_category_dir(location: Location) -> bool:
+    """Whether a folder holds a Ray experiment (one category's search)."""
+    infos = location.fs.get_file_info(pafs.FileSelector(location.path, recursive=False, allow_not_found=True))
+    return any(posixpath.basename(i.path).startswith("experiment_state") for i in infos)
+
+
+def category_dirs(experiment: Location) -> list[Location]:
+    """The category searches of an experiment, by name."""
+    return [d for d in experiment.subdirs() if is_category_dir(d)]
+
+
+def _category_dir(path: Location, category: str | None) -> Location:
     """Accept the experiment folder (one category, or ``category`` named) or a category folder itself."""
     if not path.is_dir():
         raise UserError(f"{path}: no such experiment folder")
     if category is not None:
         return path / category
-    if any(path.glob("experiment_state*.json")):
+    if is_category_dir(path):
         return path
-    candidates = sorted(p for p in path.iterdir() if p.is_dir() and any(p.glob("experiment_state*.json")))
+    candidates = category_dirs(path)
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:
         raise UserError(f"{path}: not a glass-tune experiment (no Ray experiment state found)")
     names = ", ".join(p.name for p in candidates)
     raise UserError(f"{path}: holds several categories ({names}); pass --category")
-
-
-SUMMARY_COLUMNS = ("category", "best_score", "image_auroc", "pixel_auroc", "aupro", "image_f1", "best_epoch",
-                   "trials", "stopped_early", "errored", "best_trial", "best_params", "errors")
-
-
-def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
-    rows = []
-    for o in outcomes:
-        rows.append({
-            "category": o.category,
-            "best_score": o.best.get("score"),
-            "image_auroc": o.best.get("image_auroc"),
-            "pixel_auroc": o.best.get("pixel_auroc"),
-            "aupro": o.best.get("aupro"),
-            "image_f1": o.best.get("image_f1"),
-            "best_epoch": o.best.get("epoch"),
-            "trials": o.trials,
-            "stopped_early": o.stopped_early,
-            "errored": len(o.errors),
-            "best_trial": o.best_trial,
-            "best_params": ", ".join(f"{k}={_short(v)}" for k, v in o.params.items()),
-            "errors": "; ".join(o.errors),
-        })
-    return rows
-
-
-def _short(value: Any) -> str:
-    if isinstance(value, float) and not math.isnan(value):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def write_summary(experiment_dir: Path, outcomes: Sequence[CategoryOutcome]) -> tuple[Path, Path]:
-    """``summary.csv`` and ``summary.md``: one row per category, errored trials named."""
-    rows = summary_rows(outcomes)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
-    writer.writeheader()
-    writer.writerows(rows)
-    csv_path, md_path = experiment_dir / "summary.csv", experiment_dir / "summary.md"
-    atomic_write_text(csv_path, buf.getvalue())
-    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
-    for row in rows:
-        lines.append("| " + " | ".join(_short(row[c]) if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |")
-    atomic_write_text(md_path, "\n".join(lines) + "\n")
-    return csv_path, md_path

@@ -4,22 +4,34 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from typing import Any
 
+import cloudpickle
 from ray.tune import Callback
 
-from glass_tune.export import METRIC
+from glass_tune.results import Objective, error_message, stopped_early
+
+_STARTED: dict[str, threading.Event] = {}
+
+
+def started_event(category: str) -> threading.Event:
+    """Set once the category's Tune run is set up (its trainable registered, its controller built)."""
+    return _STARTED.setdefault(category, threading.Event())
 
 
 class ProgressCallback(Callback):
     """Prints trial results, completions and errors with running/done/stopped counts and the best so far."""
 
-    def __init__(self, *, category: str, samples: int, mode: str) -> None:
+    def __init__(self, *, category: str, samples: int, objective: Objective) -> None:
         # No stream attribute: Ray pickles callbacks with the experiment state; stdout is looked up per line.
         self.category = category
         self.samples = samples
-        self.sign = 1.0 if mode == "max" else -1.0
+        self.objective = objective
         self.best: tuple[float, str] | None = None
+
+    def setup(self, **info: Any) -> None:
+        started_event(self.category).set()
 
     def _status(self, trials: list[Any], current: Any = None, now: str | None = None) -> str:
         """Counts by status; ``current`` is reported as ``now`` (Ray updates its status after the hook)."""
@@ -41,9 +53,9 @@ class ProgressCallback(Callback):
         print(f"[tune {self.category}] {text}", file=sys.stdout, flush=True)
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-        value = result.get(METRIC)
+        value = result.get(self.objective.metric)
         if value is not None and not math.isnan(value):
-            if self.best is None or self.sign * value > self.sign * self.best[0]:
+            if self.best is None or self.objective.better(value, self.best[0]):
                 self.best = (float(value), trial.trial_id)
         self._say(
             f"{trial.trial_id} epoch {result.get('epoch')}: score {result.get('score', math.nan):.4f} "
@@ -59,16 +71,13 @@ class ProgressCallback(Callback):
 
 
 def _stopped_early(trial: Any) -> bool:
-    last = trial.last_result or {}
-    return last.get("epoch", 0) < trial.config.get("epochs", 0)
+    return stopped_early(last_result=trial.last_result, config=trial.config)
 
 
 def _first_line(trial: Any) -> str:
-    """The error's own message, not Ray's traceback."""
-    text = str(getattr(trial, "error_file", "") or "")
+    """The error's own message in one line, from the exception Ray pickled on the driver just before."""
     try:
-        with open(text, encoding="utf-8") as fh:
-            lines = [line.strip() for line in fh if line.strip()]
-        return lines[-1] if lines else "unknown error"
-    except OSError:
+        with open(trial.pickled_error_file, "rb") as fh:
+            return error_message(cloudpickle.load(fh))
+    except (OSError, TypeError, ValueError):  # no pickled error (e.g. the actor died): Ray's text
         return "see the trial's error.txt"

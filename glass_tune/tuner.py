@@ -1,10 +1,11 @@
 """The search service: Ray Tune runs GLASS trainings as trials, Optuna proposes the hyperparameters.
 
-One search per category.  Layout of an experiment folder ``<storage>/<name>/``::
+One search per category.  Layout of an experiment ``<storage>/<name>/`` (a folder, a shared mount
+or an object-store prefix; see :mod:`glass_tune.storage`)::
 
     search.yaml        what was asked (base config, space, options): --resume reads it back
-    optuna.db          the Optuna study of every category (SQLite unless --optuna-storage)
-    <category>/        Ray's experiment folder (one sub-folder per trial, TensorBoard events inside)
+    optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.study)
+    <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
     <category>/best_config.yaml   the exported best config, written when the category finishes
     summary.csv, summary.md       one row per category
 """
@@ -12,10 +13,12 @@ One search per category.  Layout of an experiment folder ``<storage>/<name>/``::
 from __future__ import annotations
 
 import os
+import shlex
 import socket
+import threading
+import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import optuna
@@ -23,11 +26,21 @@ import yaml
 
 from glass_tune.config import GlassConfig, from_mapping, parse_override
 from glass_tune.errors import ConfigError, UserError
-from glass_tune.export import BEST_CONFIG_FILE, METRIC, write_best_config, write_summary
-from glass_tune.io import atomic_write_text
+from glass_tune.export import write_best_config
+from glass_tune.results import (
+    BEST_CONFIG_FILE,
+    SEARCH_FILE,
+    CategoryOutcome,
+    Objective,
+    load_trials,
+    read_search_record,
+    summarize,
+    write_summary,
+)
 from glass_tune.search_space import SearchSpace, SpaceSampler, load_search_space
+from glass_tune.storage import Location, resolve
 
-SEARCH_FILE = "search.yaml"
+RESOURCE_FLAGS = {"cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial"}
 
 
 class SearchInterrupted(UserError):
@@ -54,13 +67,26 @@ class TuneOptions:
     optuna_storage: str | None = None
     max_failures: int = 0
     checkpoint_every: int = 5
+    max_concurrent_total: int | None = None
 
     @property
-    def experiment_dir(self) -> Path:
-        return Path(self.storage).expanduser().resolve() / self.name
+    def experiment(self) -> Location:
+        return resolve(self.storage) / self.name
 
-    def study_storage_url(self) -> str:
-        return self.optuna_storage or f"sqlite:///{self.experiment_dir / 'optuna.db'}"
+    def study_store(self):
+        from glass_tune.data.synthetic import cache_dir
+        from glass_tune.study import StudyStore
+
+        return StudyStore(experiment=self.experiment, url=self.optuna_storage, cache=cache_dir())
+
+    def resume_command(self) -> str:
+        """The complete command that continues this experiment (what the recorded search needs besides)."""
+        args = ["glass-tune", "tune", "--resume", "--name", self.name, "--storage", self.storage]
+        if self.address:
+            args += ["--address", self.address]
+        if self.optuna_storage:
+            args += ["--optuna-storage", self.optuna_storage]
+        return shlex.join(args)
 
     def validate(self) -> None:
         """One-line errors before Ray starts."""
@@ -72,7 +98,9 @@ class TuneOptions:
             (self.cpus_per_trial > 0, f"--cpus-per-trial {self.cpus_per_trial}: expected a positive number"),
             (self.gpus_per_trial >= 0, f"--gpus-per-trial {self.gpus_per_trial}: expected 0 or more"),
             (self.max_concurrent is None or self.max_concurrent >= 1, "--max-concurrent: expected at least 1"),
+            (self.max_concurrent_total is None or self.max_concurrent_total >= 1, "--max-concurrent-total: expected at least 1"),
             (self.checkpoint_every >= 1, "--checkpoint-every: expected at least 1"),
+            (self.max_failures >= 0, f"--max-failures {self.max_failures}: expected 0 or more"),
             (bool(self.name) and "/" not in self.name, f"--name {self.name!r}: expected a folder name without '/'"),
         ]
         for ok, message in checks:
@@ -80,18 +108,9 @@ class TuneOptions:
                 raise ConfigError(message)
 
 
-@dataclass
-class CategoryOutcome:
-    """The result of one category's search, as the summary and the export need it."""
-
-    category: str
-    best_trial: str | None
-    best: dict[str, Any]
-    params: dict[str, Any]
-    trials: int
-    stopped_early: int
-    errors: list[str] = field(default_factory=list)
-    best_config_path: Path | None = None
+def objective_of(space: SearchSpace) -> Objective:
+    """The space file names what is optimised and in which direction."""
+    return Objective(metric=space.metric, mode=space.mode)
 
 
 def reject_searched_overrides(space: SearchSpace, overrides: Sequence[str]) -> None:
@@ -167,35 +186,11 @@ def _init_ray(address: str | None) -> None:
         raise
 
 
-# --- Optuna study bookkeeping ------------------------------------------------------------------
+# --- the search ----------------------------------------------------------------------------------
 
 def study_name(options: TuneOptions, category: str) -> str:
     return f"{options.name}/{category}"
 
-
-def fail_orphaned_trials(options: TuneOptions, category: str) -> int:
-    """Mark study trials still RUNNING after a resumed search has finished as FAIL.
-
-    Ray resumes the trials it knows and reports them to their own Optuna trials, so those end
-    COMPLETE by themselves (failing them first would break that).  What is still RUNNING once the
-    resumed search is over was asked of Optuna just before the driver died and never reached Ray.
-    """
-    storage = optuna.storages.RDBStorage(options.study_storage_url())
-    try:
-        study_id = storage.get_study_id_from_name(study_name(options, category))
-    except KeyError:
-        return 0
-    running = [
-        t for t in storage.get_all_trials(study_id, deepcopy=False) if t.state == optuna.trial.TrialState.RUNNING
-    ]
-    for t in running:
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
-        storage.set_trial_system_attr(trial_id, "fail_reason", "driver interrupted before the trial reached Ray")
-        storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
-    return len(running)
-
-
-# --- the search ----------------------------------------------------------------------------------
 
 def _trial_space(base: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
     """Constants every trial receives; Optuna's suggestions are merged over them by name."""
@@ -212,67 +207,82 @@ def trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str):
-    from ray import tune
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
+def _sampler(options: TuneOptions) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=options.seed)
 
-    from glass_tune.tune_progress import ProgressCallback
+
+def _scheduler(base: GlassConfig, options: TuneOptions):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if options.scheduler != "asha":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="epoch",
+        max_t=base.epochs,
+        grace_period=min(options.grace_period, base.epochs),
+        reduction_factor=options.reduction_factor,
+    )
+
+
+def _trainable(options: TuneOptions):
+    from ray import tune
+
     from trainables.glass import train_glass
 
-    searcher = OptunaSearch(
-        space=SpaceSampler(space),
-        metric=METRIC,
-        mode=space.mode,
-        points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
-        sampler=optuna.samplers.TPESampler(seed=options.seed),
+    return tune.with_resources(train_glass, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
+
+
+def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str):
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    from glass_tune.study import GlassOptunaSearch
+    from glass_tune.tune_progress import ProgressCallback
+
+    objective = objective_of(space)
+    searcher = GlassOptunaSearch(
+        epochs=base.epochs,
         study_name=study_name(options, category),
-        storage=optuna.storages.RDBStorage(options.study_storage_url()),
+        slots_key=options.name,
+        space=SpaceSampler(space),
+        metric=objective.metric,
+        mode=objective.mode,
+        points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
+        sampler=_sampler(options),
     )
     search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
-    if options.scheduler == "asha":
-        scheduler = ASHAScheduler(
-            time_attr="epoch",
-            max_t=base.epochs,
-            grace_period=min(options.grace_period, base.epochs),
-            reduction_factor=options.reduction_factor,
-        )
-    else:
-        scheduler = FIFOScheduler()
-    resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
     return tune.Tuner(
-        tune.with_resources(train_glass, resources),
+        _trainable(options),
         param_space=_trial_space(base, space, options),
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
-            scheduler=scheduler,
+            scheduler=_scheduler(base, options),
             num_samples=options.samples,
-            metric=METRIC,
-            mode=space.mode,
+            metric=objective.metric,
+            mode=objective.mode,
             trial_dirname_creator=trial_dirname,
             trial_name_creator=trial_dirname,
         ),
         run_config=tune.RunConfig(
             name=category,
-            storage_path=str(options.experiment_dir),
+            storage_path=options.experiment.uri,
+            # Trials write TensorBoard events and run/metrics.json into their working directory on
+            # whatever node they run; Ray uploads it to the trial's folder in storage.
+            sync_config=tune.SyncConfig(sync_artifacts=True, sync_period=30),
             failure_config=tune.FailureConfig(max_failures=options.max_failures),
             checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=METRIC, checkpoint_score_order=space.mode
+                num_to_keep=2, checkpoint_score_attribute=objective.metric, checkpoint_score_order=objective.mode
             ),
-            callbacks=[ProgressCallback(category=category, samples=options.samples, mode=space.mode)],
+            callbacks=[ProgressCallback(category=category, samples=options.samples, objective=objective)],
             verbose=0,
         ),
     )
 
 
-def _restored_tuner(options: TuneOptions, exp_dir: Path):
+def _restored_tuner(options: TuneOptions, category_dir: Location):
     from ray import tune
 
-    from trainables.glass import train_glass
-
-    trainable = tune.with_resources(train_glass, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
-    return tune.Tuner.restore(str(exp_dir), trainable=trainable, resume_unfinished=True, resume_errored=False)
+    return tune.Tuner.restore(category_dir.uri, trainable=_trainable(options), resume_unfinished=True, resume_errored=False)
 
 
 def search_category(
@@ -282,86 +292,76 @@ def search_category(
     from ray import tune
 
     from glass_tune.run_data import resolve_run_config
+    from glass_tune.study import reconcile, register_study
 
-    exp_dir = options.experiment_dir / category
-    restorable = resume and tune.Tuner.can_restore(str(exp_dir))
-    if restorable and (exp_dir / BEST_CONFIG_FILE).is_file():
+    objective = objective_of(space)
+    category_dir = options.experiment / category
+    store = options.study_store()
+    storage = store.open()
+    register_study(study_name(options, category), storage=storage, on_save=store.upload)
+    restorable = resume and tune.Tuner.can_restore(category_dir.uri)
+    if restorable and (category_dir / BEST_CONFIG_FILE).is_file():
         print(f"[{category}] already finished; nothing to resume", flush=True)
-        outcome = summarize_results(_restored_tuner(options, exp_dir).get_results(), category=category, space=space)
-        outcome.best_config_path = exp_dir / BEST_CONFIG_FILE
-        return outcome
-    if restorable:
-        print(f"[{category}] resuming the interrupted search", flush=True)
-        grid = _restored_tuner(options, exp_dir).fit()
-        orphans = fail_orphaned_trials(options, category)
-        if orphans:
-            print(f"[{category}] {orphans} Optuna trial(s) that never reached Ray marked failed", flush=True)
     else:
-        config = resolve_run_config(base.replace(category=category))
-        grid = _build_tuner(config, space, options, category).fit()
-    finished = grid.num_terminated + grid.num_errors
-    if len(grid) < options.samples or finished < len(grid):
+        if restorable:
+            print(f"[{category}] resuming the interrupted search", flush=True)
+            tuner = _restored_tuner(options, category_dir)
+        else:
+            config = resolve_run_config(base.replace(category=category))
+            if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
+                config = config.replace(data_root=None)
+            tuner = _build_tuner(config, space, options, category)
+        tuner.fit()
+    trials = load_trials(category_dir=category_dir, objective=objective)
+    counts = reconcile(storage=storage, study_name=study_name(options, category), trials=trials,
+                       objective=objective, epochs=base.epochs)
+    store.upload()
+    finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    if len(trials) < options.samples or finished < len(trials):
         raise SearchInterrupted(
             f"search of '{category}' interrupted with {finished} of {options.samples} trials finished; "
-            f"continue it with: glass-tune tune --resume --name {options.name} --storage {options.storage}"
+            f"continue it with: {options.resume_command()}"
         )
-    outcome = summarize_results(grid, category=category, space=space)
+    outcome = summarize(trials, category=category, objective=objective)
     if outcome.best_trial is not None:
-        outcome.best_config_path = write_best_config(exp_dir)
+        outcome.best_config_path = str(write_best_config(category_dir=category_dir, objective=objective, trials=trials))
+    print(f"[{category}] study {store.describe()}: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())), flush=True)
     return outcome
-
-
-def error_message(error: BaseException) -> str:
-    """The trial's own exception in one line, not Ray's wrapper around it."""
-    cause = getattr(error, "cause", None) or error
-    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
-    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"
-
-
-def summarize_results(grid: Any, *, category: str, space: SearchSpace) -> CategoryOutcome:
-    """Best trial (by best-so-far score), counts of early-stopped and errored trials."""
-    errors = [f"{Path(r.path).name}: {error_message(r.error)}" for r in grid if r.error is not None]
-    finished = [r for r in grid if r.error is None and r.metrics and METRIC in r.metrics]
-    stopped = sum(1 for r in finished if r.metrics.get("epoch", 0) < r.config.get("epochs", 0))
-    if not finished:
-        return CategoryOutcome(category, None, {}, {}, len(grid), stopped, errors)
-    sign = 1 if space.mode == "max" else -1
-    best = max(finished, key=lambda r: sign * r.metrics[METRIC])
-    return CategoryOutcome(
-        category=category,
-        best_trial=Path(best.path).name,
-        best={k.removeprefix("best_"): v for k, v in best.metrics.items() if k.startswith("best_")},
-        params={k: best.config[k] for k in space.params if k in best.config},
-        trials=len(grid),
-        stopped_early=stopped,
-        errors=errors,
-    )
 
 
 def save_search_record(base: GlassConfig, space: SearchSpace, options: TuneOptions, categories: Sequence[str]) -> None:
     record = {
         "options": asdict(options),
+        "started_at": time.time(),
         "categories": list(categories),
         "space": space.to_dict(),
         "base_config": base.to_dict(),
     }
-    atomic_write_text(options.experiment_dir / SEARCH_FILE, yaml.safe_dump(record, sort_keys=False))
+    (options.experiment / SEARCH_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
 
 
-def load_search_record(options: TuneOptions) -> tuple[GlassConfig, SearchSpace, TuneOptions, list[str]]:
-    """What an interrupted search was asked to do; resource and address flags may change on resume."""
-    path = options.experiment_dir / SEARCH_FILE
-    if not path.is_file():
-        raise UserError(f"{options.experiment_dir}: no experiment to resume (missing {SEARCH_FILE})")
-    record = yaml.safe_load(path.read_text(encoding="utf-8"))
-    saved = TuneOptions(**record["options"])
-    merged = TuneOptions(
-        **{**asdict(saved), "address": options.address, "storage": options.storage,
-           "cpus_per_trial": options.cpus_per_trial, "gpus_per_trial": options.gpus_per_trial}
-    )
-    space = load_search_space(record["space"]["source"]) if record["space"].get("source") else load_search_space(record["space"]["name"])
-    base = from_mapping(record["base_config"], source=str(path))
-    return base, space, merged, list(record["categories"])
+def load_search_record(
+    options: TuneOptions, *, explicit: Sequence[str] = ()
+) -> tuple[GlassConfig, SearchSpace, TuneOptions, list[str]]:
+    """What an interrupted search was asked to do.
+
+    Storage and address come from this call; resources stay as recorded unless named in ``explicit``
+    (flags the user gave on the command line), so a GPU search resumes on GPUs.
+    """
+    record = read_search_record(experiment=options.experiment)
+    saved = record["options"]
+    known = {f.name for f in fields(TuneOptions)}
+    merged = {k: v for k, v in saved.items() if k in known}
+    merged.update(address=options.address, storage=options.storage)
+    if options.optuna_storage:
+        merged["optuna_storage"] = options.optuna_storage
+    for key in RESOURCE_FLAGS:
+        if key in explicit:
+            merged[key] = getattr(options, key)
+    space_ref = record["space"].get("source") or record["space"]["name"]
+    space = load_search_space(space_ref)
+    base = from_mapping(record["base_config"], source=str(options.experiment / SEARCH_FILE))
+    return base, space, TuneOptions(**merged), list(record["categories"])
 
 
 def run_search(
@@ -372,9 +372,60 @@ def run_search(
     categories: Sequence[str],
     resume: bool = False,
 ) -> list[CategoryOutcome]:
-    """Search every category in turn; write the summary table when all have run."""
+    """Search every category at once; the summary is written when all have ended.
+
+    The experiment record is written only once Ray and the storage are known to work.
+    """
+    from glass_tune.study import register_total_limit
+
     options.validate()
+    options.experiment.parent.check_writable()
     connect_ray(options)
-    outcomes = [search_category(base, space, options, category=c, resume=resume) for c in categories]
-    write_summary(options.experiment_dir, outcomes)
+    if not resume:
+        save_search_record(base, space, options, categories)
+    register_total_limit(options.name, options.max_concurrent_total)
+    if len(categories) == 1:
+        outcomes = [search_category(base, space, options, category=categories[0], resume=resume)]
+    else:
+        outcomes = _search_concurrently(base, space, options, categories=categories, resume=resume)
+    write_summary(experiment=options.experiment, outcomes=outcomes)
     return outcomes
+
+
+def _search_concurrently(
+    base: GlassConfig, space: SearchSpace, options: TuneOptions, *, categories: Sequence[str], resume: bool
+) -> list[CategoryOutcome]:
+    """One thread per category, each driving its own Tuner (own study, own scheduler).
+
+    Ray Tune runs from worker threads (it then leaves SIGINT alone): Ctrl-C stops this driver as a
+    crash would, which ``--resume`` is built for.  Ray's trainable registry is not thread-safe, so
+    each search is started once the previous one has set up its Tune run.
+    """
+    from glass_tune.tune_progress import started_event
+
+    ended: dict[str, CategoryOutcome | BaseException] = {}
+
+    def work(category: str) -> None:
+        try:
+            ended[category] = search_category(base, space, options, category=category, resume=resume)
+        except BaseException as exc:  # handed to the main thread below
+            ended[category] = exc
+
+    threads = [threading.Thread(target=work, args=(c,), name=f"search-{c}", daemon=True) for c in categories]
+    try:
+        for category, thread in zip(categories, threads, strict=True):
+            started = started_event(category)
+            started.clear()
+            thread.start()
+            while thread.is_alive() and not started.wait(timeout=0.5):
+                pass
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        raise SearchInterrupted(f"search interrupted; continue it with: {options.resume_command()}") from None
+    failures = [ended[c] for c in categories if isinstance(ended[c], BaseException)]
+    user_errors = [e for e in failures if isinstance(e, UserError) and not isinstance(e, SearchInterrupted)]
+    if user_errors or failures:
+        raise (user_errors or failures)[0]
+    return [ended[c] for c in categories]

@@ -24,3 +24,4 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_config(synthetic_root: Path) -> GlassConfig:
     return from_mapping({**TINY, "data_root": str(synthetic_root), "category": "weave"})
+

@@ -15,8 +15,11 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from glass_tune.cli import main
 from glass_tune.config import load_config
+from glass_tune.results import Objective, load_trials
+from glass_tune.storage import resolve
 from glass_tune.training import fit
 from tests.helpers import TINY
+from tests.study_helpers import study_storage
 
 SPACE = {
     "metric": "best_score",
@@ -82,7 +85,7 @@ def test_search_writes_best_config_summary_and_study(experiment):
     assert [r["category"] for r in rows] == ["weave"]
     assert rows[0]["trials"] == "3" and rows[0]["errored"] == "0"
     assert "| weave |" in (experiment / "summary.md").read_text()
-    study = optuna.load_study(study_name="smoke/weave", storage=f"sqlite:///{experiment / 'optuna.db'}")
+    study = optuna.load_study(study_name="smoke/weave", storage=study_storage(experiment))
     states = [t.state for t in study.trials]
     assert states == [optuna.trial.TrialState.COMPLETE] * 3
     assert study.trials[0].params == {"step": 5, "gaussian_noise_std": 0.015}  # the paper point comes first
@@ -167,7 +170,53 @@ def test_asha_stops_weak_trials_early(ray_session, files, tmp_path):
     assert len(epochs) == 6
     assert min(epochs) < 4 and max(epochs) == 4
     rows = list(csv.DictReader((tmp_path / "asha" / "summary.csv").open()))
-    assert int(rows[0]["stopped_early"]) >= 1
+    stopped = int(rows[0]["stopped_early"])
+    assert stopped == sum(1 for e in epochs if e < 4) >= 1
+    study = optuna.load_study(study_name="asha/weave", storage=study_storage(tmp_path / "asha"))
+    pruned = [t for t in study.trials if t.state == optuna.trial.TrialState.PRUNED]
+    assert len(pruned) == stopped
+    assert all(t.intermediate_values and max(t.intermediate_values) < 4 for t in pruned)
+    assert [t.state for t in study.trials].count(optuna.trial.TrialState.COMPLETE) == 6 - stopped
+
+
+def test_space_metric_and_mode_min_are_honoured(ray_session, files, tmp_path):
+    """A space minimising the training loss: study direction, best trial, summary and export follow it."""
+    space = _write(tmp_path / "min.yaml", {**SPACE, "metric": "loss", "mode": "min"})
+    args = _tune_args(files, tmp_path, "min", "--samples", "3", "--epochs", "2", "--seed", "1")
+    args[args.index("--space") + 1] = str(space)
+    assert main(args) == 0
+    exp = tmp_path / "min"
+    study = optuna.load_study(study_name="min/weave", storage=study_storage(exp))
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    trials = load_trials(category_dir=resolve(str(exp / "weave")), objective=Objective("loss", "min"))
+    losses = {t.trial_id: t.last_result["loss"] for t in trials}
+    lowest = min(losses, key=losses.get)
+    assert max(losses.values()) > losses[lowest]  # the choice is not trivial
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert finished and all(t.value == losses[t.system_attrs["ray_trial_id"]] for t in finished)
+    exported = yaml.safe_load((exp / "weave" / "best_config.yaml").read_text())["provenance"]
+    assert exported["trial_id"] == lowest and exported["objective"] == {"metric": "loss", "mode": "min", "value": losses[lowest]}
+    assert list(csv.DictReader((exp / "summary.csv").open()))[0]["best_trial"] == lowest
+
+
+def test_categories_run_concurrently_under_a_total_limit(ray_session, files, tmp_path):
+    args = _tune_args(files, tmp_path, "two", "--samples", "2", "--epochs", "1", "--scheduler", "fifo",
+                      "--max-concurrent-total", "1")
+    args[args.index("--category") + 1:args.index("--category") + 2] = ["weave", "marble"]
+    assert main(args) == 0
+    exp = tmp_path / "two"
+    assert [r["category"] for r in csv.DictReader((exp / "summary.csv").open())] == ["weave", "marble"]
+    spans = []  # (start, end) of every trial of both categories, from Ray's own result records
+    for category in ("weave", "marble"):
+        for trial in _trial_dirs(exp / category):
+            rows = [json.loads(line) for line in (trial / "result.json").read_text().splitlines()]
+            spans.append((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"]))
+    spans.sort()
+    assert len(spans) == 4
+    assert all(end <= nxt_start + 1 for (_, end), (nxt_start, _) in zip(spans, spans[1:], strict=False))  # one at a time
+    # both category searches were set up together, not one after the other
+    started = [(exp / c / "tuner.pkl").stat().st_mtime for c in ("weave", "marble")]
+    assert abs(started[0] - started[1]) < min(end - start for start, end in spans)
 
 
 @pytest.mark.parametrize(
@@ -184,6 +233,7 @@ def test_bad_tune_input_fails_before_any_trial(files, tmp_path, capsys, extra, n
     err = capsys.readouterr().err
     assert code == 2
     assert needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "bad").exists()  # no search.yaml before the address is known to work
 
 
 def test_gpus_per_trial_without_a_gpu(files, tmp_path, capsys):
@@ -193,6 +243,7 @@ def test_gpus_per_trial_without_a_gpu(files, tmp_path, capsys):
         pytest.fail("this check is for CPU-only machines; run the gpu-marked tests on a GPU machine")
     assert main(_tune_args(files, tmp_path, "gpu", "--gpus-per-trial", "1")) == 2
     assert "--gpus-per-trial 1.0: this machine has no GPU" in capsys.readouterr().err
+    assert not (tmp_path / "gpu").exists()
 
 
 @pytest.mark.parametrize(

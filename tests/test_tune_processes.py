@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.helpers import TINY
+from tests.study_helpers import study_storage
 
 SPACE = {
     "params": {"step": {"type": "int", "low": 2, "high": 6}},
@@ -115,7 +116,7 @@ def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path):
     final = _reported_epochs(category)
     assert len(final) == 4, final  # none lost, none duplicated
     assert set(final.values()) == {3}, final  # every trial ran to its last epoch (FIFO)
-    study = optuna.load_study(study_name="k9/weave", storage=f"sqlite:///{storage / 'k9' / 'optuna.db'}")
+    study = optuna.load_study(study_name="k9/weave", storage=study_storage(storage / "k9"))
     states = [t.state for t in study.trials]
     assert optuna.trial.TrialState.RUNNING not in states
     assert states.count(optuna.trial.TrialState.COMPLETE) == 4, states

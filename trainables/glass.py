@@ -19,8 +19,9 @@ from ray import tune
 
 from glass_tune.config import FIELD_NAMES, from_mapping
 from glass_tune.runtime import limit_gpu_memory
+from glass_tune.results import HELD_OUT_PREFIX
 from glass_tune.tensorboard_log import TensorBoardCallback
-from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, TrainingRun, fit
+from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner
@@ -41,19 +42,43 @@ def report_metrics(record: EpochRecord, best: dict[str, Any] | None) -> dict[str
 
 
 class TuneReportCallback(Callback):
-    """Reports each evaluation with ``tune.report``; checkpoints on improvement and every N evaluations."""
+    """Reports each evaluation with ``tune.report``; checkpoints on improvement and every N evaluations.
+
+    The last epoch is reported from ``on_fit_end``, after the held-out test and after the other
+    callbacks closed their files: that report carries the held-out figures (``test_*``) and a
+    checkpoint, and a checkpoint makes Ray upload the trial's working directory (TensorBoard
+    events, run/metrics.json) before the scheduler can end the trial.
+    """
 
     def __init__(self, *, checkpoint_every: int) -> None:
         self.checkpoint_every = checkpoint_every
         self._evaluations = 0
+        self._last: dict[str, Any] | None = None
 
     def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
         if record.evaluation is None:
             return
         self._evaluations += 1
         metrics = {**report_metrics(record, run.best), "val_source": run.data.val_source}
+        if record.epoch == run.config.epochs:
+            self._last = metrics
+            return
         periodic = self._evaluations % self.checkpoint_every == 0
-        if not (record.improved or periodic or record.epoch == run.config.epochs):
+        self._report(metrics, run, checkpoint=record.improved or periodic)
+
+    def on_fit_end(self, result: FitResult, run: TrainingRun) -> None:
+        last = self._last
+        if last is None:  # resumed from the final checkpoint: say it again, Ray may not have kept it
+            if not run.history:
+                return
+            last = {**run.history[-1], **{f"best_{k}": v for k, v in (run.best or {}).items()},
+                    "val_source": run.data.val_source}
+        held_out = {f"{HELD_OUT_PREFIX}{k}": v for k, v in (result.test or {}).items()}
+        self._report({**last, **held_out}, run, checkpoint=True)
+
+    @staticmethod
+    def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:
+        if not checkpoint:
             tune.report(metrics)
             return
         with tempfile.TemporaryDirectory(prefix="glass-ckpt-") as tmp:
@@ -68,7 +93,10 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
     config = from_mapping(glass_values, source="trial config")
     searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
-    trial_dir = Path(tune.get_context().get_trial_dir())
+    # The trial's working directory on the node it runs on: Ray uploads it to the trial's folder in
+    # the experiment storage (SyncConfig(sync_artifacts=True)). get_trial_dir() is a driver-side
+    # staging folder that only the driver's own node syncs.
+    trial_dir = Path(tune.get_context().get_storage().trial_working_directory)
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),

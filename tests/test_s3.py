@@ -1,0 +1,129 @@
+"""``--storage s3://bucket/prefix`` against a local S3 server (moto's server mode on 127.0.0.1).
+
+One search is interrupted (its driver's PID namespace killed once a trial has reported) and resumed
+by a driver with an empty cache, as a driver on another machine would; then ``status``, ``export``
+and a second ``--resume`` read everything from the bucket.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+import yaml
+
+from glass_tune.results import Objective, load_trials
+from glass_tune.storage import resolve
+from tests.conftest import TINY
+from tests.study_helpers import study_storage
+from tests.test_faults import _cli, _run_until
+from tests.test_tune_processes import SPACE, _free_port, _kill_session
+
+pytest.importorskip("moto")
+pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
+                                                          reason="needs unshare and root for PID namespaces")]
+URI = "s3://glass/searches"
+
+
+@pytest.fixture(scope="module")
+def s3_env(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    server = subprocess.Popen([str(os.path.join(os.path.dirname(sys.executable), "moto_server")), "-H", "127.0.0.1",
+                               "-p", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        import boto3
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                boto3.client("s3").create_bucket(Bucket="glass")
+                break
+            except Exception:
+                assert time.monotonic() < deadline and server.poll() is None, log.read_text()[-2000:]
+                time.sleep(0.5)
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _kill_session(server.pid)
+        server.wait()
+
+
+@pytest.fixture(scope="module")
+def s3_search(s3_env, tmp_path_factory, synthetic_root):
+    d = tmp_path_factory.mktemp("s3")
+    config = d / "tiny.yaml"
+    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    space = d / "space.yaml"
+    space.write_text(yaml.safe_dump(SPACE))
+    first = _cli("tune", "--data", str(synthetic_root), "--category", "weave", "--config", str(config), "--space",
+                 str(space), "--storage", URI, "--name", "s3run", "--samples", "2", "--epochs", "2",
+                 "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1")
+    category = resolve(f"{URI}/s3run/weave")
+
+    def reported() -> bool:
+        return any((t / "run" / "metrics.json").is_file() for t in category.subdirs() if t.name.startswith("trial_"))
+
+    killed = _run_until(first, d / "first.log", reported)
+    resumed = subprocess.run(_cli("tune", "--resume", "--name", "s3run", "--storage", URI), capture_output=True,
+                             text=True, timeout=600, start_new_session=True,
+                             env={**os.environ, "GLASS_TUNE_CACHE": str(d / "other-machine-cache")})
+    return {"killed": killed, "resumed": resumed, "dir": d, "first_log": (d / "first.log").read_text()}
+
+
+def test_interrupted_search_resumes_from_the_bucket(s3_search):
+    resumed = s3_search["resumed"]
+    assert s3_search["killed"], s3_search["first_log"][-3000:]
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    assert "resuming the interrupted search" in resumed.stdout and "Traceback" not in resumed.stderr
+    trials = load_trials(category_dir=resolve(f"{URI}/s3run/weave"), objective=Objective())
+    assert len(trials) == 2 and {t.status for t in trials} == {"TERMINATED"}
+    study = optuna.load_study(study_name="s3run/weave", storage=study_storage(f"{URI}/s3run"))
+    owned = {s.system_attrs.get("ray_trial_id"): s.state for s in study.trials}
+    assert all(owned.get(t.trial_id) == optuna.trial.TrialState.COMPLETE for t in trials), owned
+    assert optuna.trial.TrialState.RUNNING not in owned.values()
+    assert resolve(f"{URI}/s3run/optuna.journal").is_file() and resolve(f"{URI}/s3run/summary.md").is_file()
+
+
+def test_trial_artifacts_are_in_the_bucket(s3_search):
+    category = resolve(f"{URI}/s3run/weave")
+    for trial in (t for t in category.subdirs() if t.name.startswith("trial_")):
+        names = [i.path for i in trial.fs.get_file_info(__import__("pyarrow.fs").fs.FileSelector(trial.path, recursive=True))]
+        assert any("events.out.tfevents" in n for n in names), names
+        assert (trial / "run" / "metrics.json").is_file()
+
+
+def test_status_and_export_read_the_uri(s3_search, tmp_path):
+    status = subprocess.run(_cli("status", f"{URI}/s3run"), capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert "[weave] finished: 0 running, 0 pending, 2 finished, 0 stopped early, 0 errored of 2" in status.stdout
+    out = tmp_path / "best.yaml"
+    export = subprocess.run(_cli("export", f"{URI}/s3run", "--out", str(out)), capture_output=True, text=True, timeout=120)
+    assert export.returncode == 0, export.stderr
+    provenance = yaml.safe_load(out.read_text())["provenance"]
+    assert provenance["checkpoint"].startswith("s3://glass/searches/s3run/weave/trial_")
+    assert set(provenance["held_out_test"]) >= {"image_auroc", "pixel_auroc"}
+    again = subprocess.run(_cli("tune", "--resume", "--name", "s3run", "--storage", URI), capture_output=True,
+                           text=True, timeout=300, start_new_session=True)
+    assert again.returncode == 0 and "already finished" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
+
+
+def test_unwritable_storage_fails_before_ray(s3_env, tmp_path):
+    code = subprocess.run(_cli("tune", "--storage", "s3://no-such-bucket/x", "--name", "n", "--samples", "1"),
+                          capture_output=True, text=True, timeout=300)
+    assert code.returncode == 2
+    assert code.stderr.strip().startswith("glass-tune tune: error: --storage s3://no-such-bucket/x") and \
+        len(code.stderr.strip().splitlines()) == 1, code.stderr
