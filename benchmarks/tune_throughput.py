@@ -6,7 +6,9 @@ stopping, one trial at a time, so trials do not compete for the 2 cores) over th
 weights from a local random-init state dict, 64 px, synthetic ``weave``).  ``fast`` uses the defaults
 (fast GAS loop, feature cache); ``reference`` adds ``--set gas_loop=reference --set
 feature_cache=false``.  Both draw the same trials, so the ratio of their wall times (Ray start-up
-included) is the speed-up a search sees.  Writes ``benchmarks/results/tune_throughput.json``.
+included) is the speed-up a search sees.  ``--rounds 2`` runs fast, reference, reference, fast (an
+ABBA order cancels a linear drift of the machine's load) and pools the seconds.  Writes
+``benchmarks/results/tune_throughput.json``.
 """
 
 from __future__ import annotations
@@ -66,16 +68,21 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="searches of each variant, in ABBA order")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
-    seconds: dict[str, float] = {}
+    rounds: dict[str, list[float]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="glass-throughput-") as tmp:
         config = write_profile(Path(tmp))
-        for name, extra in VARIANTS.items():
-            seconds[name] = run_search(
-                config, extra, trials=args.trials, epochs=args.epochs, threads=args.threads, storage=Path(tmp), name=name
-            )
-            print(f"{name}: {args.trials} trials in {seconds[name]:.1f} s", flush=True)
+        for index in range(args.rounds):
+            for name in list(VARIANTS)[:: 1 if index % 2 == 0 else -1]:
+                elapsed = run_search(
+                    config, VARIANTS[name], trials=args.trials, epochs=args.epochs, threads=args.threads,
+                    storage=Path(tmp), name=f"{name}-{index}",
+                )  # fmt: skip
+                rounds[name].append(round(elapsed, 2))
+                print(f"{name}: {args.trials} trials in {elapsed:.1f} s", flush=True)
+    seconds = {name: sum(values) / len(values) for name, values in rounds.items()}
     result: dict[str, Any] = {
         **environment(torch.device("cpu")),
         "profile": PROFILE,
@@ -83,6 +90,7 @@ def main() -> None:
         "trials": args.trials,
         "epochs_per_trial": args.epochs,
         "threads_per_trial": args.threads,
+        "rounds": rounds,
         "seconds": {k: round(v, 2) for k, v in seconds.items()},
         "trials_per_hour": {k: round(args.trials * 3600 / v, 1) for k, v in seconds.items()},
         "speedup": round(seconds["reference"] / seconds["fast"], 3),

@@ -7,12 +7,10 @@
 from __future__ import annotations
 
 import json
-import posixpath
 import shlex
 from pathlib import Path
 from typing import Any
 
-import pyarrow.fs as pafs
 import yaml
 
 from glass_tune.config import FIELD_NAMES, GlassConfig, from_mapping
@@ -24,7 +22,9 @@ from glass_tune.results import (
     Objective,
     TrialRecord,
     best_trial,
+    category_dirs,
     experiment_objective,
+    is_category_dir,
     load_trials,
     trial_held_out,
 )
@@ -219,26 +219,15 @@ def export_experiment(experiment: str, *, fmt: str, out: str | None, category: s
     return text
 
 
-def is_category_dir(location: Location) -> bool:
-    """Whether a folder holds a Ray experiment (one category's search)."""
-    infos = location.fs.get_file_info(pafs.FileSelector(location.path, recursive=False, allow_not_found=True))
-    return any(posixpath.basename(i.path).startswith("experiment_state") for i in infos)
-
-
-def category_dirs(experiment: Location) -> list[Location]:
-    """The category searches of an experiment, by name."""
-    return [d for d in experiment.subdirs() if is_category_dir(d)]
-
-
 def _category_dir(path: Location, category: str | None) -> Location:
     """Accept the experiment folder (one category, or ``category`` named) or a category folder itself."""
     if not path.is_dir():
         raise UserError(f"{path}: no such experiment folder")
     if category is not None:
         return path / category
-    if is_category_dir(path):
+    if is_category_dir(location=path):
         return path
-    candidates = category_dirs(path)
+    candidates = category_dirs(experiment=path)
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

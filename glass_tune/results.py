@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import math
+import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,19 @@ def experiment_objective(*, experiment: Location) -> Objective:
     """The metric and mode the experiment's space optimised (defaults for records without a space)."""
     space = read_search_record(experiment=experiment).get("space") or {}
     return Objective(metric=space.get("metric", METRIC), mode=space.get("mode", MODE))
+
+
+def is_category_dir(*, location: Location) -> bool:
+    """Whether a folder holds a Ray experiment (one category's search)."""
+    import pyarrow.fs as pafs
+
+    infos = location.fs.get_file_info(pafs.FileSelector(location.path, recursive=False, allow_not_found=True))
+    return any(posixpath.basename(i.path).startswith("experiment_state") for i in infos)
+
+
+def category_dirs(*, experiment: Location) -> list[Location]:
+    """The category searches of an experiment, by name."""
+    return [d for d in experiment.subdirs() if is_category_dir(location=d)]
 
 
 def stopped_early(*, last_result: Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glass_tune.errors import UserError
-from glass_tune.export import category_dirs
 from glass_tune.results import (
     BEST_CONFIG_FILE,
     Objective,
     best_trial,
+    category_dirs,
     experiment_objective,
     load_trials,
     read_search_record,
@@ -96,7 +96,7 @@ def experiment_status(*, experiment: str) -> ExperimentStatus:
     objective = experiment_objective(experiment=location)
     samples = int(record.get("options", {}).get("samples", 0))
     started = record.get("started_at")
-    present = {d.name: d for d in category_dirs(location)}
+    present = {d.name: d for d in category_dirs(experiment=location)}
     statuses = []
     for name in record.get("categories", []):
         if name in present:

@@ -137,6 +137,20 @@ def test_other_export_formats(experiment, fmt, tmp_path):
         assert f"--step {best['step']}" in text and "--distribution" in text and "main.py" in text
 
 
+def test_status_reads_a_finished_experiment(experiment, capsys):
+    assert main(["status", str(experiment)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{experiment}: best_score (max), elapsed ")
+    best = yaml.safe_load((experiment / "weave" / "best_config.yaml").read_text())["provenance"]
+    assert out[1] == (f"[weave] finished: 0 running, 0 pending, 3 finished, 0 stopped early, 0 errored of 3 | "
+                      f"best {best['objective']['value']:.4g} ({best['trial_id']})")
+
+
+def test_status_of_a_folder_that_is_no_experiment(tmp_path, capsys):
+    assert main(["status", str(tmp_path)]) == 2
+    assert "missing search.yaml" in capsys.readouterr().err
+
+
 def test_resuming_a_finished_experiment_says_so(experiment, files, capsys):
     storage = experiment.parent
     assert main(_tune_args(files, storage, "smoke", "--resume")) == 0
