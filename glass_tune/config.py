@@ -24,6 +24,9 @@ SVD_CHOICES = (0, 1, "auto")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DATA_FORMAT_CHOICES = ("auto", "mvtec", "visa", "folder")
 VAL_SOURCE_CHOICES = ("split", "test", "dir")
+# How ground-truth masks are binarised after resizing (pixel metrics): auto picks the official way
+# for the layout (mvtec: bilinear then truncation, visa: bilinear then > 0, folder: nearest).
+MASK_PROTOCOL_CHOICES = ("auto", "mvtec", "visa", "nearest")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class GlassConfig:
     discriminator_hidden: int = 1024
     learning_rate: float = 1e-4
     step: int = 20
-    svd: int | str = 0
+    svd: int | str = "auto"  # per category: official table, else the official distribution judge
     gaussian_noise_std: float = 0.015
     radius_quantile: float = 0.75
     focal_loss_quantile_threshold: float = 0.5
@@ -66,6 +69,7 @@ class GlassConfig:
     seed: int = 0
     device: str = "auto"
     num_workers: int = 0
+    mask_protocol: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-serialisable mapping (tuples become lists)."""
@@ -214,6 +218,7 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "seed": _int(0),
     "device": _str(choices=DEVICE_CHOICES),
     "num_workers": _int(0),
+    "mask_protocol": _str(choices=MASK_PROTOCOL_CHOICES),
 }
 assert set(_RULES) == set(FIELD_NAMES), "every config field needs a validation rule"
 

@@ -25,7 +25,9 @@ from glass_tune.config import GlassConfig, from_mapping, parse_override
 from glass_tune.errors import ConfigError, UserError
 from glass_tune.export import BEST_CONFIG_FILE, METRIC, write_best_config, write_summary
 from glass_tune.io import atomic_write_text
+from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVE_KEY, REPEATS_KEY, check_objective
 from glass_tune.search_space import SearchSpace, SpaceSampler, load_search_space
+from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS, grace_period, make_sampler
 
 SEARCH_FILE = "search.yaml"
 
@@ -44,7 +46,7 @@ class TuneOptions:
     storage: str
     samples: int = 8
     scheduler: str = "asha"
-    grace_period: int = 1
+    grace_period: int | None = None  # None: strategy.grace_period (a fraction of the epochs)
     reduction_factor: int = 2
     max_concurrent: int | None = None
     cpus_per_trial: float = 1.0
@@ -54,6 +56,9 @@ class TuneOptions:
     optuna_storage: str | None = None
     max_failures: int = 0
     checkpoint_every: int = 5
+    sampler: str = DEFAULT_SAMPLER
+    objective: str = DEFAULT_OBJECTIVE
+    repeats: int = DEFAULT_REPEATS
 
     @property
     def experiment_dir(self) -> Path:
@@ -67,7 +72,8 @@ class TuneOptions:
         checks = [
             (self.samples >= 1, f"--samples {self.samples}: expected at least 1"),
             (self.scheduler in ("asha", "fifo"), f"--scheduler {self.scheduler}: expected asha or fifo"),
-            (self.grace_period >= 1, f"--grace-period {self.grace_period}: expected at least 1"),
+            (self.grace_period is None or self.grace_period >= 1, f"--grace-period {self.grace_period}: expected at least 1"),
+            (self.sampler in SAMPLERS, f"--sampler {self.sampler}: expected one of {', '.join(SAMPLERS)}"),
             (self.reduction_factor >= 2, f"--reduction-factor {self.reduction_factor}: expected at least 2"),
             (self.cpus_per_trial > 0, f"--cpus-per-trial {self.cpus_per_trial}: expected a positive number"),
             (self.gpus_per_trial >= 0, f"--gpus-per-trial {self.gpus_per_trial}: expected 0 or more"),
@@ -78,6 +84,7 @@ class TuneOptions:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        check_objective(objective=self.objective, repeats=self.repeats)
 
 
 @dataclass
@@ -221,12 +228,19 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     from glass_tune.tune_progress import ProgressCallback
     from trainables.glass import train_glass
 
+    space = space.resolve(base)  # per category: e.g. radius_quantile only under svd=1
     searcher = OptunaSearch(
         space=SpaceSampler(space),
         metric=METRIC,
         mode=space.mode,
         points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
-        sampler=optuna.samplers.TPESampler(seed=options.seed),
+        sampler=make_sampler(
+            kind=options.sampler,
+            seed=options.seed,
+            samples=options.samples,
+            parallel=options.max_concurrent != 1,
+            conditional=any(p.condition is not None for p in space.params.values()),
+        ),
         study_name=study_name(options, category),
         storage=optuna.storages.RDBStorage(options.study_storage_url()),
     )
@@ -235,7 +249,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
         scheduler = ASHAScheduler(
             time_attr="epoch",
             max_t=base.epochs,
-            grace_period=min(options.grace_period, base.epochs),
+            grace_period=grace_period(epochs=base.epochs, eval_interval=base.eval_interval, explicit=options.grace_period),
             reduction_factor=options.reduction_factor,
         )
     else:
@@ -243,7 +257,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     resources = {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial}
     return tune.Tuner(
         tune.with_resources(train_glass, resources),
-        param_space=_trial_space(base, space, options),
+        param_space={**_trial_space(base, space, options), REPEATS_KEY: options.repeats, OBJECTIVE_KEY: options.objective},
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
             scheduler=scheduler,

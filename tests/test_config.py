@@ -15,7 +15,8 @@ def test_defaults_are_the_papers():
     assert c.backbone == "wide_resnet50_2"
     assert (c.pretrain_embed_dim, c.target_embed_dim) == (1536, 1536)
     assert c.layers == ("layer2", "layer3")
-    assert (c.step, c.svd, c.gaussian_noise_std) == (20, 0, 0.015)
+    assert (c.step, c.svd, c.gaussian_noise_std) == (20, "auto", 0.015)  # auto: the official per-class choice
+    assert c.mask_protocol == "auto"
     assert (c.radius_quantile, c.focal_loss_quantile_threshold) == (0.75, 0.5)
     assert (c.batch_size, c.samples_per_epoch, c.learning_rate) == (8, 392, 1e-4)
     assert c.mining is True and c.anomaly_source_path is None

@@ -18,6 +18,7 @@ import torch
 from ray import tune
 
 from glass_tune.config import FIELD_NAMES, from_mapping
+from glass_tune.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
 from glass_tune.tensorboard_log import TensorBoardCallback
 from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, TrainingRun, fit
 
@@ -42,15 +43,17 @@ def report_metrics(record: EpochRecord, best: dict[str, Any] | None) -> dict[str
 class TuneReportCallback(Callback):
     """Reports each evaluation with ``tune.report``; checkpoints on improvement and every N evaluations."""
 
-    def __init__(self, *, checkpoint_every: int) -> None:
+    def __init__(self, *, checkpoint_every: int, objective: str = "best") -> None:
         self.checkpoint_every = checkpoint_every
+        self.objective = objective
         self._evaluations = 0
 
     def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
         if record.evaluation is None:
             return
         self._evaluations += 1
-        metrics = {**report_metrics(record, run.best), "val_source": run.data.val_source}
+        metrics = {**report_metrics(record, run.best), "val_source": run.data.val_source,
+                   OBJECTIVE_KEY: history_objective(run.history, objective=self.objective)}
         periodic = self._evaluations % self.checkpoint_every == 0
         if not (record.improved or periodic or record.epoch == run.config.epochs):
             tune.report(metrics)
@@ -68,9 +71,15 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     config = from_mapping(glass_values, source="trial config")
     searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
     trial_dir = Path(tune.get_context().get_trial_dir())
+    objective, repeats = trial_config.get(OBJECTIVE_KEY, "best"), int(trial_config.get(REPEATS_KEY, 1))
+    if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
+        for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
+            tune.report({**report_metrics(step.record, step.best), "val_source": config.val_source,
+                         OBJECTIVE_KEY: step.objective, **{f"test_{k}": v for k, v in (step.test or {}).items()}})
+        return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
-        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5))),
+        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5)), objective=objective),
     ]
     try:
         restored = tune.get_checkpoint()
