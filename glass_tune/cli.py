@@ -155,7 +155,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     else:
         options.validate()
         space = load_search_space(args.space)
-        base = load_config(args.config, overrides=args.set or (), base=space.fixed, extra={
+        base = load_config(args.config, overrides=args.set or (), fixed=space.fixed, extra={
             "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,
             **_data_extra(args),
         })

@@ -287,15 +287,18 @@ def load_config(
     overrides: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
     base: Mapping[str, Any] | None = None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> GlassConfig:
-    """Defaults, then ``base`` (e.g. a search space's fixed values), the YAML file at ``path``,
-    ``extra`` (CLI flags, None meaning unset) and finally ``--set`` overrides."""
+    """Later wins: defaults, ``base``, the YAML file at ``path``, ``fixed`` (a search space's fixed
+    values: the space file is the truth for what a search holds constant), ``extra`` (CLI flags,
+    None meaning unset) and finally ``--set`` overrides."""
     values: dict[str, Any] = dict(base or {})
     source = "config"
     if path is not None:
         values.update(_strip_provenance(read_yaml_mapping(path)))
         source = str(path)
         from_mapping(values, source=source)  # report file errors against the file
+    values.update(fixed or {})
     values.update({k: v for k, v in (extra or {}).items() if v is not None})
     for text in overrides:
         key, value = parse_override(text)

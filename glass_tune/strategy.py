@@ -60,7 +60,6 @@ def make_sampler(
             multivariate=True,
             group=conditional,
             constant_liar=parallel,
-            warn_independent_sampling=False,
         )
 
 
