@@ -15,16 +15,19 @@ selected trial's held-out test figures (the split's other half, never used for s
 Paired differences to the default over the seeds decide whether tuning beats it beyond the noise
 (mean difference above two standard errors). Writes ``benchmarks/results/search_efficacy.json``.
 
-    .venv/bin/python benchmarks/search_efficacy.py                      # weave, 3 seeds, 6 trials, 6 epochs
+    .venv/bin/python benchmarks/search_efficacy.py                      # weave, 3 seeds, 4 trials, 6 epochs (about 25 min of CPU)
+    .venv/bin/python benchmarks/search_efficacy.py --jobs 3            # one process per seed
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import multiprocessing
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,7 +66,7 @@ def search(config, space, *, method: str, seed: int, samples: int) -> list[dict[
         figures = run_figures(fit(config.replace(**fixed, **trial.params)))
         study.tell(trial, figures["best"])
         trials.append({"params": dict(trial.params), **figures, "seconds": round(time.time() - t0, 1)})
-        print(f"  {method} trial {trial.number}: {trials[-1]}", flush=True)
+        print(f"  seed {seed} {method} trial {trial.number}: {trials[-1]}", flush=True)
     return trials
 
 
@@ -79,32 +82,44 @@ def paired(deltas: Sequence[float]) -> dict[str, Any]:
             "beyond_noise": bool(arr.mean() > 2 * se)}
 
 
+def _one_seed(job: tuple[int, argparse.Namespace]) -> dict[str, Any]:
+    """The default and every search for one seed."""
+    seed, args = job
+    torch.set_num_threads(args.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    config = resolve_run_config(profile_config(category=args.category, epochs=args.epochs,
+                                               samples_per_epoch=args.samples_per_epoch, seed=seed))
+    space = load_search_space(args.space).resolve(config)
+    print(f"seed {seed}: svd={config.svd}, searched {list(space.params)}", flush=True)
+    default = run_figures(fit(config))
+    print(f"  seed {seed} default: {default}", flush=True)
+    searches = {m: search(config, space, method=m, seed=seed, samples=args.samples) for m in METHODS}
+    return {"seed": seed, "svd": config.svd, "searched": list(space.params), "default": default,
+            "searches": {m: {"trials": t, **{f"selected_by_{by}": selected(t, by) for by in SELECTIONS}}
+                         for m, t in searches.items()}}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--category", default="weave")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--samples", type=int, default=6, help="trials per search")
+    parser.add_argument("--samples", type=int, default=4, help="trials per search")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--samples-per-epoch", type=int, default=31, help="31: 4 batches of 8 per epoch")
     parser.add_argument("--space", default="default")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds trained in parallel processes")
     parser.add_argument("--out", type=Path, default=RESULTS / "search_efficacy.json")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     started, load_start = time.time(), os.getloadavg()[0]
-    per_seed = []
-    for seed in range(args.seeds):
-        config = resolve_run_config(profile_config(category=args.category, epochs=args.epochs,
-                                                   samples_per_epoch=args.samples_per_epoch, seed=seed))
-        space = load_search_space(args.space).resolve(config)
-        print(f"seed {seed}: svd={config.svd}, searched {list(space.params)}", flush=True)
-        default = run_figures(fit(config))
-        print(f"  default: {default}", flush=True)
-        searches = {m: search(config, space, method=m, seed=seed, samples=args.samples) for m in METHODS}
-        per_seed.append({"seed": seed, "svd": config.svd, "searched": list(space.params), "default": default,
-                         "searches": {m: {"trials": t, **{f"selected_by_{by}": selected(t, by) for by in SELECTIONS}}
-                                      for m, t in searches.items()}})
+    jobs = [(seed, args) for seed in range(args.seeds)]
+    if args.jobs > 1:  # one process per seed (each single-threaded); spawn: no forked torch state
+        with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            per_seed = list(pool.map(_one_seed, jobs))
+    else:
+        per_seed = [_one_seed(job) for job in jobs]
     summary: dict[str, Any] = {}
     for key in TEST_KEYS:
         rows = {"default": spread([s["default"]["test"][key] for s in per_seed])}
@@ -127,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "per_seed": per_seed,
         "profile": "glass_tune/configs/cpu_demo.yaml",
         "torch_threads": args.threads,
+        "processes": args.jobs,
         "seconds": round(time.time() - started, 1),
         "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},
         "versions": versions(),

@@ -113,3 +113,14 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "c.yaml").stat().st_mode) == 0o644
+
+
+def test_precedence_set_over_space_fixed_over_file_over_defaults(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("step: 7\nepochs: 3\nlearning_rate: 0.001\n")
+    c = load_config(f, fixed={"step": 9, "mining": False, "epochs": 4}, extra={"epochs": 5}, overrides=["mining=true"])
+    assert c.step == 9  # the space's fixed value beats the config file
+    assert c.mining is True  # --set beats the space
+    assert c.epochs == 5  # a dedicated flag beats the space too
+    assert c.learning_rate == 0.001  # the file beats the defaults
+    assert c.batch_size == 8  # defaults fill the rest
