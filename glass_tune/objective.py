@@ -84,17 +84,27 @@ def lockstep_fit(
     The last step carries the mean held-out test figures (each run's at its own selected epoch).
     Stopping the iteration early (ASHA) simply abandons the runs.
     """
+    from glass_tune.checkpoint import capture_rng, restore_rng
     from glass_tune.training import LOSS_KEYS, EpochRecord, Evaluation, finish_run, run_epoch, score_of, start_run
 
     out = Path(out_dir) if out_dir is not None else None
-    runs = []
+    runs, rng = [], []
     for i in range(repeats):
         seed = config.seed + i * SEED_STRIDE
         runs.append(start_run(config.replace(seed=seed), out_dir=None if out is None else out / f"seed_{seed}", resume=None))
+        rng.append(capture_rng())
+
+    def advance(i: int) -> EpochRecord:
+        """Run i's next epoch on its own global RNG stream, exactly as if it trained alone."""
+        restore_rng(rng[i])
+        record = run_epoch(runs[i])
+        rng[i] = capture_rng()
+        return record
+
     curve: list[float] = []
     best: dict | None = None
     while runs[0].epoch < runs[0].config.epochs:
-        records = [run_epoch(run) for run in runs]
+        records = [advance(i) for i in range(repeats)]
         last = runs[0].epoch == runs[0].config.epochs
         if records[0].evaluation is None:
             continue
@@ -113,7 +123,7 @@ def lockstep_fit(
         mean.best_score, mean.best_epoch = best["score"], best["epoch"]
         step = LockstepStep(record=mean, best=best, objective=objective_value(curve, objective=objective))
         if last:
-            tests = [finish_run(run).test for run in runs]
+            tests = [finish_run(run).test for run in runs]  # inference only: no RNG draws
             if all(t is not None for t in tests):
                 step.test = {k: _mean([t[k] for t in tests]) for k in tests[0]}
         yield step
