@@ -6,6 +6,7 @@ User mistakes (``UserError``) end as one line on stderr with exit code 2, never 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import time
@@ -16,7 +17,7 @@ from glass_tune import __version__
 from glass_tune.config import DATA_FORMAT_CHOICES, VAL_SOURCE_CHOICES, GlassConfig, load_config
 from glass_tune.errors import UserError
 from glass_tune.notices import console_logging
-from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVES
+from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVES, objective_metric
 from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS
 
 # Heavy imports (torch, ray) happen inside the command functions so `--help` and errors stay fast.
@@ -116,6 +117,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_objective(space, objective: str):
+    """The space optimising what ``--objective`` asks (the reported ``objective`` for smoothed)."""
+    return dataclasses.replace(space, metric=objective_metric(space_metric=space.metric, objective=objective))
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from glass_tune.check_data import preflight, select_categories
     from glass_tune.console import format_metrics
@@ -152,9 +158,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
         if not args.name:
             raise UserError("--resume needs --name NAME of the experiment to continue")
         base, space, options, categories = load_search_record(options)
+        space = _with_objective(space, options.objective)
     else:
         options.validate()
-        space = load_search_space(args.space)
+        space = _with_objective(load_search_space(args.space), options.objective)
         base = load_config(args.config, overrides=args.set or (), fixed=space.fixed, extra={
             "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,
             **_data_extra(args),

@@ -44,6 +44,19 @@ def check_objective(*, objective: str, repeats: int) -> None:
         raise ConfigError(f"--repeats {repeats}: expected at least 1")
 
 
+def objective_metric(*, space_metric: str, objective: str) -> str:
+    """The reported key a search optimises: the space's metric, or ``objective`` for ``smoothed``.
+
+    ``smoothed`` replaces ``best_score`` (the default metric); a space that names another metric
+    optimises that metric, and asking to smooth it as well is refused rather than ignored.
+    """
+    if objective == "best" or space_metric == OBJECTIVE_KEY:
+        return space_metric
+    if space_metric != "best_score":
+        raise ConfigError(f"--objective {objective}: the space optimises '{space_metric}'; smoothing applies to best_score only")
+    return OBJECTIVE_KEY
+
+
 def objective_value(scores: Sequence[float], *, objective: str, top_k: int = TOP_K) -> float:
     """The objective of a curve of evaluation scores (higher is better): the best one, or the mean
     of the best ``top_k`` (all of them while fewer were evaluated)."""

@@ -40,6 +40,7 @@ def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_ro
     base, options = captured["base"], captured["options"]
     assert base.learning_rate == 0.0005 and base.mining is True and base.svd == "auto"
     assert (options.sampler, options.objective, options.repeats, options.grace_period) == ("random", "smoothed", 2, None)
+    assert captured["space"].metric == "objective"  # smoothed: the search optimises the reported objective
     recorded = yaml.safe_load((tmp_path / "runs" / "p" / "search.yaml").read_text())
     assert recorded["options"]["sampler"] == "random" and recorded["base_config"]["learning_rate"] == 0.0005
 
@@ -56,3 +57,14 @@ def test_bad_search_flags_are_one_line(tmp_path, synthetic_root, captured, capsy
     code = main(["tune", "--data", str(synthetic_root), "--config", str(config), "--space", str(space),
                  "--storage", str(tmp_path / "runs"), "--name", "r", "--repeats", "0"])
     assert code == 2 and "--repeats 0: expected at least 1" in capsys.readouterr().err
+
+
+def test_objective_metric():
+    from glass_tune.errors import ConfigError
+    from glass_tune.objective import objective_metric
+
+    assert objective_metric(space_metric="best_score", objective="best") == "best_score"
+    assert objective_metric(space_metric="best_score", objective="smoothed") == "objective"
+    assert objective_metric(space_metric="loss", objective="best") == "loss"
+    with pytest.raises(ConfigError, match="smoothing applies to best_score only"):
+        objective_metric(space_metric="loss", objective="smoothed")
