@@ -6,6 +6,7 @@ User mistakes (``UserError``) end as one line on stderr with exit code 2, never 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sys
 import time
@@ -15,6 +16,9 @@ from pathlib import Path
 from glass_tune import __version__
 from glass_tune.config import DATA_FORMAT_CHOICES, VAL_SOURCE_CHOICES, GlassConfig, load_config
 from glass_tune.errors import UserError
+from glass_tune.notices import console_logging
+from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVES, objective_metric
+from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS
 
 # Heavy imports (torch, ray) happen inside the command functions so `--help` and errors stay fast.
 
@@ -125,6 +129,11 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_objective(space, objective: str):
+    """The space optimising what ``--objective`` asks (the reported ``objective`` for smoothed)."""
+    return dataclasses.replace(space, metric=objective_metric(space_metric=space.metric, objective=objective))
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     from glass_tune.check_data import preflight, select_categories
     from glass_tune.console import format_metrics
@@ -153,17 +162,21 @@ def cmd_tune(args: argparse.Namespace) -> int:
         optuna_storage=args.optuna_storage,
         max_failures=args.max_failures,
         checkpoint_every=args.checkpoint_every,
+        sampler=args.sampler,
+        objective=args.objective,
+        repeats=args.repeats,
     )
     if args.resume:
         if not args.name:
             raise UserError("--resume needs --name NAME of the experiment to continue")
         explicit = [k for k in ("cpus_per_trial", "gpus_per_trial") if getattr(args, k) is not None]
         base, space, options, categories = load_search_record(options, explicit=explicit)
+        space = _with_objective(space, options.objective)
     else:
         options.validate()
         options.experiment.parent.check_writable()  # before the (possibly slow) data checks
-        space = load_search_space(args.space)
-        base = load_config(args.config, overrides=args.set or (), base=space.fixed, extra={
+        space = _with_objective(load_search_space(args.space), options.objective)
+        base = load_config(args.config, overrides=args.set or (), fixed=space.fixed, extra={
             "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,
             **_data_extra(args),
         })
@@ -273,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=8, metavar="N", help="trials per category (default 8)")
     p.add_argument("--epochs", type=int, metavar="E", help="epochs per trial")
     p.add_argument("--scheduler", choices=("asha", "fifo"), default="asha", help="early stopping (default asha)")
-    p.add_argument("--grace-period", type=int, default=1, metavar="E", help="ASHA: epochs before a trial may stop")
+    p.add_argument("--grace-period", type=int, metavar="E",
+                   help="ASHA: epochs before a trial may stop (default: a quarter of the epochs, at least 3 evaluations)")
     p.add_argument("--reduction-factor", type=int, default=2, metavar="F", help="ASHA reduction factor")
     p.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at once per category")
     p.add_argument("--max-concurrent-total", type=int, metavar="K",
@@ -293,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=5, metavar="K", help="also checkpoint every K evaluations")
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
     _add_data_flags(p)
+    p.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
+                   help="Optuna sampler (default tpe; random start-up trials: a quarter of --samples, at least 2)")
+    p.add_argument("--objective", choices=OBJECTIVES, default=DEFAULT_OBJECTIVE,
+                   help="best: best validation score over epochs; smoothed: mean of the best 3 (optimised as 'objective')")
+    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="K",
+                   help="train each configuration with K seeds in lockstep and optimise their per-epoch mean")
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("check-data", help="validate a dataset and print its per-category table")
@@ -455,6 +475,7 @@ def _add_job_verbs(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    console_logging()  # svd choices and protocol warnings, one line each
     try:
         return args.func(args)
     except UserError as exc:

@@ -27,6 +27,9 @@ DATA_FORMAT_CHOICES = ("auto", "mvtec", "visa", "folder")
 VAL_SOURCE_CHOICES = ("split", "test", "dir")
 GAS_LOOP_CHOICES = ("fast", "reference")
 PRECISION_CHOICES = ("fp32", "tf32", "bf16")
+# How ground-truth masks are binarised after resizing (pixel metrics): auto picks the official way
+# for the layout (mvtec: bilinear then truncation, visa: bilinear then > 0, folder: nearest).
+MASK_PROTOCOL_CHOICES = ("auto", "mvtec", "visa", "nearest")
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,7 @@ class GlassConfig:
     discriminator_hidden: int = 1024
     learning_rate: float = 1e-4
     step: int = 20
-    svd: int | str = 0
+    svd: int | str = "auto"  # per category: official table, else the official distribution judge
     gaussian_noise_std: float = 0.015
     radius_quantile: float = 0.75
     focal_loss_quantile_threshold: float = 0.5
@@ -73,6 +76,7 @@ class GlassConfig:
     gas_loop: str = "fast"
     feature_cache: bool | str = "auto"
     precision: str = "fp32"
+    mask_protocol: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML/JSON-serialisable mapping (tuples become lists)."""
@@ -216,6 +220,7 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "gas_loop": _str(choices=GAS_LOOP_CHOICES),
     "feature_cache": _bool_or("auto"),
     "precision": _str(choices=PRECISION_CHOICES),
+    "mask_protocol": _str(choices=MASK_PROTOCOL_CHOICES),
 }
 assert set(_RULES) == set(FIELD_NAMES), "every config field needs a validation rule"
 
@@ -287,15 +292,18 @@ def load_config(
     overrides: Iterable[str] = (),
     extra: Mapping[str, Any] | None = None,
     base: Mapping[str, Any] | None = None,
+    fixed: Mapping[str, Any] | None = None,
 ) -> GlassConfig:
-    """Defaults, then ``base`` (e.g. a search space's fixed values), the YAML file at ``path``,
-    ``extra`` (CLI flags, None meaning unset) and finally ``--set`` overrides."""
+    """Later wins: defaults, ``base``, the YAML file at ``path``, ``fixed`` (a search space's fixed
+    values: the space file is the truth for what a search holds constant), ``extra`` (CLI flags,
+    None meaning unset) and finally ``--set`` overrides."""
     values: dict[str, Any] = dict(base or {})
     source = "config"
     if path is not None:
         values.update(_strip_provenance(read_yaml_mapping(path)))
         source = str(path)
         from_mapping(values, source=source)  # report file errors against the file
+    values.update(fixed or {})
     values.update({k: v for k, v in (extra or {}).items() if v is not None})
     for text in overrides:
         key, value = parse_override(text)

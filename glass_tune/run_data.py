@@ -22,16 +22,20 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from glass_tune import notices
 from glass_tune.config import GlassConfig
 from glass_tune.data import (
     CategorySplit,
     LocalAnomalySynthesizer,
     Sample,
     TestDataset,
+    TextureSource,
     TrainDataset,
     attach_foreground,
-    auto_svd,
+    choose_svd,
     default_synthetic_root,
+    foreground_dir,
+    known_category,
     list_categories,
     make_texture_source,
     resolve_foreground,
@@ -40,6 +44,10 @@ from glass_tune.data import (
 )
 from glass_tune.data.splits import split_validation
 from glass_tune.errors import ConfigError, DataError
+
+
+# mask_protocol=auto: how the official code binarises each layout's ground truth (folder: custom data, nearest)
+MASK_PROTOCOLS = {"mvtec": "mvtec", "visa": "visa", "folder": "nearest"}
 
 
 @dataclass
@@ -99,12 +107,34 @@ def resolve_run_config(config: GlassConfig) -> GlassConfig:
         data_root=str(root),
         data_format=data_format,
         category=category,
-        svd=auto_svd(category) if config.svd == "auto" else config.svd,
-        foreground=resolve_foreground(config.foreground, root, category),
+        svd=_resolve_svd(config, root, data_format, category),
+        foreground=_resolve_foreground(config, root, data_format, category),
+        mask_protocol=MASK_PROTOCOLS[data_format] if config.mask_protocol == "auto" else config.mask_protocol,
         anomaly_source_path=_absolute(config.anomaly_source_path),
         backbone_weights=_absolute(config.backbone_weights),
         val_dir=_absolute(config.val_dir),
     )
+
+
+def _resolve_svd(config: GlassConfig, root: Path, data_format: str, category: str) -> int:
+    """``auto``: the official per-class table, else the official judge on the training images (said once)."""
+    if config.svd != "auto":
+        return int(config.svd)
+    train = scan_category(root, category, data_format).train
+    svd, reason = choose_svd(category, [s.path for s in train])
+    notices.inform(f"[{category}] svd={svd} ({reason})")
+    return svd
+
+
+def _resolve_foreground(config: GlassConfig, root: Path, data_format: str, category: str) -> bool:
+    """``auto`` uses the masks when present; the official MVTec/VisA runs always do, so say when they are missing."""
+    use = resolve_foreground(config.foreground, root, category)
+    if config.foreground == "auto" and not use and data_format in ("mvtec", "visa") and known_category(category):
+        notices.warn(
+            f"[{category}] no foreground masks ({foreground_dir(root, category)} missing): LAS may paint anomalies "
+            "on the background, unlike the official MVTec/VisA runs (foreground=false silences this)"
+        )
+    return use
 
 
 def run_samples(config: GlassConfig) -> RunSamples:
@@ -131,14 +161,23 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
     synthesizer = LocalAnomalySynthesizer(
         input_shape=config.input_shape,
         feature_grid=feature_grid,
-        textures=make_texture_source(config.anomaly_source_path),
+        textures=_texture_source(config),
     )
     train = samples.split.train
     return RunData(
         category=samples.split.name,
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
         train_normal=TestDataset(train, input_shape=config.input_shape),
-        val=TestDataset(samples.val, input_shape=config.input_shape),
-        test=None if samples.test is None else TestDataset(samples.test, input_shape=config.input_shape),
+        val=TestDataset(samples.val, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
+        test=None if samples.test is None else TestDataset(samples.test, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
         val_source=config.val_source,
     )
+
+
+def _texture_source(config: GlassConfig) -> TextureSource:
+    if config.anomaly_source_path is None:
+        notices.warn(
+            "LAS textures are procedural (no anomaly_source_path); the paper draws them from DTD "
+            "(set anomaly_source_path to a DTD images/ folder for official-like results)"
+        )
+    return make_texture_source(config.anomaly_source_path)

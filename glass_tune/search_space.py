@@ -8,6 +8,8 @@ before Ray starts, not a failed trial an hour later. The schema is documented at
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -16,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from glass_tune.config import FIELD_NAMES, from_mapping
+from glass_tune.config import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.errors import ConfigError
 from glass_tune.yaml_values import decode_yaml_bytes, is_int, is_number
 
@@ -31,6 +33,8 @@ _BUNDLE_PACKAGE = "search_spaces"
 # name and source are optional: to_dict() writes them so that a recorded space says where it came from.
 _TOP_KEYS = ("name", "source", "metric", "mode", "params", "fixed", "points_to_evaluate")
 _NUMERIC_KEYS = ("low", "high", "log", "step")
+_RANGE_EXTRAS = ("units", "override")
+UNITS = ("norm",)  # norm: low/high are sqrt(target_embed_dim) * value, the norm of a noise vector
 _ABSENT = object()
 
 
@@ -50,7 +54,9 @@ class Param:
     log: bool = False
     step: int | float | None = None
     choices: tuple[Any, ...] = ()
-    condition: tuple[str, Any] | None = None  # (controlling param, value it must take)
+    condition: tuple[str, Any] | None = None  # (controlling param or run-config key, value it must take)
+    units: str | None = None  # "norm": low/high are sqrt(target_embed_dim) * value (see resolve)
+    overrides: tuple[tuple[tuple[str, Any], float, float], ...] = ()  # ((key, value), low, high)
 
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.type == "categorical":
@@ -79,6 +85,21 @@ class Param:
         extra = " (log)" if self.log else f" step {self.step}" if self.step is not None else ""
         return f"{self.type} in [{self.low}, {self.high}]{extra}"
 
+    def resolve(self, config: GlassConfig) -> Param:
+        """The plain range this parameter has for ``config``: the first matching override, in the
+        config's units (a ``norm`` range divided by sqrt(target_embed_dim))."""
+        if self.type == "categorical":
+            return self
+        low, high = self.low, self.high
+        for (key, value), o_low, o_high in self.overrides:
+            if _same(getattr(config, key), value):
+                low, high = o_low, o_high
+                break
+        if self.units == "norm":
+            scale = math.sqrt(config.target_embed_dim)
+            low, high = low / scale, high / scale
+        return dataclasses.replace(self, low=low, high=high, units=None, overrides=())
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
         if self.type == "categorical":
@@ -89,6 +110,10 @@ class Param:
                 out["log"] = True
             if self.step is not None:
                 out["step"] = self.step
+            if self.units is not None:
+                out["units"] = self.units
+            if self.overrides:
+                out["override"] = [{"when": {k: v}, "low": lo, "high": hi} for (k, v), lo, hi in self.overrides]
         if self.condition is not None:
             out["condition"] = {self.condition[0]: self.condition[1]}
         return out
@@ -115,9 +140,40 @@ class SearchSpace:
         """
         values: dict[str, Any] = {}
         for param in self.params.values():
+            if param.condition is not None and param.condition[0] not in self.params:
+                raise ConfigError(f"{self.source}: resolve the space against the run config before sampling ({param.name} depends on {param.condition[0]})")
+            if param.units is not None or param.overrides:
+                raise ConfigError(f"{self.source}: resolve the space against the run config before sampling ({param.name} has a config-dependent range)")
             if param.condition is None or _same(values.get(param.condition[0], _ABSENT), param.condition[1]):
                 values[param.name] = param.suggest(trial)
         return dict(self.fixed)
+
+    def resolve(self, config: GlassConfig) -> SearchSpace:
+        """The space one category's search samples, given its resolved run config.
+
+        Parameters conditional on a run-config key (e.g. ``radius_quantile`` under ``svd: 1``) are
+        kept unconditionally when the config matches and dropped when it does not, so a study never
+        samples a dimension that cannot change the result; config-dependent ranges (``units``,
+        ``override``) become plain ranges. Starting points lose dropped parameters and are clipped
+        into the resolved ranges (below a shell's lower edge a noise behaves like the edge).
+        """
+        dependencies = {p.condition[0] for p in self.params.values() if p.condition is not None}
+        dependencies |= {key for p in self.params.values() for (key, _), _, _ in p.overrides}
+        unresolved = sorted(k for k in dependencies - set(self.params) if getattr(config, k) == "auto")
+        if unresolved:
+            raise ConfigError(f"{self.source}: the space depends on {unresolved[0]}, which is still 'auto' (resolve the run config first)")
+        params: dict[str, Param] = {}
+        for name, param in self.params.items():
+            if param.condition is not None and param.condition[0] not in self.params:
+                key, value = param.condition
+                if not _same(getattr(config, key), value):
+                    continue
+                param = dataclasses.replace(param, condition=None)
+            params[name] = param.resolve(config)
+        points = tuple(
+            {k: _clip(params[k], v) for k, v in point.items() if k in params} for point in self.points_to_evaluate
+        )
+        return dataclasses.replace(self, params=params, points_to_evaluate=points)
 
     def to_dict(self) -> dict[str, Any]:
         """The space in the YAML schema (loadable again), for the experiment folder."""
@@ -145,6 +201,12 @@ class SpaceSampler:
 
     def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         return self.space.sample(trial)
+
+
+def _clip(param: Param, value: Any) -> Any:
+    if param.type == "categorical":
+        return value
+    return type(value)(min(max(value, param.low), param.high))
 
 
 # --- loading and validation --------------------------------------------------------------------
@@ -203,7 +265,7 @@ def _parse(data: dict[str, Any], *, name: str, source: str) -> SearchSpace:
     params: dict[str, Param] = {}
     for key, spec in raw_params.items():
         param = _parse_param(str(key), spec, where=f"{source}: params.{key}")
-        _check_condition(param, params, where=f"{source}: params.{key}.condition")
+        _check_condition(param, params, raw_params, where=f"{source}: params.{key}.condition")
         params[param.name] = param
 
     fixed = data.get("fixed") or {}
@@ -238,7 +300,7 @@ def _parse_param(name: str, spec: Any, *, where: str) -> Param:
     kind = spec.get("type")
     if kind not in PARAM_TYPES:
         raise ConfigError(f"{where}: unknown type {kind!r} (expected {', '.join(PARAM_TYPES)})")
-    allowed = {"type", "condition", *(("choices",) if kind == "categorical" else _NUMERIC_KEYS)}
+    allowed = {"type", "condition", *(("choices",) if kind == "categorical" else (*_NUMERIC_KEYS, *_RANGE_EXTRAS))}
     extra = sorted(set(spec) - allowed, key=str)
     if extra:
         listed = ", ".join(sorted(allowed))
@@ -272,11 +334,48 @@ def _parse_param(name: str, spec: Any, *, where: str) -> Param:
         spans = (high - low) / step
         if abs(spans - round(spans)) > 1e-9:
             raise ConfigError(f"{where}: the range {low}..{high} is not a whole number of steps of {step}")
+    units = spec.get("units")
+    if units is not None and (units not in UNITS or kind != "float" or step is not None):
+        raise ConfigError(f"{where}.units: expected {', '.join(UNITS)} on a float range without step, got {units!r}")
     cast = int if kind == "int" else float
-    for key, value in (("low", low), ("high", high)):
-        from_mapping({name: cast(value)}, source=f"{where}.{key}")  # e.g. a quantile outside [0, 1]
+    if units is None:  # in norm units the config value is only known per run (target_embed_dim)
+        for key, value in (("low", low), ("high", high)):
+            from_mapping({name: cast(value)}, source=f"{where}.{key}")  # e.g. a quantile outside [0, 1]
+    overrides = _parse_overrides(spec.get("override"), kind=kind, log=bool(log), where=f"{where}.override")
     return Param(name=name, type=kind, low=cast(low), high=cast(high), log=bool(log),
-                 step=None if step is None else cast(step), condition=condition)
+                 step=None if step is None else cast(step), condition=condition, units=units,
+                 overrides=overrides)
+
+
+def _parse_overrides(raw: Any, *, kind: str, log: bool, where: str) -> tuple[tuple[tuple[str, Any], float, float], ...]:
+    """``override: [{when: {key: value}, low: .., high: ..}]``: another range where a run-config key
+    (not a searched parameter) has a value, e.g. the live noise range of the manifold mode."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{where}: expected a list of {{when: {{key: value}}, low: .., high: ..}}")
+    out = []
+    for i, item in enumerate(raw):
+        here = f"{where}[{i}]"
+        if not isinstance(item, dict) or set(item) != {"when", "low", "high"}:
+            raise ConfigError(f"{here}: expected exactly the keys when, low and high")
+        when = _parse_condition(item["when"], where=f"{here}.when")
+        assert when is not None
+        _check_config_key(when, where=f"{here}.when")
+        low, high = item["low"], item["high"]
+        ok = is_int if kind == "int" else is_number
+        if not (ok(low) and ok(high)) or low >= high or (log and low <= 0):
+            raise ConfigError(f"{here}: expected low < high (numbers{', > 0 for a log range' if log else ''}), got {low!r}, {high!r}")
+        out.append((when, float(low), float(high)))
+    return tuple(out)
+
+
+def _check_config_key(condition: tuple[str, Any], *, where: str) -> None:
+    """A condition on the run config: a known key and a value valid for it."""
+    key, value = condition
+    if key not in FIELD_NAMES:
+        raise ConfigError(f"{where}: '{key}' is neither a searched parameter declared above nor a config key")
+    from_mapping({key: value}, source=where)
 
 
 def _parse_condition(raw: Any, *, where: str) -> tuple[str, Any] | None:
@@ -288,12 +387,15 @@ def _parse_condition(raw: Any, *, where: str) -> tuple[str, Any] | None:
     return str(key), value
 
 
-def _check_condition(param: Param, earlier: Mapping[str, Param], *, where: str) -> None:
+def _check_condition(param: Param, earlier: Mapping[str, Param], searched: Any, *, where: str) -> None:
     """The controlling parameter must be a categorical declared above, and the value one of its choices."""
     if param.condition is None:
         return
     key, value = param.condition
     controller = earlier.get(key)
+    if controller is None and key not in searched:
+        _check_config_key(param.condition, where=where)  # a run-config key, resolved per category
+        return
     if controller is None:
         raise ConfigError(f"{where}: '{key}' is not a searched parameter declared before '{param.name}'")
     if controller.type != "categorical":
@@ -309,9 +411,11 @@ def _check_point(point: Any, params: Mapping[str, Param], *, where: str) -> None
         param = params.get(key)
         if param is None:
             raise ConfigError(f"{where}: '{key}' is not a searched parameter (searched: {', '.join(params)})")
-        if not param.contains(value):
+        if param.units is None and not param.contains(value):
             raise ConfigError(f"{where}: {key}={value!r} is outside the space ({param.describe()})")
-        if param.condition is not None:
+        if param.units is not None:
+            from_mapping({key: value}, source=f"{where}.{key}")
+        if param.condition is not None and param.condition[0] in params:
             ckey, cvalue = param.condition
             if ckey in point and not _same(point[ckey], cvalue):
                 raise ConfigError(f"{where}: {key} is set but only searched when {ckey}={cvalue!r}")

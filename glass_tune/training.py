@@ -405,31 +405,46 @@ def fit(
     run.save_checkpoints = save_checkpoints
     _emit(callbacks, "on_fit_start", run)
     while run.epoch < run.config.epochs:
-        run.epoch += 1
-        started = time.perf_counter()
-        if run.device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(run.device)
-        losses = train_epoch(run, progress=progress)
-        record = EpochRecord(epoch=run.epoch, losses=losses, seconds=0.0)
-        if _should_evaluate(run.config, run.epoch):
-            val_features = run.features.val if run.features is not None else None
-            record.evaluation = predict_dataset(run.model, run.data.val, run.config, run.device, features=val_features)
-            _select(run, record)
-            if record.improved:
-                _save_best(run)
-        record.best_score, record.best_epoch = run.best_score, int(run.best["epoch"]) if run.best else 0
-        record.seconds = time.perf_counter() - started
-        record.gpu_peak_mem_mb = peak_gpu_memory_mb(run.device)
-        run.history.append(record.row())
-        _write_outputs(run)
-        _emit(callbacks, "on_epoch_end", record, run)
+        run_epoch(run, callbacks=callbacks, progress=progress)
+    return finish_run(run, callbacks=callbacks)
+
+
+def run_epoch(run: TrainingRun, *, callbacks: Sequence[Callback] = (), progress: bool = False) -> EpochRecord:
+    """One step of :func:`fit`: train the next epoch, evaluate and select when due, write, notify.
+
+    Separate so several runs can advance in lockstep (``glass_tune.objective`` trains one
+    configuration with several seeds and reports their mean per epoch).
+    """
+    run.epoch += 1
+    started = time.perf_counter()
+    if run.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(run.device)
+    losses = train_epoch(run, progress=progress)
+    record = EpochRecord(epoch=run.epoch, losses=losses, seconds=0.0)
+    if _should_evaluate(run.config, run.epoch):
+        val_features = run.features.val if run.features is not None else None
+        record.evaluation = predict_dataset(run.model, run.data.val, run.config, run.device, features=val_features)
+        _select(run, record)
+        if record.improved:
+            _save_best(run)
+    record.best_score, record.best_epoch = run.best_score, int(run.best["epoch"]) if run.best else 0
+    record.seconds = time.perf_counter() - started
+    record.gpu_peak_mem_mb = peak_gpu_memory_mb(run.device)
+    run.history.append(record.row())
+    _write_outputs(run)
+    _emit(callbacks, "on_epoch_end", record, run)
+    return record
+
+
+def finish_run(run: TrainingRun, *, callbacks: Sequence[Callback] = ()) -> FitResult:
+    """The end of :func:`fit`: held-out test at the selected epoch, final outputs, notify."""
     result = FitResult(
         config=run.config,
         best=run.best or {},
         history=run.history,
         test=_held_out_test(run),
         val_source=run.data.val_source,
-        out_dir=out,
+        out_dir=run.out_dir,
         startup=run.startup,
     )
     _write_outputs(run, result)

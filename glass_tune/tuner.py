@@ -39,6 +39,8 @@ from glass_tune.results import (
 )
 from glass_tune.search_space import SearchSpace, SpaceSampler, load_search_space
 from glass_tune.storage import Location, resolve
+from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVE_KEY, REPEATS_KEY, check_objective
+from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS, grace_period, make_sampler
 
 RESOURCE_FLAGS = {"cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial"}
 
@@ -57,7 +59,7 @@ class TuneOptions:
     storage: str
     samples: int = 8
     scheduler: str = "asha"
-    grace_period: int = 1
+    grace_period: int | None = None  # None: strategy.grace_period (a fraction of the epochs)
     reduction_factor: int = 2
     max_concurrent: int | None = None
     cpus_per_trial: float = 1.0
@@ -68,6 +70,9 @@ class TuneOptions:
     max_failures: int = 0
     checkpoint_every: int = 5
     max_concurrent_total: int | None = None
+    sampler: str = DEFAULT_SAMPLER
+    objective: str = DEFAULT_OBJECTIVE
+    repeats: int = DEFAULT_REPEATS
 
     @property
     def experiment(self) -> Location:
@@ -93,7 +98,8 @@ class TuneOptions:
         checks = [
             (self.samples >= 1, f"--samples {self.samples}: expected at least 1"),
             (self.scheduler in ("asha", "fifo"), f"--scheduler {self.scheduler}: expected asha or fifo"),
-            (self.grace_period >= 1, f"--grace-period {self.grace_period}: expected at least 1"),
+            (self.grace_period is None or self.grace_period >= 1, f"--grace-period {self.grace_period}: expected at least 1"),
+            (self.sampler in SAMPLERS, f"--sampler {self.sampler}: expected one of {', '.join(SAMPLERS)}"),
             (self.reduction_factor >= 2, f"--reduction-factor {self.reduction_factor}: expected at least 2"),
             (self.cpus_per_trial > 0, f"--cpus-per-trial {self.cpus_per_trial}: expected a positive number"),
             (self.gpus_per_trial >= 0, f"--gpus-per-trial {self.gpus_per_trial}: expected 0 or more"),
@@ -106,6 +112,7 @@ class TuneOptions:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
+        check_objective(objective=self.objective, repeats=self.repeats)
 
 
 def objective_of(space: SearchSpace) -> Objective:
@@ -207,8 +214,14 @@ def trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
 
 
-def _sampler(options: TuneOptions) -> optuna.samplers.BaseSampler:
-    return optuna.samplers.TPESampler(seed=options.seed)
+def _sampler(options: TuneOptions, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    return make_sampler(
+        kind=options.sampler,
+        seed=options.seed,
+        samples=options.samples,
+        parallel=options.max_concurrent != 1,
+        conditional=any(p.condition is not None for p in space.params.values()),
+    )
 
 
 def _scheduler(base: GlassConfig, options: TuneOptions):
@@ -219,7 +232,7 @@ def _scheduler(base: GlassConfig, options: TuneOptions):
     return ASHAScheduler(
         time_attr="epoch",
         max_t=base.epochs,
-        grace_period=min(options.grace_period, base.epochs),
+        grace_period=grace_period(epochs=base.epochs, eval_interval=base.eval_interval, explicit=options.grace_period),
         reduction_factor=options.reduction_factor,
     )
 
@@ -239,6 +252,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     from glass_tune.study import GlassOptunaSearch
     from glass_tune.tune_progress import ProgressCallback
 
+    space = space.resolve(base)  # per category: e.g. radius_quantile only under svd=1
     objective = objective_of(space)
     searcher = GlassOptunaSearch(
         epochs=base.epochs,
@@ -248,12 +262,12 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
         metric=objective.metric,
         mode=objective.mode,
         points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
-        sampler=_sampler(options),
+        sampler=_sampler(options, space),
     )
     search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
     return tune.Tuner(
         _trainable(options),
-        param_space=_trial_space(base, space, options),
+        param_space={**_trial_space(base, space, options), REPEATS_KEY: options.repeats, OBJECTIVE_KEY: options.objective},
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
             scheduler=_scheduler(base, options),

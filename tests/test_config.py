@@ -15,7 +15,8 @@ def test_defaults_are_the_papers():
     assert c.backbone == "wide_resnet50_2"
     assert (c.pretrain_embed_dim, c.target_embed_dim) == (1536, 1536)
     assert c.layers == ("layer2", "layer3")
-    assert (c.step, c.svd, c.gaussian_noise_std) == (20, 0, 0.015)
+    assert (c.step, c.svd, c.gaussian_noise_std) == (20, "auto", 0.015)  # auto: the official per-class choice
+    assert c.mask_protocol == "auto"
     assert (c.radius_quantile, c.focal_loss_quantile_threshold) == (0.75, 0.5)
     assert (c.batch_size, c.samples_per_epoch, c.learning_rate) == (8, 392, 1e-4)
     assert c.mining is True and c.anomaly_source_path is None
@@ -134,3 +135,14 @@ def test_bundled_profile_by_name():
     assert (c.backbone, c.input_shape, c.pre_trained) == ("resnet18", (128, 128), False)
     with pytest.raises(ConfigError, match="no_such_profile: neither a config file nor a bundled profile \\(cpu_demo"):
         load_config("no_such_profile")
+
+
+def test_precedence_set_over_space_fixed_over_file_over_defaults(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("step: 7\nepochs: 3\nlearning_rate: 0.001\n")
+    c = load_config(f, fixed={"step": 9, "mining": False, "epochs": 4}, extra={"epochs": 5}, overrides=["mining=true"])
+    assert c.step == 9  # the space's fixed value beats the config file
+    assert c.mining is True  # --set beats the space
+    assert c.epochs == 5  # a dedicated flag beats the space too
+    assert c.learning_rate == 0.001  # the file beats the defaults
+    assert c.batch_size == 8  # defaults fill the rest

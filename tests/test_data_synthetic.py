@@ -131,8 +131,7 @@ def test_auto_svd_tables() -> None:
     assert auto_svd("bottle") == 1 and auto_svd("carpet") == 0 and auto_svd("pcb1") == 1
     assert auto_svd("screw") == 1 and auto_svd("capsules") == 0 and auto_svd("pipe_fryum") == 1
     assert auto_svd("bracket_black") == 0 and auto_svd("tubes") == 0  # MPDD: all manifold
-    assert auto_svd("my_custom_part") == 0 and auto_svd(None) == 0  # custom data: manifold
+    assert auto_svd("my_custom_part") is None and auto_svd(None) is None  # not listed: the judge decides
     assert auto_svd("Bottle") == 1
-    assert all(known_category(name) for name in CATEGORIES)
-    assert auto_svd("washer") == 1 and auto_svd("weave") == 0 and auto_svd("marble") == 0
+    assert not any(known_category(name) for name in CATEGORIES)  # the synthetic set is judged too
     assert not known_category("my_custom_part")

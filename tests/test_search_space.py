@@ -92,7 +92,9 @@ def test_bundled_spaces_load_and_start_from_valid_configs(name):
 @pytest.mark.parametrize("name", ["default", "wide"])
 def test_first_point_is_the_paper_default(name):
     first = load_search_space(name).points_to_evaluate[0]
-    assert {k: first[k] for k in PAPER_DEFAULTS} == PAPER_DEFAULTS
+    # wide starts from svd=0, where radius_quantile is not searched (it only acts under svd=1)
+    expected = {k: v for k, v in PAPER_DEFAULTS.items() if not (k == "radius_quantile" and first.get("svd") == 0)}
+    assert {k: first[k] for k in expected} == expected
 
 
 def test_wide_extends_default():
@@ -216,23 +218,29 @@ def test_sampler_values_inside_ranges_and_conditions_honoured(tmp_path):
     assert {v["mining"] for v in trials} == {True, False}
 
 
-def test_bundled_spaces_sample_valid_configs():
+def resolved(name, **config):
+    """A bundled space as one category's search sees it (svd resolved, default manifold)."""
+    return load_search_space(name).resolve(from_mapping({"svd": 0, **config}))
+
+
+@pytest.mark.parametrize("svd", [0, 1])
+def test_bundled_spaces_sample_valid_configs(svd):
     for name in bundled_names():
-        space = load_search_space(name)
+        space = resolved(name, svd=svd)
         for values in sample_trials(space, 10):
             assert all(p.contains(values[name]) for name, p in space.params.items() if name in values)
             from_mapping(values)
 
 
 def test_enqueued_points_come_first():
-    space = load_search_space("wide")
+    space = resolved("wide")
     first, second = sample_trials(space, 2, enqueue=space.points_to_evaluate)
     assert first == space.points_to_evaluate[0]
     assert second != first
 
 
 def test_sampler_pickles():
-    sampler = SpaceSampler(load_search_space("wide"))
+    sampler = SpaceSampler(resolved("wide"))
     restored = pickle.loads(pickle.dumps(sampler))
     assert restored == sampler
     assert sample_trials(restored.space, 3) == sample_trials(sampler.space, 3)
@@ -252,3 +260,52 @@ def test_ray_optuna_search_uses_the_sampler(tmp_path):
     restored = OptunaSearch(space=SpaceSampler(space), metric=space.metric, mode=space.mode)
     restored.restore(str(tmp_path / "searcher.pkl"))
     assert restored.suggest("c")["epochs"] == 3
+
+
+# --- parameters that depend on the category's run config ----------------------------------------
+
+def test_radius_quantile_searched_only_in_hypersphere_mode():
+    manifold, hypersphere = resolved("default", svd=0), resolved("default", svd=1)
+    assert "radius_quantile" not in manifold.params
+    assert hypersphere.params["radius_quantile"].condition is None
+    assert all("radius_quantile" not in t for t in sample_trials(manifold, 6))
+    assert all(0.5 <= t["radius_quantile"] <= 0.95 for t in sample_trials(hypersphere, 6))
+    assert "radius_quantile" not in manifold.points_to_evaluate[0]
+
+
+@pytest.mark.parametrize("dim", [1536, 384, 64])
+def test_manifold_noise_range_is_the_live_shell(dim):
+    """Under svd=0 a noise norm sqrt(D)*std outside [0.5, 1] is clamped onto the shell: the range is that band."""
+    noise = resolved("default", svd=0, target_embed_dim=dim, pretrain_embed_dim=dim).params["gaussian_noise_std"]
+    assert noise.low * dim**0.5 == pytest.approx(0.5) and noise.high * dim**0.5 == pytest.approx(1.0)
+    wide = resolved("default", svd=1, target_embed_dim=dim, pretrain_embed_dim=dim).params["gaussian_noise_std"]
+    assert wide.low < noise.low and wide.high > noise.high and wide.log
+
+
+def test_paper_point_is_clipped_into_the_live_range():
+    point = resolved("default", svd=0, target_embed_dim=384, pretrain_embed_dim=384).points_to_evaluate[0]
+    assert point["gaussian_noise_std"] == pytest.approx(0.5 / 384**0.5)  # 0.015 is norm 0.29 there: clamped to 0.5
+    assert resolved("default", svd=0).points_to_evaluate[0]["gaussian_noise_std"] == 0.015  # norm 0.59 at 1536
+
+
+def test_unresolved_space_refuses_to_sample_or_resolve_auto():
+    space = load_search_space("default")
+    with pytest.raises(ConfigError, match="resolve"):
+        sample_trials(space, 1)
+    with pytest.raises(ConfigError, match="svd, which is still 'auto'"):
+        space.resolve(from_mapping({}))
+
+
+@pytest.mark.parametrize(
+    ("keys", "value", "message"),
+    [
+        (("params", "gaussian_noise_std", "units"), "furlongs", "units: expected norm"),
+        (("params", "radius_quantile", "condition"), {"svd": 2}, "svd=2 is invalid"),
+        (("params", "radius_quantile", "condition"), {"colour": 1}, "'colour' is neither a searched parameter"),
+        (("params", "gaussian_noise_std", "override"), [{"when": {"svd": 0}, "low": 1.0}], "exactly the keys when, low and high"),
+        (("params", "gaussian_noise_std", "override"), [{"when": {"svd": 0}, "low": 1.0, "high": 0.5}], "expected low < high"),
+    ],
+)
+def test_config_dependent_keys_are_validated(tmp_path, keys, value, message):
+    with pytest.raises(ConfigError, match=message):
+        load_search_space(write_space(tmp_path, changed(keys, value)))

@@ -20,6 +20,7 @@ from ray import tune
 from glass_tune.config import FIELD_NAMES, from_mapping
 from glass_tune.runtime import limit_gpu_memory
 from glass_tune.results import HELD_OUT_PREFIX
+from glass_tune.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
 from glass_tune.tensorboard_log import TensorBoardCallback
 from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 
@@ -50,8 +51,9 @@ class TuneReportCallback(Callback):
     events, run/metrics.json) before the scheduler can end the trial.
     """
 
-    def __init__(self, *, checkpoint_every: int) -> None:
+    def __init__(self, *, checkpoint_every: int, objective: str = "best") -> None:
         self.checkpoint_every = checkpoint_every
+        self.objective = objective
         self._evaluations = 0
         self._last: dict[str, Any] | None = None
 
@@ -59,7 +61,8 @@ class TuneReportCallback(Callback):
         if record.evaluation is None:
             return
         self._evaluations += 1
-        metrics = {**report_metrics(record, run.best), "val_source": run.data.val_source}
+        metrics = {**report_metrics(record, run.best), "val_source": run.data.val_source,
+                   OBJECTIVE_KEY: history_objective(run.history, objective=self.objective)}
         if record.epoch == run.config.epochs:
             self._last = metrics
             return
@@ -72,7 +75,7 @@ class TuneReportCallback(Callback):
             if not run.history:
                 return
             last = {**run.history[-1], **{f"best_{k}": v for k, v in (run.best or {}).items()},
-                    "val_source": run.data.val_source}
+                    "val_source": run.data.val_source, OBJECTIVE_KEY: history_objective(run.history, objective=self.objective)}
         held_out = {f"{HELD_OUT_PREFIX}{k}": v for k, v in (result.test or {}).items()}
         self._report({**last, **held_out}, run, checkpoint=True)
 
@@ -98,9 +101,15 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     # staging folder that only the driver's own node syncs.
     trial_dir = Path(tune.get_context().get_storage().trial_working_directory)
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
+    objective, repeats = trial_config.get(OBJECTIVE_KEY, "best"), int(trial_config.get(REPEATS_KEY, 1))
+    if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
+        for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
+            tune.report({**report_metrics(step.record, step.best), "val_source": config.val_source,
+                         OBJECTIVE_KEY: step.objective, **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (step.test or {}).items()}})
+        return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
-        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5))),
+        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5)), objective=objective),
     ]
     try:
         restored = tune.get_checkpoint()

@@ -1,6 +1,6 @@
 """Data layer: dataset layouts (MVTec, VisA, folder), preprocessing, Local Anomaly Synthesis, datasets, synthetic data."""
 
-from glass_tune.data.categories import auto_svd, known_category
+from glass_tune.data.categories import auto_svd, choose_svd, known_category
 from glass_tune.data.datasets import DEFAULT_CACHE_BYTES, BoundedCache, TestDataset, TrainDataset
 from glass_tune.data.foreground import attach_foreground, foreground_dir, resolve_foreground
 from glass_tune.data.formats import FORMATS, detect_format, list_categories, resolve_format, scan_category
@@ -42,6 +42,7 @@ __all__ = [
     "TrainDataset",
     "attach_foreground",
     "auto_svd",
+    "choose_svd",
     "default_synthetic_root",
     "denormalize",
     "detect_format",

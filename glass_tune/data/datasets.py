@@ -65,8 +65,11 @@ class _SampleStore:
     """Preprocessed image, ground-truth and foreground masks of each sample, keyed by index (never
     by file name, which repeats across defect types)."""
 
-    def __init__(self, samples: Sequence[Sample], input_shape: tuple[int, int], cache_bytes: int) -> None:
+    def __init__(
+        self, samples: Sequence[Sample], input_shape: tuple[int, int], cache_bytes: int, mask_protocol: str = "nearest"
+    ) -> None:
         self.samples = list(samples)
+        self.mask_protocol = mask_protocol  # ground truth only; foreground masks stay nearest
         self.input_shape = (int(input_shape[0]), int(input_shape[1]))
         self.cache = BoundedCache(cache_bytes)
         self._sizes: dict[int, tuple[int, int]] = {}  # original (width, height), to check masks against
@@ -85,7 +88,7 @@ class _SampleStore:
         path = self.samples[index].mask_path
         if path is None:
             return torch.zeros(self.input_shape, dtype=torch.bool)
-        return self.cache.get(("mask", index), lambda: self._load_mask(index, path, "mask"))
+        return self.cache.get(("mask", index), lambda: self._load_mask(index, path, "mask", self.mask_protocol))
 
     def foreground(self, index: int) -> Tensor | None:
         """The foreground mask as bool H×W, or None when the sample has none."""
@@ -94,7 +97,7 @@ class _SampleStore:
             return None
         return self.cache.get(("fg", index), lambda: self._load_mask(index, path, "foreground mask"))
 
-    def _load_mask(self, index: int, path: Path, what: str) -> Tensor:
+    def _load_mask(self, index: int, path: Path, what: str, protocol: str = "nearest") -> Tensor:
         if index not in self._sizes:
             self.image(index)
         mask, (w, h) = load_mask(path), self._sizes[index]
@@ -103,7 +106,7 @@ class _SampleStore:
                 f"{path}: {what} is {mask.shape[1]}x{mask.shape[0]} but its image "
                 f"{self.samples[index].path} is {w}x{h} (expected the same size)"
             )
-        return preprocess_mask(mask, self.input_shape).to(torch.bool)
+        return preprocess_mask(mask, self.input_shape, protocol=protocol).to(torch.bool)
 
 
 class TrainDataset(Dataset):
@@ -153,9 +156,14 @@ class TestDataset(Dataset):
     __test__ = False  # not a pytest test class despite the name
 
     def __init__(
-        self, samples: Sequence[Sample], *, input_shape: tuple[int, int], cache_bytes: int = DEFAULT_CACHE_BYTES
+        self,
+        samples: Sequence[Sample],
+        *,
+        input_shape: tuple[int, int],
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        mask_protocol: str = "nearest",
     ) -> None:
-        self._store = _SampleStore(samples, input_shape, cache_bytes)
+        self._store = _SampleStore(samples, input_shape, cache_bytes, mask_protocol)
         self.pixel_labels = all(s.mask_path is not None for s in self._store.samples if s.label == 1)
 
     @property

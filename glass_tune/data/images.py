@@ -138,8 +138,24 @@ def load_image_tensor(path: str | Path, *, input_shape: tuple[int, int]) -> Tens
     return normalize(to_float01(to_uint8_tensor(resize_crop(load_rgb(path), input_shape))))
 
 
-def preprocess_mask(mask: np.ndarray, input_shape: tuple[int, int]) -> Tensor:
-    """Apply the image geometry to a boolean mask (NEAREST) → float32 H×W in {0, 1}."""
-    img = Image.fromarray(mask.astype(np.uint8) * 255)
-    out = np.asarray(resize_crop(img, input_shape, nearest=True)) > 0
+def preprocess_mask(mask: np.ndarray, input_shape: tuple[int, int], *, protocol: str = "nearest") -> Tensor:
+    """Apply the image geometry to a boolean mask → float32 H×W in {0, 1}.
+
+    ``protocol`` is how the resized mask is binarised (spec §1.1), which moves pixel AUROC by
+    about a one-pixel band around every defect:
+
+    - ``nearest``: nearest-neighbour resize (no interpolated edge at all);
+    - ``mvtec``: the official MVTec code: bilinear resize of the 8-bit mask, then ``astype(int)`` on
+      the [0, 1] tensor, which keeps only fully covered pixels (the edge is eroded);
+    - ``visa``: the official VisA code: bilinear resize of the float mask, then ``> 0`` (the edge
+      is dilated).
+    """
+    if protocol == "nearest":
+        out = np.asarray(resize_crop(Image.fromarray(mask.astype(np.uint8) * 255), input_shape, nearest=True)) > 0
+    elif protocol == "mvtec":
+        out = np.asarray(resize_crop(Image.fromarray(mask.astype(np.uint8) * 255), input_shape)) >= 255
+    elif protocol == "visa":
+        out = np.asarray(resize_crop(Image.fromarray(mask.astype(np.float32)), input_shape)) > 0
+    else:
+        raise ValueError(f"unknown mask protocol {protocol!r}")
     return torch.from_numpy(out.astype(np.float32))

@@ -1,0 +1,70 @@
+"""`glass-tune tune` up to the search: precedence of --set, space fixed values and the config file,
+and the new search flags reaching TuneOptions (run_search itself is replaced: no Ray here)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+import glass_tune.tuner as tuner
+from glass_tune.cli import main
+from tests.conftest import TINY
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    seen = {}
+
+    def fake_run_search(*, base, space, options, categories, resume=False):
+        seen.update(base=base, space=space, options=options, categories=categories)
+        return []
+
+    monkeypatch.setattr(tuner, "run_search", fake_run_search)
+    return seen
+
+
+def _inputs(tmp_path, *, fixed):
+    config = tmp_path / "c.yaml"
+    config.write_text(yaml.safe_dump({**{k: v for k, v in TINY.items() if k != "epochs"}, "learning_rate": 0.002, "mining": True}))
+    space = tmp_path / "s.yaml"
+    space.write_text(yaml.safe_dump({"params": {"step": {"type": "int", "low": 5, "high": 8}}, "fixed": fixed}))
+    return config, space
+
+
+def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_root, captured):
+    config, space = _inputs(tmp_path, fixed={"learning_rate": 0.0005, "mining": False})
+    code = main(["tune", "--data", str(synthetic_root), "--category", "weave", "--config", str(config),
+                 "--space", str(space), "--storage", str(tmp_path / "runs"), "--name", "p",
+                 "--set", "mining=true", "--sampler", "random", "--objective", "smoothed", "--repeats", "2"])
+    assert code == 0
+    base, options = captured["base"], captured["options"]
+    assert base.learning_rate == 0.0005 and base.mining is True and base.svd == "auto"
+    assert (options.sampler, options.objective, options.repeats, options.grace_period) == ("random", "smoothed", 2, None)
+    assert captured["space"].metric == "objective"  # smoothed: the search optimises the reported objective
+    recorded = yaml.safe_load((tmp_path / "runs" / "p" / "search.yaml").read_text())
+    assert recorded["options"]["sampler"] == "random" and recorded["base_config"]["learning_rate"] == 0.0005
+
+
+def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captured, capsys):
+    config, space = _inputs(tmp_path, fixed={})
+    code = main(["tune", "--data", str(synthetic_root), "--category", "weave", "--config", str(config),
+                 "--space", str(space), "--storage", str(tmp_path / "runs"), "--name", "q", "--set", "step=6"])
+    assert code == 2 and "'step' is searched" in capsys.readouterr().err and not captured
+
+
+def test_bad_search_flags_are_one_line(tmp_path, synthetic_root, captured, capsys):
+    config, space = _inputs(tmp_path, fixed={})
+    code = main(["tune", "--data", str(synthetic_root), "--config", str(config), "--space", str(space),
+                 "--storage", str(tmp_path / "runs"), "--name", "r", "--repeats", "0"])
+    assert code == 2 and "--repeats 0: expected at least 1" in capsys.readouterr().err
+
+
+def test_objective_metric():
+    from glass_tune.errors import ConfigError
+    from glass_tune.objective import objective_metric
+
+    assert objective_metric(space_metric="best_score", objective="best") == "best_score"
+    assert objective_metric(space_metric="best_score", objective="smoothed") == "objective"
+    assert objective_metric(space_metric="loss", objective="best") == "loss"
+    with pytest.raises(ConfigError, match="smoothing applies to best_score only"):
+        objective_metric(space_metric="loss", objective="smoothed")
