@@ -238,6 +238,19 @@ def load_search_space(name_or_path: str | Path) -> SearchSpace:
     return _parse(_read_yaml(file, source), name=name, source=source)
 
 
+def space_from_record(data: Mapping[str, Any], *, source: str) -> SearchSpace:
+    """A space recorded with :meth:`SearchSpace.to_dict` (``search.yaml``), validated again.
+
+    Resuming uses the recorded copy, not the original file: that file may have changed, or may not
+    exist on the machine (or in the Ray job's folder) that resumes.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: the recorded search space is not a mapping")
+    record = dict(data)
+    record.pop("source", None)
+    return _parse(record, name=str(record.get("name", "recorded")), source=source)
+
+
 def _read_yaml(file: Path | Traversable, source: str) -> dict[str, Any]:
     data = decode_yaml_bytes(file.read_bytes(), source=source)
     if not isinstance(data, dict):

@@ -37,7 +37,7 @@ from glass_tune.results import (
     summarize,
     write_summary,
 )
-from glass_tune.search_space import SearchSpace, SpaceSampler, load_search_space
+from glass_tune.search_space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.storage import Location, resolve
 from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVE_KEY, REPEATS_KEY, check_objective
 from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS, grace_period, make_sampler
@@ -372,8 +372,7 @@ def load_search_record(
     for key in RESOURCE_FLAGS:
         if key in explicit:
             merged[key] = getattr(options, key)
-    space_ref = record["space"].get("source") or record["space"]["name"]
-    space = load_search_space(space_ref)
+    space = space_from_record(record["space"], source=f"{options.experiment / SEARCH_FILE}: space")
     base = from_mapping(record["base_config"], source=str(options.experiment / SEARCH_FILE))
     return base, space, TuneOptions(**merged), list(record["categories"])
 

@@ -309,3 +309,21 @@ def test_unresolved_space_refuses_to_sample_or_resolve_auto():
 def test_config_dependent_keys_are_validated(tmp_path, keys, value, message):
     with pytest.raises(ConfigError, match=message):
         load_search_space(write_space(tmp_path, changed(keys, value)))
+
+
+@pytest.mark.parametrize("name", bundled_names())
+def test_recorded_space_round_trips_without_its_file(name):
+    """--resume rebuilds the space from search.yaml's copy, so the original file may be gone."""
+    from glass_tune.search_space import space_from_record
+
+    space = load_search_space(name)
+    again = space_from_record(yaml.safe_load(yaml.safe_dump(space.to_dict(), sort_keys=False)), source="search.yaml: space")
+    assert (again.params, again.fixed, again.points_to_evaluate) == (space.params, space.fixed, space.points_to_evaluate)
+    assert (again.metric, again.mode, again.name) == (space.metric, space.mode, space.name)
+
+
+def test_recorded_space_must_be_a_mapping():
+    from glass_tune.search_space import space_from_record
+
+    with pytest.raises(ConfigError, match="search.yaml: the recorded search space is not a mapping"):
+        space_from_record(["params"], source="search.yaml")
