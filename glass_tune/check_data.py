@@ -14,13 +14,11 @@ goes on.
 from __future__ import annotations
 
 import os
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 import numpy as np
 
@@ -37,6 +35,7 @@ from glass_tune.data import (
 )
 from glass_tune.data.layout import GOOD
 from glass_tune.errors import DataError
+from glass_tune.logs import get_logger
 from glass_tune.run_data import RunSamples, resolve_category, resolve_data_root, resolve_run_config, run_samples
 
 MAX_LISTED = 20  # problems printed per category; the rest are counted
@@ -45,6 +44,8 @@ _VAL_SOURCE_TEXT = {
     "test": "the test set itself (official protocol: test used for selection, no held-out figures)",
     "dir": "val_dir {val_dir}; the whole test set is held out",
 }
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -95,8 +96,9 @@ def select_categories(config: GlassConfig, requested: Sequence[str] | None) -> l
 def check_category(config: GlassConfig) -> CategoryReport:
     """Resolve, scan, split and decode one category; data problems are collected, not raised."""
     report = CategoryReport(category=config.category or "?", config=config)
+    judge_svd = config.svd == "auto"  # the official judge decodes every training image: files first
     try:
-        report.config = resolve_run_config(config)
+        report.config = resolve_run_config(config.replace(svd=0) if judge_svd else config)
         report.category = report.config.category or report.category
         samples = run_samples(report.config)
     except DataError as exc:
@@ -110,6 +112,8 @@ def check_category(config: GlassConfig) -> CategoryReport:
     report.warnings += _collapse(w for info in files.values() for w in info.warnings)
     report.warnings += _cache_warnings(report.config, len(samples.split.train))
     report.problems += _texture_problems(report.config)
+    if judge_svd and not report.problems:
+        report.config = report.config.replace(svd=resolve_run_config(config).svd)
     return report
 
 
@@ -214,12 +218,12 @@ def raise_on_problems(reports: Sequence[CategoryReport]) -> None:
         raise DataError(problems[0] + more)
 
 
-def preflight(config: GlassConfig, categories: Sequence[str], *, stream: TextIO | None = None) -> list[CategoryReport]:
+def preflight(config: GlassConfig, categories: Sequence[str]) -> list[CategoryReport]:
     """The driver-side check of ``train`` and ``tune``: print warnings, stop on the first problem."""
     reports = check_categories(config, categories)
     for report in reports:
         for warning in report.warnings:
-            print(f"warning: [{report.category}] {warning}", file=stream or sys.stderr)
+            log.warning(f"[{report.category}] {warning}")
     raise_on_problems(reports)
     return reports
 

@@ -16,9 +16,11 @@ from pathlib import Path
 from glass_tune import __version__
 from glass_tune.config import DATA_FORMAT_CHOICES, VAL_SOURCE_CHOICES, GlassConfig, load_config
 from glass_tune.errors import UserError
-from glass_tune.notices import console_logging
+from glass_tune.logs import get_logger, setup_console
 from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVES, objective_metric
 from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS
+
+log = get_logger(__name__)
 
 # Heavy imports (torch, ray) happen inside the command functions so `--help` and errors stay fast.
 
@@ -55,7 +57,7 @@ class _DeprecatedLayoutFlag(argparse.Action):
     """``--format`` named the dataset layout before 0.2; it now means an export format only."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
-        print("glass-tune: --format for the dataset layout is deprecated, use --layout", file=sys.stderr)
+        log.warning("--format for the dataset layout is deprecated, use --layout")
         setattr(namespace, self.dest, values)
 
 
@@ -93,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out or f"runs/train-{config.category}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     _prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
     resume = out / "checkpoints" / "last.pt" if args.resume else None
-    print(f"glass-tune train: {config.category} from {config.data_root} -> {out}", flush=True)
+    log.info(f"glass-tune train: {config.category} from {config.data_root} -> {out}")
     result = fit(
         config,
         out_dir=out,
@@ -102,10 +104,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     best = result.best
-    print(f"best epoch {best.get('epoch')}: {format_metrics(best)}")
+    log.info(f"best epoch {best.get('epoch')}: {format_metrics(best)}")
     if result.test is not None:
-        print(f"held-out test at that epoch: {format_metrics(result.test)}")
-    print(f"outputs: {out}  (tensorboard --logdir {out / 'tensorboard'})")
+        log.info(f"held-out test at that epoch: {format_metrics(result.test)}")
+    log.info(f"outputs: {out}  (tensorboard --logdir {out / 'tensorboard'})")
     return 0
 
 
@@ -117,7 +119,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     for r in results:
         print(f"{r.score:.6f}  {r.path}")
-    print(f"heat maps and scores.csv written to {Path(args.out).resolve()}")
+    log.info(f"heat maps and scores.csv written to {Path(args.out).resolve()}")
     return 0
 
 
@@ -125,7 +127,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from glass_tune.data import generate_synthetic
 
     root = generate_synthetic(Path(args.out), categories=args.categories, seed=args.seed, size=args.size)
-    print(f"synthetic dataset written to {root}")
+    log.info(f"synthetic dataset written to {root}")
     return 0
 
 
@@ -191,15 +193,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
     exp = options.experiment
     for o in outcomes:
         if o.best_trial is None:
-            print(f"[{o.category}] no trial finished ({len(o.errors)} errored)")
+            log.info(f"[{o.category}] no trial finished ({len(o.errors)} errored)")
             continue
-        print(f"[{o.category}] best trial {o.best_trial} (score {o.best.get('score'):.4f}): {format_metrics(o.best)}")
-        print(f"[{o.category}] best config: {o.best_config_path}")
+        log.info(f"[{o.category}] best trial {o.best_trial} (score {o.best.get('score'):.4f}): {format_metrics(o.best)}")
+        log.info(f"[{o.category}] best config: {o.best_config_path}")
         for err in o.errors:
-            print(f"[{o.category}] errored trial {err}")
-    print(f"summary: {exp / 'summary.md'}")
-    print(f"status: glass-tune status {exp}")
-    print(f"tensorboard --logdir {exp}")
+            log.info(f"[{o.category}] errored trial {err}")
+    log.info(f"summary: {exp / 'summary.md'}")
+    log.info(f"status: glass-tune status {exp}")
+    log.info(f"tensorboard --logdir {exp}")
     return 0
 
 
@@ -222,7 +224,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return _export_onnx(args)
     text = export_experiment(args.experiment, fmt=args.format, out=args.out, category=args.category)
     if args.out:
-        print(f"best config written to {Path(args.out).resolve()}")
+        log.info(f"best config written to {Path(args.out).resolve()}")
     else:
         sys.stdout.write(text)
     return 0
@@ -234,7 +236,7 @@ def _export_onnx(args: argparse.Namespace) -> int:
     if not args.out:
         raise UserError("--format onnx needs --out FILE (e.g. --out model.onnx)")
     target = export_onnx(args.experiment, out=args.out, category=args.category)
-    print(f"ONNX model written to {target.resolve()}")
+    log.info(f"ONNX model written to {target.resolve()}")
     return 0
 
 
@@ -242,7 +244,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from glass_tune.report import write_report
 
     html = write_report(args.experiment, out_dir=args.out, device=args.device)
-    print(f"report written to {html.resolve()}")
+    log.info(f"report written to {html.resolve()}")
     return 0
 
 
@@ -365,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synth)
 
     _add_job_verbs(sub)
+    _add_verbosity_flags(parser, top=True)
+    for verb in sub.choices.values():
+        _add_verbosity_flags(verb, top=False)
     return parser
 
 
@@ -409,8 +414,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     )
     address = client.get_address()
     print(f"submitted job {job_id}: experiment {name} in {args.storage}")
-    print(f"follow it: glass-tune logs {job_id} --follow --address {address}")
-    print(f"stop it:   glass-tune stop {job_id} --address {address}")
+    log.info(f"follow it: glass-tune logs {job_id} --follow --address {address}")
+    log.info(f"stop it:   glass-tune stop {job_id} --address {address}")
     return 0
 
 
@@ -436,9 +441,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     client = connect(address=args.address)
     details = stop_job(client=client, job_id=args.job)
-    print(f"job {args.job}: {details.status.value}")
+    log.info(f"job {args.job}: {details.status.value}")
     if str(details.status.value) == "STOPPED":
-        print(f"continue the search with: {resume_hint(details=details, address=client.get_address())}")
+        log.info(f"continue the search with: {resume_hint(details=details, address=client.get_address())}")
     return 0
 
 
@@ -473,9 +478,20 @@ def _add_job_verbs(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_stop)
 
 
+def _add_verbosity_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """-v/-q before or after the verb; a subcommand's flag only counts when given (SUPPRESS)."""
+    default = 0 if top else argparse.SUPPRESS
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default,
+                       help="more detail (debug lines)")
+    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default,
+                       help="only warnings and errors")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    setup_console()  # parse-time warnings (deprecated flags) reach the console too
     args = build_parser().parse_args(argv)
-    console_logging()  # svd choices and protocol warnings, one line each
+    setup_console(verbosity=args.verbosity)  # progress lines on stdout, warnings on stderr
     try:
         return args.func(args)
     except UserError as exc:

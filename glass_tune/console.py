@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from typing import TextIO
-
+from glass_tune.logs import get_logger
 from glass_tune.training import Callback, EpochRecord, TrainingRun
+
+log = get_logger(__name__)
 
 
 def _fmt(value: float | None) -> str:
@@ -23,12 +23,9 @@ def format_metrics(m: dict) -> str:
 class ConsoleCallback(Callback):
     """Prints the epoch's loss, and the metrics when the epoch was evaluated (``*`` marks a new best)."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self.stream = stream or sys.stdout
-
     def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
         line = f"epoch {record.epoch:>3}/{run.config.epochs}  loss {record.losses['loss']:.4f}"
         if record.evaluation is not None:
             line += "  " + format_metrics(record.evaluation.metrics) + (" *" if record.improved else "")
         line += f"  ({record.seconds:.1f}s)"
-        print(line, file=self.stream, flush=True)
+        log.info(line)

@@ -22,6 +22,9 @@ from typing import IO
 
 from glass_tune import report_data
 from glass_tune.errors import UserError
+from glass_tune.logs import get_logger
+
+log = get_logger(__name__)
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 90.0
@@ -133,15 +136,15 @@ def run_dashboards(experiment: str | Path, *, tensorboard_port: int = 0, optuna_
     servers = start_servers(experiment, tensorboard_port=tensorboard_port, optuna_port=optuna_port)
     try:
         for server in servers:
-            print(f"{server.name}: {server.url}", flush=True)
-        print("serving on 127.0.0.1 only; Ctrl-C stops both", flush=True)
+            log.info(f"{server.name}: {server.url}")
+        log.info("serving on 127.0.0.1 only; Ctrl-C stops both")
         while True:
             for server in servers:
                 if server.process.poll() is not None:
                     raise UserError(f"{server.name} stopped (exit code {server.process.returncode}): {server.log_tail()}")
             time.sleep(0.5)
     except KeyboardInterrupt:
-        print("stopping the dashboards", flush=True)
+        log.info("stopping the dashboards")
         return 0
     finally:
         stop_servers(servers)

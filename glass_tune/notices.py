@@ -1,6 +1,6 @@
 """One-line notices about how a run deviates from, or was fitted to, the official protocol.
 
-They go to the ``glass_tune`` logger (the CLI prints it on stderr), each distinct message once per
+They go to the ``glass_tune`` logger (``glass_tune.logs`` shows it on the console), each distinct message once per
 process: a config is resolved several times per run (train resolves, then fit resolves again).
 """
 
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 
-logger = logging.getLogger("glass_tune")
+from glass_tune.logs import NOTICES_LOGGER
+
+logger = logging.getLogger(NOTICES_LOGGER)
 _seen: set[str] = set()
 
 
@@ -26,15 +28,3 @@ def inform(message: str) -> None:
 def warn(message: str) -> None:
     """A departure from the official protocol that changes results."""
     _once(logging.WARNING, message)
-
-
-def console_logging() -> None:
-    """Print the ``glass_tune`` logger's INFO and above on stderr (idempotent; only this logger)."""
-    if any(getattr(h, "_glass_tune", False) for h in logger.handlers):
-        return
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("glass-tune: %(message)s"))
-    handler._glass_tune = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False

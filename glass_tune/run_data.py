@@ -45,7 +45,6 @@ from glass_tune.data import (
 from glass_tune.data.splits import split_validation
 from glass_tune.errors import ConfigError, DataError
 
-
 # mask_protocol=auto: how the official code binarises each layout's ground truth (folder: custom data, nearest)
 MASK_PROTOCOLS = {"mvtec": "mvtec", "visa": "visa", "folder": "nearest"}
 

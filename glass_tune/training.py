@@ -22,7 +22,15 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from glass_tune import metrics as metrics_lib
-from glass_tune.checkpoint import Checkpoint, capture_rng, load_checkpoint, load_model_state, model_state, restore_rng, save_checkpoint
+from glass_tune.checkpoint import (
+    Checkpoint,
+    capture_rng,
+    load_checkpoint,
+    load_model_state,
+    model_state,
+    restore_rng,
+    save_checkpoint,
+)
 from glass_tune.config import GlassConfig, save_config
 from glass_tune.errors import ConfigError, UserError
 from glass_tune.io import atomic_write_json

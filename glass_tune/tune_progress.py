@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import math
-import sys
 import threading
 from typing import Any
 
 import cloudpickle
 from ray.tune import Callback
 
+from glass_tune.logs import get_logger
 from glass_tune.results import Objective, error_message, stopped_early
+
+log = get_logger(__name__)
 
 _STARTED: dict[str, threading.Event] = {}
 
@@ -50,7 +52,7 @@ class ProgressCallback(Callback):
         )
 
     def _say(self, text: str) -> None:
-        print(f"[tune {self.category}] {text}", file=sys.stdout, flush=True)
+        log.info(f"[tune {self.category}] {text}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         value = result.get(self.objective.metric)

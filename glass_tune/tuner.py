@@ -27,6 +27,8 @@ import yaml
 from glass_tune.config import GlassConfig, from_mapping, parse_override
 from glass_tune.errors import ConfigError, UserError
 from glass_tune.export import write_best_config
+from glass_tune.logs import get_logger
+from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVE_KEY, REPEATS_KEY, check_objective
 from glass_tune.results import (
     BEST_CONFIG_FILE,
     SEARCH_FILE,
@@ -39,8 +41,9 @@ from glass_tune.results import (
 )
 from glass_tune.search_space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.storage import Location, resolve
-from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVE_KEY, REPEATS_KEY, check_objective
 from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS, grace_period, make_sampler
+
+log = get_logger(__name__)
 
 RESOURCE_FLAGS = {"cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial"}
 
@@ -164,7 +167,7 @@ def connect_ray(options: TuneOptions) -> None:
     if options.gpus_per_trial > gpus:
         raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: the Ray cluster has {gpus:g} GPU(s)")
     where = "embedded local Ray" if options.address is None else f"Ray cluster at {options.address}"
-    print(f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU", flush=True)
+    log.info(f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU")
 
 
 def _init_ray(address: str | None) -> None:
@@ -315,10 +318,10 @@ def search_category(
     register_study(study_name(options, category), storage=storage, on_save=store.upload)
     restorable = resume and tune.Tuner.can_restore(category_dir.uri)
     if restorable and (category_dir / BEST_CONFIG_FILE).is_file():
-        print(f"[{category}] already finished; nothing to resume", flush=True)
+        log.info(f"[{category}] already finished; nothing to resume")
     else:
         if restorable:
-            print(f"[{category}] resuming the interrupted search", flush=True)
+            log.info(f"[{category}] resuming the interrupted search")
             tuner = _restored_tuner(options, category_dir)
         else:
             config = resolve_run_config(base.replace(category=category))
@@ -339,7 +342,7 @@ def search_category(
     outcome = summarize(trials, category=category, objective=objective)
     if outcome.best_trial is not None:
         outcome.best_config_path = str(write_best_config(category_dir=category_dir, objective=objective, trials=trials))
-    print(f"[{category}] study {store.describe()}: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())), flush=True)
+    log.info(f"[{category}] study {store.describe()}: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
     return outcome
 
 

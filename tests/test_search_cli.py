@@ -41,8 +41,11 @@ def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_ro
     assert base.learning_rate == 0.0005 and base.mining is True and base.svd == "auto"
     assert (options.sampler, options.objective, options.repeats, options.grace_period) == ("random", "smoothed", 2, None)
     assert captured["space"].metric == "objective"  # smoothed: the search optimises the reported objective
-    recorded = yaml.safe_load((tmp_path / "runs" / "p" / "search.yaml").read_text())
-    assert recorded["options"]["sampler"] == "random" and recorded["base_config"]["learning_rate"] == 0.0005
+    # what run_search records once Ray is up is what --resume reads back
+    tuner.save_search_record(base, captured["space"], options, captured["categories"])
+    again_base, _, again, _ = tuner.load_search_record(options)
+    assert (again.sampler, again.objective, again.repeats) == ("random", "smoothed", 2)
+    assert again_base.learning_rate == 0.0005
 
 
 def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captured, capsys):

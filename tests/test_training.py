@@ -143,10 +143,19 @@ def test_nan_loss_raises_training_diverged(tiny_config, monkeypatch):
         fit(tiny_config.replace(epochs=1))
 
 
-def test_console_prints_one_line_per_epoch(tiny_config, capsys):
+def test_console_prints_one_line_per_epoch_unless_quiet(tiny_config, capsys):
+    from glass_tune.logs import setup_console
+
+    setup_console()
     fit(tiny_config, callbacks=[ConsoleCallback()])
     lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch")]
     assert len(lines) == 2 and "image AUROC" in lines[0]
+    setup_console(verbosity=-1)
+    try:
+        fit(tiny_config.replace(epochs=1), callbacks=[ConsoleCallback()])
+        assert not [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch")]
+    finally:
+        setup_console()
 
 
 def test_predict_dataset_scores_are_max_patch_scores(tiny_config):

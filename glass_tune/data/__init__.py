@@ -17,9 +17,9 @@ from glass_tune.data.images import (
     preprocess_mask,
     resize_crop,
 )
+from glass_tune.data.las import LocalAnomalySynthesizer, pool_to_grid
 from glass_tune.data.layout import CategorySplit, Sample
 from glass_tune.data.perlin import perlin_mask, perlin_noise
-from glass_tune.data.las import LocalAnomalySynthesizer, pool_to_grid
 from glass_tune.data.synthetic import CATEGORIES as SYNTHETIC_CATEGORIES
 from glass_tune.data.synthetic import default_synthetic_root, generate_synthetic
 from glass_tune.data.textures import FolderTextures, ProceduralTextures, TextureSource, make_texture_source
