@@ -20,6 +20,7 @@ from PIL import Image
 from scipy import ndimage
 
 from glass_tune.data.images import load_rgb
+from glass_tune.errors import DataError
 
 JUDGE_INPUT = (288, 288)  # the official judge mode resizes every image to 288x288 (aspect not kept)
 JUDGE_SIZE = 289
@@ -48,12 +49,20 @@ class Judgement:
 
 
 def mean_image(paths: Sequence[str | Path]) -> np.ndarray:
-    """The mean of the training images at the judge's 288x288, as uint8 H×W×3 BGR (official order)."""
-    total = np.zeros((*JUDGE_INPUT, 3), dtype=np.float64)
+    """The mean of the training images at the judge's 288x288, as uint8 H×W×3 BGR (official order).
+
+    Unreadable files are left out here: the data check and the training report them by name.
+    """
+    total, count = np.zeros((*JUDGE_INPUT, 3), dtype=np.float64), 0
     for path in paths:
-        img = TF.resize(load_rgb(path), list(JUDGE_INPUT), interpolation=TF.InterpolationMode.BILINEAR)
+        try:
+            img = load_rgb(path)
+        except DataError:
+            continue
+        img = TF.resize(img, list(JUDGE_INPUT), interpolation=TF.InterpolationMode.BILINEAR)
         total += np.asarray(img, dtype=np.float64) / 255.0
-    mean01 = np.clip(total / max(len(paths), 1), 0.0, 1.0)
+        count += 1
+    mean01 = np.clip(total / max(count, 1), 0.0, 1.0)
     return (mean01 * 255).astype(np.uint8)[:, :, ::-1]  # truncation, as the official astype("uint8")
 
 
