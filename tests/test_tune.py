@@ -21,6 +21,8 @@ from glass_tune.training import fit
 from tests.helpers import TINY
 from tests.study_helpers import study_storage
 
+pytestmark = pytest.mark.integration  # embedded Ray searches, subprocess drivers, kills
+
 SPACE = {
     "metric": "best_score",
     "mode": "max",
@@ -250,11 +252,10 @@ def test_bad_tune_input_fails_before_any_trial(files, tmp_path, capsys, extra, n
     assert not (tmp_path / "bad").exists()  # no search.yaml before the address is known to work
 
 
-def test_gpus_per_trial_without_a_gpu(files, tmp_path, capsys):
+def test_gpus_per_trial_without_a_gpu(files, tmp_path, capsys, monkeypatch):
     import torch
 
-    if torch.cuda.is_available():
-        pytest.fail("this check is for CPU-only machines; run the gpu-marked tests on a GPU machine")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same check on a CUDA machine
     assert main(_tune_args(files, tmp_path, "gpu", "--gpus-per-trial", "1")) == 2
     assert "--gpus-per-trial 1.0: this machine has no GPU" in capsys.readouterr().err
     assert not (tmp_path / "gpu").exists()

@@ -22,6 +22,8 @@ import yaml
 from tests.helpers import TINY
 from tests.study_helpers import study_storage
 
+pytestmark = pytest.mark.integration  # embedded Ray searches, subprocess drivers, kills
+
 SPACE = {
     "params": {"step": {"type": "int", "low": 2, "high": 6}},
     "points_to_evaluate": [{"step": 5}],
