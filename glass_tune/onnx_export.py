@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glass_tune import __version__
-from glass_tune.checkpoint import load_checkpoint, selected_model
+from glass_tune.checkpoint import selected_model
 from glass_tune.config import GlassConfig
 from glass_tune.data import IMAGENET_MEAN, IMAGENET_STD
 from glass_tune.errors import UserError
@@ -33,7 +33,7 @@ from glass_tune.io import atomic_write_bytes
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator, patch_grid_size
 from glass_tune.model.scoring import anomaly_maps, image_scores
-from glass_tune.predict import Scorer, locate_checkpoint
+from glass_tune.predict import Scorer, locate_checkpoint, read_checkpoint
 
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("score", "anomaly_map")
@@ -101,7 +101,7 @@ class ExportedGlass(nn.Module):
         return image_scores(patch_scores), anomaly_maps(patch_scores, self.input_shape)
 
 
-def metadata(config: GlassConfig, *, source: Path, epoch: Any) -> dict[str, str]:
+def metadata(config: GlassConfig, *, source: str, epoch: Any) -> dict[str, str]:
     """``metadata_props`` of the file: enough to use it without glass-tune (strings only in ONNX)."""
     return {
         "input_size": json.dumps(list(config.input_shape)),
@@ -129,9 +129,9 @@ def export_onnx(source: str | Path, *, out: str | Path, category: str | None = N
     onnx = _require("onnx")
     _require("onnxscript")  # torch's dynamo exporter needs it
 
-    path = locate_checkpoint(source, category=category)
-    ckpt = load_checkpoint(path)
-    module = ExportedGlass(selected_model(ckpt, source=path)).eval()
+    location = locate_checkpoint(source, category=category)
+    ckpt = read_checkpoint(location)
+    module = ExportedGlass(selected_model(ckpt, source=str(location))).eval()
     example = torch.rand(2, 3, *module.input_shape)
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
@@ -147,7 +147,7 @@ def export_onnx(source: str | Path, *, out: str | Path, category: str | None = N
         )
     proto = program.model_proto
     selected = (ckpt.best or {}).get("epoch", ckpt.epoch)
-    onnx.helper.set_model_props(proto, metadata(ckpt.config, source=path, epoch=selected))
+    onnx.helper.set_model_props(proto, metadata(ckpt.config, source=str(location), epoch=selected))
     onnx.checker.check_model(proto)
     target = Path(out)
     atomic_write_bytes(target, proto.SerializeToString())

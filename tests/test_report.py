@@ -23,7 +23,8 @@ import yaml
 
 from glass_tune.cli import main
 from glass_tune.report import importance_plot
-from glass_tune.report_data import held_out_figures
+from glass_tune.results import TrialRecord, trial_held_out
+from glass_tune.storage import resolve
 from tests.conftest import TINY
 
 CATEGORIES = ("weave", "washer")
@@ -164,11 +165,16 @@ def test_summary_table_links_each_category_and_matches_the_summary(experiment, p
 
 
 def test_held_out_figures_come_from_the_last_report_else_metrics_json(tmp_path):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"test": {"image_auroc": 0.25, "pixel_auroc": 0.5}}))
-    assert held_out_figures(tmp_path, {"test_image_auroc": 0.75, "test_aupro": 0.5}) == {"image_auroc": 0.75, "aupro": 0.5}
-    assert held_out_figures(tmp_path, {"best_score": 1.0}) == {"image_auroc": 0.25, "pixel_auroc": 0.5}
-    assert held_out_figures(tmp_path / "none", {}) is None
+    (tmp_path / "trial_a" / "run").mkdir(parents=True)
+    (tmp_path / "trial_a" / "run" / "metrics.json").write_text(json.dumps({"test": {"image_auroc": 0.25, "pixel_auroc": 0.5}}))
+
+    def held_out(last: dict, folder: str) -> dict | None:
+        trial = TrialRecord(trial_id="a", status="TERMINATED", config={}, last_result=last, folder=folder)
+        return trial_held_out(trial=trial, category_dir=resolve(str(tmp_path)))
+
+    assert held_out({"test_image_auroc": 0.75, "test_aupro": 0.5}, "trial_a") == {"image_auroc": 0.75, "aupro": 0.5}
+    assert held_out({"best_score": 1.0}, "trial_a") == {"image_auroc": 0.25, "pixel_auroc": 0.5}
+    assert held_out({}, "none") is None
 
 
 def test_too_few_trials_for_importance_is_a_stated_message():
