@@ -7,6 +7,7 @@ everything it started, and nothing else on the machine is touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -134,10 +135,8 @@ def stop_servers(servers: Sequence[Server]) -> None:
 
 
 def _signal_session(process: subprocess.Popen, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)  # start_new_session: the group id is the leader's pid
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _interrupt(signum: int, frame: object) -> None:

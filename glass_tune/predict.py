@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from glass_tune.storage import Location, resolve
 RUN_CHECKPOINTS = ("best.pt", "last.pt")  # a train run folder's checkpoints/, in order of preference
 RAY_RESULT_FILE = "result.json"  # what marks a Ray trial folder
 
+OUTPUT_NAMES = ("score", "anomaly_map")  # of an exported ONNX graph (glass_tune.onnx_export)
 # images in [0, 1] (B x 3 x H x W) -> (scores B, maps B x H x W)
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
@@ -126,6 +128,39 @@ def torch_scorer(model: GlassModel, device: torch.device) -> Scorer:
     return score
 
 
+def require_optional(module: str) -> Any:
+    """Import an optional dependency of the ``onnx`` extra, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{module} is not installed (pip install 'glass-tune[onnx]')") from None
+
+
+def onnx_scorer(path: str | Path) -> tuple[tuple[int, int], Scorer]:
+    """``(input_shape, scorer)`` for an exported file, run by onnxruntime on the CPU."""
+    ort = require_optional("onnxruntime")
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{file}: ONNX file not found")
+    try:
+        session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise UserError(f"{file}: not a loadable ONNX model ({type(exc).__name__})") from None
+    inputs = session.get_inputs()
+    shape = inputs[0].shape if len(inputs) == 1 else []
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        raise UserError(f"{file}: expected one N x 3 x H x W input (a glass-tune export), found {[i.shape for i in inputs]}")
+    name, input_shape = inputs[0].name, (int(shape[2]), int(shape[3]))
+
+    def score(images01: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        scores, maps = session.run(list(OUTPUT_NAMES), {name: images01.numpy().astype(np.float32)})
+        return scores, maps
+
+    return input_shape, score
+
+
 def predict_images(
     images: Sequence[str | Path],
     *,
@@ -142,8 +177,6 @@ def predict_images(
     if (checkpoint is None) == (onnx is None):
         raise UserError("predict needs exactly one of --checkpoint and --onnx")
     if onnx is not None:
-        from glass_tune.onnx_export import onnx_scorer
-
         input_shape, scorer = onnx_scorer(onnx)
     else:
         dev = resolve_device(device)
