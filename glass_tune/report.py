@@ -105,8 +105,10 @@ def importance_plot(study: Any | None) -> tuple[bytes | None, str]:
         return None, "Parameter importance: the Optuna study was not found in the recorded storage."
     completed = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
     if len(completed) < MIN_TRIALS_FOR_IMPORTANCE:
+        pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
+        also = f" (and {pruned} stopped early, which importance does not use)" if pruned else ""
         return None, (f"Parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} completed trials; "
-                      f"this study has {len(completed)}.")
+                      f"this study has {len(completed)}{also}.")
     try:
         values = optuna.importance.get_param_importances(
             study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)

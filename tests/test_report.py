@@ -23,10 +23,11 @@ import pytest
 import yaml
 
 from glass_tune.cli import main
-from glass_tune.report import importance_plot
+from glass_tune.report import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
 from glass_tune.results import TrialRecord, trial_held_out
 from glass_tune.storage import resolve
 from tests.conftest import TINY
+from tests.study_helpers import study_storage
 
 CATEGORIES = ("weave", "washer")
 EPOCHS = 2
@@ -122,17 +123,29 @@ def _last_result(trial: Path) -> dict:
     return json.loads((trial / "result.json").read_text().strip().splitlines()[-1])
 
 
-def test_report_embeds_every_plot_and_writes_it_beside(report, page):
+def _completed_in_study(experiment: Path, category: str) -> int:
+    """COMPLETE trials of the persisted study (ASHA-stopped trials are PRUNED there)."""
+    study = optuna.load_study(study_name=f"rep/{category}", storage=study_storage(str(experiment)))
+    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def test_report_embeds_every_plot_and_writes_it_beside(experiment, report, page):
     embedded = {img["data-plot"]: img["src"] for img in page.images}
-    assert set(embedded) == {f"{c}-{p}" for c in CATEGORIES for p in PLOTS}
+    html = (report / "report.html").read_text()
+    expected = set()
+    for c in CATEGORIES:
+        completed = _completed_in_study(experiment, c)
+        with_importance = completed >= MIN_TRIALS_FOR_IMPORTANCE
+        expected |= {f"{c}-{p}" for p in PLOTS if with_importance or p != "importance"}
+        if not with_importance:  # the study was found in the journal, and the count is its own
+            assert f"this study has {completed}" in html
+    assert set(embedded) == expected
     for plot_id, src in embedded.items():
         assert src.startswith("data:image/png;base64,")
         png = base64.b64decode(src.split(",", 1)[1])
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         assert (report / f"{plot_id}.png").read_bytes() == png
-    html = (report / "report.html").read_text()
     assert not re.search(r'src="(?!data:)', html), "the page must open offline: no external sources"
-    assert "fANOVA" in html
 
 
 def test_trial_table_numbers_equal_the_experiment_results(experiment, page):
@@ -176,6 +189,14 @@ def test_held_out_figures_come_from_the_last_report_else_metrics_json(tmp_path):
     assert held_out({"test_image_auroc": 0.75, "test_aupro": 0.5}, "trial_a") == {"image_auroc": 0.75, "aupro": 0.5}
     assert held_out({"best_score": 1.0}, "trial_a") == {"image_auroc": 0.25, "pixel_auroc": 0.5}
     assert held_out({}, "none") is None
+
+
+def test_importance_of_a_study_is_fanova_over_its_completed_trials():
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + 0.01 * t.suggest_float("y", 0, 1), n_trials=8)
+    png, note = importance_plot(study)
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "fANOVA" in note and "over 8 completed trials" in note
 
 
 def test_too_few_trials_for_importance_is_a_stated_message():
