@@ -26,22 +26,14 @@ from glass_tune.cli import main
 from glass_tune.report import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
 from glass_tune.results import TrialRecord, trial_held_out
 from glass_tune.storage import resolve
-from tests.conftest import TINY
+from tests.helpers import TINY
 from tests.study_helpers import study_storage
+from tests.test_tune import SPACE  # the same small space as the tuner tests
 
 CATEGORIES = ("weave", "washer")
 EPOCHS = 2
 PLOTS = ("best_so_far", "auroc_curves", "parallel_coordinates", "importance", "best_trial_overlays",
          "best_trial_roc_pro", "best_trial_histogram")
-SPACE = {
-    "metric": "best_score",
-    "mode": "max",
-    "params": {
-        "step": {"type": "int", "low": 2, "high": 6},
-        "gaussian_noise_std": {"type": "float", "low": 0.005, "high": 0.05, "log": True},
-    },
-    "points_to_evaluate": [{"step": 5, "gaussian_noise_std": 0.015}],
-}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
