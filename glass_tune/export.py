@@ -201,14 +201,20 @@ def export_experiment(experiment: str, *, fmt: str, out: str | None, category: s
     """
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    category_dir = _category_dir(resolve(str(experiment)), category)
-    parent = category_dir.parent
-    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
+    category_dir, objective = locate_category(experiment, category=category)
     record = best_trial_record(category_dir=category_dir, objective=objective)
     text = render(record["config"], record["provenance"], fmt)
     if out is not None:
         resolve(str(out)).write_text(text)
     return text
+
+
+def locate_category(experiment: str | Path, *, category: str | None = None) -> tuple[Location, Objective]:
+    """The one category search an experiment argument names (see :func:`_category_dir`) and its objective."""
+    category_dir = _category_dir(resolve(str(experiment)), category)
+    parent = category_dir.parent
+    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
+    return category_dir, objective
 
 
 def is_category_dir(location: Location) -> bool:

@@ -71,12 +71,11 @@ def _newest_trial_checkpoint(trial_dir: Location) -> Location:
 
 
 def _best_trial_checkpoint(source: str | Path, category: str | None) -> Location:
-    from glass_tune.report_data import open_experiment
+    from glass_tune.export import locate_category
 
-    view = open_experiment(source)
-    category_dir = view.category(category)
-    trials = load_trials(category_dir=category_dir, objective=view.objective)
-    best = best_trial((t for t in trials if t.error is None), objective=view.objective)
+    category_dir, objective = locate_category(source, category=category)
+    trials = load_trials(category_dir=category_dir, objective=objective)
+    best = best_trial((t for t in trials if t.error is None), objective=objective)
     found = None if best is None else checkpoint_file(trial=best, category_dir=category_dir)
     if found is None:
         raise UserError(f"{category_dir}: no trial with a checkpoint (all errored?)")

@@ -25,12 +25,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ExperimentView:
-    """One experiment's record, objective and location; ``given`` is the category folder named, if any."""
+    """One experiment's record, objective and location."""
 
     location: Location
     record: dict[str, Any]
     objective: Objective
-    given: str | None = None
 
     @property
     def name(self) -> str:
@@ -48,21 +47,6 @@ class ExperimentView:
         """The recorded categories whose search has started, in the recorded order."""
         present = {d.name: d for d in category_dirs(self.location)}
         return [present[c] for c in self.record.get("categories", []) if c in present]
-
-    def category(self, name: str | None = None) -> Location:
-        """One category's folder: ``name``, else the folder given, else the only one started."""
-        started = self.categories()
-        name = name or self.given
-        if name is None:
-            if len(started) != 1:
-                raise UserError(f"{self.location}: holds several categories ({', '.join(c.name for c in started)}); "
-                                "pass --category")
-            return started[0]
-        for c in started:
-            if c.name == name:
-                return c
-        raise UserError(f"{self.location}: no search of category '{name}' "
-                        f"(found: {', '.join(c.name for c in started) or 'none'})")
 
     def trials(self, category_dir: Location) -> list[TrialRecord]:
         return load_trials(category_dir=category_dir, objective=self.objective, with_history=True)
@@ -91,10 +75,9 @@ class ExperimentView:
 def open_experiment(path: str | Path) -> ExperimentView:
     """An experiment folder or URI, or one of its category folders, as an :class:`ExperimentView`."""
     location = resolve(str(path))
-    given = None
     if not (location / SEARCH_FILE).is_file() and is_category_dir(location) and (location.parent / SEARCH_FILE).is_file():
-        location, given = location.parent, location.name
+        location = location.parent
     if not (location / SEARCH_FILE).is_file():
         raise UserError(f"{path}: not a glass-tune experiment (no {SEARCH_FILE})")
     return ExperimentView(location=location, record=read_search_record(experiment=location),
-                          objective=experiment_objective(experiment=location), given=given)
+                          objective=experiment_objective(experiment=location))

@@ -115,23 +115,30 @@ def _last_result(trial: Path) -> dict:
     return json.loads((trial / "result.json").read_text().strip().splitlines()[-1])
 
 
-def _completed_in_study(experiment: Path, category: str) -> int:
-    """COMPLETE trials of the persisted study (ASHA-stopped trials are PRUNED there)."""
-    study = optuna.load_study(study_name=f"rep/{category}", storage=study_storage(str(experiment)))
-    return len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+@pytest.fixture(scope="module")
+def completed(experiment) -> dict[str, int]:
+    """COMPLETE trials of each persisted study (ASHA-stopped trials are PRUNED there)."""
+    counts = {}
+    for category in CATEGORIES:
+        study = optuna.load_study(study_name=f"rep/{category}", storage=study_storage(str(experiment)))
+        counts[category] = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    return counts
 
 
-def test_report_embeds_every_plot_and_writes_it_beside(experiment, report, page):
+@pytest.fixture(scope="module")
+def expected_plots(completed) -> set[str]:
+    """Every plot, the importance one where the study has enough completed trials for it."""
+    return {f"{c}-{p}" for c in CATEGORIES for p in PLOTS
+            if p != "importance" or completed[c] >= MIN_TRIALS_FOR_IMPORTANCE}
+
+
+def test_report_embeds_every_plot_and_writes_it_beside(completed, expected_plots, report, page):
     embedded = {img["data-plot"]: img["src"] for img in page.images}
     html = (report / "report.html").read_text()
-    expected = set()
-    for c in CATEGORIES:
-        completed = _completed_in_study(experiment, c)
-        with_importance = completed >= MIN_TRIALS_FOR_IMPORTANCE
-        expected |= {f"{c}-{p}" for p in PLOTS if with_importance or p != "importance"}
-        if not with_importance:  # the study was found in the journal, and the count is its own
-            assert f"this study has {completed}" in html
-    assert set(embedded) == expected
+    for n in completed.values():
+        if n < MIN_TRIALS_FOR_IMPORTANCE:  # the study was found in the journal, and the count is its own
+            assert f"this study has {n}" in html
+    assert set(embedded) == expected_plots
     for plot_id, src in embedded.items():
         assert src.startswith("data:image/png;base64,")
         png = base64.b64decode(src.split(",", 1)[1])
@@ -199,7 +206,7 @@ def test_too_few_trials_for_importance_is_a_stated_message():
 
 
 @pytest.mark.integration
-def test_chromium_renders_every_plot(report, tmp_path):
+def test_chromium_renders_every_plot(expected_plots, report, tmp_path):
     chromium = shutil.which("chromium")
     assert chromium, "Debian package chromium is required (.ci/run installs it)"
     page = tmp_path / "report.html"
@@ -211,7 +218,7 @@ def test_chromium_renders_every_plot(report, tmp_path):
     dom = subprocess.run([*base, "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=180, check=True).stdout
     rendered = re.findall(r'data-plot="([^"]+)"[^>]*data-rendered="(\d+)x(\d+)x(\d+)x(\d+)"', dom)
-    assert {p for p, *_ in rendered} == {f"{c}-{p}" for c in CATEGORIES for p in PLOTS}
+    assert {p for p, *_ in rendered} == expected_plots
     for plot, *sizes in rendered:
         assert all(int(s) > 0 for s in sizes), (plot, sizes)
     shot = tmp_path / "screenshot.png"
