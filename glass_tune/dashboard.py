@@ -7,6 +7,7 @@ everything it started, and nothing else on the machine is touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -20,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from glass_tune import report_data
 from glass_tune.errors import UserError
 from glass_tune.logs import get_logger
+from glass_tune.report_data import ExperimentView, open_experiment
 
 log = get_logger(__name__)
 
@@ -60,20 +61,37 @@ def _optuna_dashboard_executable() -> str:
     return found
 
 
-def server_commands(record: report_data.SearchRecord, *, tensorboard_port: int, optuna_port: int) -> dict[str, list[str]]:
+def study_arguments(view: ExperimentView, *, cache: Path) -> list[str]:
+    """optuna-dashboard's storage arguments for wherever the study lives.
+
+    An RDB URL is passed as is; a journal file by its path with ``--storage-class JournalFileStorage``
+    (optuna-dashboard 0.21 opens journal files; the class is named rather than guessed from the
+    file).  On object storage the journal is downloaded to ``cache`` first: the dashboard shows a
+    snapshot of the study as uploaded at that moment."""
+    store = view.study_store(cache=cache)
+    if store.url is not None and "://" in store.url:
+        return [store.url]
+    if store.mirrored:
+        store.open()  # downloads the uploaded journal into cache
+    journal = Path(store.url) if store.url is not None else store.journal
+    return [str(journal), "--storage-class", "JournalFileStorage"]
+
+
+def server_commands(view: ExperimentView, *, tensorboard_port: int, optuna_port: int, cache: Path) -> dict[str, list[str]]:
     return {
-        "TensorBoard": [sys.executable, "-m", "tensorboard.main", "--logdir", str(record.root),
+        "TensorBoard": [sys.executable, "-m", "tensorboard.main", "--logdir", str(view.location),
                         "--host", HOST, "--port", str(tensorboard_port)],
-        "optuna-dashboard": [_optuna_dashboard_executable(), record.study_storage,
+        "optuna-dashboard": [_optuna_dashboard_executable(), *study_arguments(view, cache=cache),
                              "--host", HOST, "--port", str(optuna_port)],
     }
 
 
-def start_servers(experiment: str | Path, *, tensorboard_port: int = 0, optuna_port: int = 0) -> list[Server]:
+def start_servers(experiment: str | Path, *, cache: Path, tensorboard_port: int = 0, optuna_port: int = 0) -> list[Server]:
     """Start both servers (port 0: a free one) and return once both accept connections."""
-    record = report_data.load_search_record(experiment)
+    view = open_experiment(experiment)
     ports = {"TensorBoard": tensorboard_port or free_port(), "optuna-dashboard": optuna_port or free_port()}
-    commands = server_commands(record, tensorboard_port=ports["TensorBoard"], optuna_port=ports["optuna-dashboard"])
+    commands = server_commands(view, tensorboard_port=ports["TensorBoard"], optuna_port=ports["optuna-dashboard"],
+                               cache=cache)
     servers: list[Server] = []
     try:
         for name, command in commands.items():
@@ -120,10 +138,8 @@ def stop_servers(servers: Sequence[Server]) -> None:
 
 
 def _signal_session(process: subprocess.Popen, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, sig)  # start_new_session: the group id is the leader's pid
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -133,7 +149,12 @@ def _interrupt(signum: int, frame: object) -> None:
 def run_dashboards(experiment: str | Path, *, tensorboard_port: int = 0, optuna_port: int = 0) -> int:
     """Serve until Ctrl-C or SIGTERM (or until a server dies, which is an error)."""
     signal.signal(signal.SIGTERM, _interrupt)  # a plain `kill` must stop the servers too
-    servers = start_servers(experiment, tensorboard_port=tensorboard_port, optuna_port=optuna_port)
+    with tempfile.TemporaryDirectory(prefix="glass-tune-dashboard-") as cache:  # the study journal's copy, if remote
+        return _serve(start_servers(experiment, cache=Path(cache), tensorboard_port=tensorboard_port,
+                                    optuna_port=optuna_port))
+
+
+def _serve(servers: list[Server]) -> int:
     try:
         for server in servers:
             log.info(f"{server.name}: {server.url}")

@@ -23,6 +23,7 @@ from glass_tune.results import (
     TrialRecord,
     best_trial,
     category_dirs,
+    checkpoint_file,
     experiment_objective,
     is_category_dir,
     load_trials,
@@ -52,6 +53,7 @@ def best_trial_record(
         raise UserError(f"{category_dir}: no trial reported {objective.metric} (all errored?)")
     config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(category_dir))
     last = trial.last_result
+    checkpoint = checkpoint_file(trial=trial, category_dir=category_dir)
     provenance = {
         "experiment": str(category_dir.parent),
         "category": config.category,
@@ -66,20 +68,10 @@ def best_trial_record(
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),
         "held_out_test": trial_held_out(trial=trial, category_dir=category_dir),
-        "checkpoint": _checkpoint_uri(category_dir, trial.checkpoint),
+        "checkpoint": None if checkpoint is None else str(checkpoint),
         "versions": versions(),
     }
     return {"config": config, "provenance": provenance}
-
-
-def _checkpoint_uri(category_dir: Location, fs_path: str | None) -> str | None:
-    """The checkpoint file as the user can reach it (a local path, or a URI on object storage)."""
-    if fs_path is None:
-        return None
-    if category_dir.is_local:
-        return str(Path(fs_path) / "checkpoint.pt")
-    scheme = category_dir.uri.split("://", 1)[0]
-    return f"{scheme}://{fs_path.lstrip('/')}/checkpoint.pt"
 
 
 def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
@@ -209,14 +201,20 @@ def export_experiment(experiment: str, *, fmt: str, out: str | None, category: s
     """
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    category_dir = _category_dir(resolve(str(experiment)), category)
-    parent = category_dir.parent
-    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
+    category_dir, objective = locate_category(experiment, category=category)
     record = best_trial_record(category_dir=category_dir, objective=objective)
     text = render(record["config"], record["provenance"], fmt)
     if out is not None:
         resolve(str(out)).write_text(text)
     return text
+
+
+def locate_category(experiment: str | Path, *, category: str | None = None) -> tuple[Location, Objective]:
+    """The one category search an experiment argument names (see :func:`_category_dir`) and its objective."""
+    category_dir = _category_dir(resolve(str(experiment)), category)
+    parent = category_dir.parent
+    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
+    return category_dir, objective
 
 
 def _category_dir(path: Location, category: str | None) -> Location:

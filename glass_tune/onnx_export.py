@@ -1,4 +1,4 @@
-"""ONNX export of a trained GLASS model, and the onnxruntime scorer ``predict --onnx`` uses.
+"""ONNX export of a trained GLASS model (``predict --onnx`` runs the file: glass_tune.predict.onnx_scorer).
 
 The graph takes a float32 N x 3 x H x W batch in [0, 1] at the run's input size (ImageNet
 normalisation inside) and returns ``score`` (N) and ``anomaly_map`` (N x H x W): backbone, patch
@@ -19,24 +19,21 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glass_tune import __version__
-from glass_tune.checkpoint import load_checkpoint, selected_model
+from glass_tune.checkpoint import selected_model
 from glass_tune.config import GlassConfig
 from glass_tune.data import IMAGENET_MEAN, IMAGENET_STD
-from glass_tune.errors import UserError
 from glass_tune.io import atomic_write_bytes
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator, patch_grid_size
 from glass_tune.model.scoring import anomaly_maps, image_scores
-from glass_tune.predict import Scorer, locate_checkpoint
+from glass_tune.predict import OUTPUT_NAMES, locate_checkpoint, read_checkpoint, require_optional
 
 INPUT_NAME = "images"
-OUTPUT_NAMES = ("score", "anomaly_map")
 OPSET = 18
 
 
@@ -101,7 +98,7 @@ class ExportedGlass(nn.Module):
         return image_scores(patch_scores), anomaly_maps(patch_scores, self.input_shape)
 
 
-def metadata(config: GlassConfig, *, source: Path, epoch: Any) -> dict[str, str]:
+def metadata(config: GlassConfig, *, source: str, epoch: Any) -> dict[str, str]:
     """``metadata_props`` of the file: enough to use it without glass-tune (strings only in ONNX)."""
     return {
         "input_size": json.dumps(list(config.input_shape)),
@@ -114,24 +111,14 @@ def metadata(config: GlassConfig, *, source: Path, epoch: Any) -> dict[str, str]
     }
 
 
-def _require(module: str) -> Any:
-    """Import an optional dependency of the ``onnx`` extra, or say how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise UserError(f"{module} is not installed (pip install 'glass-tune[onnx]')") from None
-
-
 def export_onnx(source: str | Path, *, out: str | Path, category: str | None = None) -> Path:
     """Write the selected epoch's model behind ``source`` (run, trial, checkpoint or experiment) to ``out``."""
-    onnx = _require("onnx")
-    _require("onnxscript")  # torch's dynamo exporter needs it
+    onnx = require_optional("onnx")
+    require_optional("onnxscript")  # torch's dynamo exporter needs it
 
-    path = locate_checkpoint(source, category=category)
-    ckpt = load_checkpoint(path)
-    module = ExportedGlass(selected_model(ckpt, source=path)).eval()
+    location = locate_checkpoint(source, category=category)
+    ckpt = read_checkpoint(location)
+    module = ExportedGlass(selected_model(ckpt, source=str(location))).eval()
     example = torch.rand(2, 3, *module.input_shape)
     with warnings.catch_warnings(), _quiet_exporter():
         warnings.simplefilter("ignore")
@@ -147,7 +134,7 @@ def export_onnx(source: str | Path, *, out: str | Path, category: str | None = N
         )
     proto = program.model_proto
     selected = (ckpt.best or {}).get("epoch", ckpt.epoch)
-    onnx.helper.set_model_props(proto, metadata(ckpt.config, source=path, epoch=selected))
+    onnx.helper.set_model_props(proto, metadata(ckpt.config, source=str(location), epoch=selected))
     onnx.checker.check_model(proto)
     target = Path(out)
     atomic_write_bytes(target, proto.SerializeToString())
@@ -163,26 +150,3 @@ class _quiet_exporter:
 
     def __exit__(self, *exc: object) -> None:
         logging.getLogger("torch.onnx").setLevel(self._level)
-
-
-def onnx_scorer(path: str | Path) -> tuple[tuple[int, int], Scorer]:
-    """``(input_shape, scorer)`` for an exported file, run by onnxruntime on the CPU."""
-    ort = _require("onnxruntime")
-    file = Path(path)
-    if not file.is_file():
-        raise UserError(f"{file}: ONNX file not found")
-    try:
-        session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types for bad files
-        raise UserError(f"{file}: not a loadable ONNX model ({type(exc).__name__})") from None
-    inputs = session.get_inputs()
-    shape = inputs[0].shape if len(inputs) == 1 else []
-    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
-        raise UserError(f"{file}: expected one N x 3 x H x W input (a glass-tune export), found {[i.shape for i in inputs]}")
-    name, input_shape = inputs[0].name, (int(shape[2]), int(shape[3]))
-
-    def score(images01: Tensor) -> tuple[np.ndarray, np.ndarray]:
-        scores, maps = session.run(list(OUTPUT_NAMES), {name: images01.numpy().astype(np.float32)})
-        return scores, maps
-
-    return input_shape, score

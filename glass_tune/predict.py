@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from glass_tune.checkpoint import load_checkpoint, selected_model
+from glass_tune.checkpoint import Checkpoint, load_checkpoint, selected_model
 from glass_tune.data import normalize
 from glass_tune.data.images import load_rgb, resize_crop, to_float01, to_uint8_tensor
 from glass_tune.errors import UserError
 from glass_tune.io import atomic_write_bytes, atomic_write_text
 from glass_tune.model import GlassModel
+from glass_tune.results import CHECKPOINT_FILE, best_trial, checkpoint_file, load_trials
 from glass_tune.runtime import resolve_device
+from glass_tune.storage import Location, resolve
 
 RUN_CHECKPOINTS = ("best.pt", "last.pt")  # a train run folder's checkpoints/, in order of preference
+RAY_RESULT_FILE = "result.json"  # what marks a Ray trial folder
 
+OUTPUT_NAMES = ("score", "anomaly_map")  # of an exported ONNX graph (glass_tune.onnx_export)
 # images in [0, 1] (B x 3 x H x W) -> (scores B, maps B x H x W)
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
@@ -38,51 +44,60 @@ class Prediction:
     heatmap: Path
 
 
-def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Path:
-    """The checkpoint file behind ``source``: a file, a train run folder (checkpoints/best.pt), a Ray
-    checkpoint folder (checkpoint.pt), a trial folder (its newest kept checkpoint), or an experiment
-    or category folder (its best trial)."""
-    from glass_tune import report_data
-
-    path = Path(source).expanduser()
-    if path.is_file() or not path.exists():
-        return path  # load_checkpoint names a missing file
-    candidates = [path / report_data.CHECKPOINT_FILE] + [path / "checkpoints" / name for name in RUN_CHECKPOINTS]
+def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Location:
+    """The checkpoint file behind ``source`` (a local path or a storage URI): a file, a train run
+    folder (checkpoints/best.pt), a Ray checkpoint folder (checkpoint.pt), a trial folder (its newest
+    kept checkpoint), or an experiment or category folder (its best trial, see glass_tune.results)."""
+    location = resolve(str(source))
+    if location.is_file() or not location.exists():
+        return location  # read_checkpoint names a missing file
+    candidates = [location / CHECKPOINT_FILE] + [location / "checkpoints" / name for name in RUN_CHECKPOINTS]
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    if (path / report_data.RESULT_FILE).is_file():
-        found = report_data.trial_checkpoint(path)
-        if found is None:
-            raise UserError(f"{path}: this trial kept no checkpoint")
-        return found
-    return _best_trial_checkpoint(path, category)
+    if (location / RAY_RESULT_FILE).is_file():
+        return _newest_trial_checkpoint(location)
+    return _best_trial_checkpoint(source, category)
 
 
-def _best_trial_checkpoint(path: Path, category: str | None) -> Path:
-    from glass_tune import report_data
+def _newest_trial_checkpoint(trial_dir: Location) -> Location:
+    """A trial folder's newest kept Ray checkpoint: every checkpoint carries the selected epoch's
+    weights as of its epoch, so the newest holds the trial's final selection."""
+    kept = [d / CHECKPOINT_FILE for d in trial_dir.subdirs() if d.name.startswith("checkpoint_")]
+    kept = [f for f in kept if f.is_file()]
+    if not kept:
+        raise UserError(f"{trial_dir}: this trial kept no checkpoint")
+    return kept[-1]
 
-    record = report_data.load_search_record(path)
-    if path.resolve() != record.root:
-        category = category or path.resolve().name
-    started = report_data.categories_with_trials(record)
-    if category is None:
-        if len(started) != 1:
-            raise UserError(f"{path}: holds several categories ({', '.join(started)}); pass --category")
-        category = started[0]
-    if category not in started:
-        raise UserError(f"{path}: no search of category '{category}' (found: {', '.join(started) or 'none'})")
-    best = report_data.best_trial(report_data.load_trials(record, category), metric=record.metric, mode=record.mode)
-    found = None if best is None else report_data.trial_checkpoint(best.path)
+
+def _best_trial_checkpoint(source: str | Path, category: str | None) -> Location:
+    from glass_tune.export import locate_category
+
+    category_dir, objective = locate_category(source, category=category)
+    trials = load_trials(category_dir=category_dir, objective=objective)
+    best = best_trial((t for t in trials if t.error is None), objective=objective)
+    found = None if best is None else checkpoint_file(trial=best, category_dir=category_dir)
     if found is None:
-        raise UserError(f"{record.category_dir(category)}: no trial with a checkpoint (all errored?)")
+        raise UserError(f"{category_dir}: no trial with a checkpoint (all errored?)")
     return found
+
+
+def read_checkpoint(location: Location) -> Checkpoint:
+    """Load a checkpoint file wherever it lives (on object storage through a temporary local copy)."""
+    if location.is_local:
+        return load_checkpoint(location.local_path)
+    if not location.is_file():
+        raise UserError(f"{location}: checkpoint file not found")
+    with tempfile.TemporaryDirectory(prefix="glass-tune-checkpoint-") as tmp:
+        local = Path(tmp) / location.name
+        location.download_to(local)
+        return load_checkpoint(local)
 
 
 def load_trained_model(source: str | Path, *, device: torch.device, category: str | None = None) -> GlassModel:
     """The selected epoch's model behind ``source`` (see :func:`locate_checkpoint`), in eval mode."""
-    path = locate_checkpoint(source, category=category)
-    return selected_model(load_checkpoint(path), source=path).to(device)
+    location = locate_checkpoint(source, category=category)
+    return selected_model(read_checkpoint(location), source=str(location)).to(device)
 
 
 def load_image01(path: str | Path, *, input_shape: tuple[int, int]) -> torch.Tensor:
@@ -112,6 +127,39 @@ def torch_scorer(model: GlassModel, device: torch.device) -> Scorer:
     return score
 
 
+def require_optional(module: str) -> Any:
+    """Import an optional dependency of the ``onnx`` extra, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{module} is not installed (pip install 'glass-tune[onnx]')") from None
+
+
+def onnx_scorer(path: str | Path) -> tuple[tuple[int, int], Scorer]:
+    """``(input_shape, scorer)`` for an exported file, run by onnxruntime on the CPU."""
+    ort = require_optional("onnxruntime")
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{file}: ONNX file not found")
+    try:
+        session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise UserError(f"{file}: not a loadable ONNX model ({type(exc).__name__})") from None
+    inputs = session.get_inputs()
+    shape = inputs[0].shape if len(inputs) == 1 else []
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        raise UserError(f"{file}: expected one N x 3 x H x W input (a glass-tune export), found {[i.shape for i in inputs]}")
+    name, input_shape = inputs[0].name, (int(shape[2]), int(shape[3]))
+
+    def score(images01: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        scores, maps = session.run(list(OUTPUT_NAMES), {name: images01.numpy().astype(np.float32)})
+        return scores, maps
+
+    return input_shape, score
+
+
 def predict_images(
     images: Sequence[str | Path],
     *,
@@ -128,8 +176,6 @@ def predict_images(
     if (checkpoint is None) == (onnx is None):
         raise UserError("predict needs exactly one of --checkpoint and --onnx")
     if onnx is not None:
-        from glass_tune.onnx_export import onnx_scorer
-
         input_shape, scorer = onnx_scorer(onnx)
     else:
         dev = resolve_device(device)

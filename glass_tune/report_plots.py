@@ -21,7 +21,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from glass_tune.metrics import pro_points, roc_points
-from glass_tune.report_data import COMPLETED, ERRORED, STOPPED, TrialRecord
+from glass_tune.results import COMPLETED, ERRORED, STOPPED, TrialRecord
 
 DPI = 100
 STATE_STYLE = {  # how a trial's curve looks, by how it ended
@@ -53,9 +53,9 @@ def best_so_far(trials: Sequence[TrialRecord], *, metric: str, mode: str) -> byt
     """Each trial's final ``metric`` in creation order, and the running best."""
     fig, ax = new_figure(figsize=(7, 3.5))
     xs = np.arange(1, len(trials) + 1)
-    values = np.array([float(t.last[metric]) if _finite(t.last.get(metric)) else np.nan for t in trials])
+    values = np.array([float(t.last_result[metric]) if _finite(t.last_result.get(metric)) else np.nan for t in trials])
     for state, style in STATE_STYLE.items():
-        pick = np.array([t.state == state for t in trials]) & ~np.isnan(values)
+        pick = np.array([t.outcome == state for t in trials]) & ~np.isnan(values)
         if pick.any():
             ax.scatter(xs[pick], values[pick], marker=style["marker"], color=style.get("color"), label=f"trial ({state})")
     running = (np.fmax.accumulate if mode == "max" else np.fmin.accumulate)(np.where(np.isnan(values), -np.inf if mode == "max" else np.inf, values))
@@ -75,7 +75,7 @@ def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
     fig, axes = new_figure(1, 2, figsize=(11, 3.8), sharex=True)
     colors = colormaps.get_cmap("tab10")
     for i, trial in enumerate(trials):
-        style = STATE_STYLE.get(trial.state, STATE_STYLE[COMPLETED])
+        style = STATE_STYLE.get(trial.outcome, STATE_STYLE[COMPLETED])
         rows = [r for r in trial.history if "epoch" in r]
         epochs = [r["epoch"] for r in rows]
         for ax, key in zip(axes, ("image_auroc", "pixel_auroc"), strict=True):
@@ -98,7 +98,7 @@ def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
 def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str], metric: str) -> bytes:
     """One polyline per scored trial across the searched parameters (each axis scaled to its range,
     log-scaled when the values span more than a decade), coloured by ``metric``."""
-    scored = [t for t in trials if _finite(t.last.get(metric))]
+    scored = [t for t in trials if _finite(t.last_result.get(metric))]
     axes_names = [*params, metric]
     fig, ax = new_figure(figsize=(max(6, 2.2 * len(axes_names)), 4))
     if not scored or not params:
@@ -107,12 +107,12 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
         return to_png(fig)
     columns, labels = [], []
     for name in axes_names:
-        values = [t.last[metric] if name == metric else t.params.get(name) for t in scored]
+        values = [t.last_result[metric] if name == metric else t.params.get(name) for t in scored]
         scaled, ticks = _scale_axis(values)
         columns.append(scaled)
         labels.append(ticks)
     data = np.array(columns).T
-    scores = np.array([float(t.last[metric]) for t in scored])
+    scores = np.array([float(t.last_result[metric]) for t in scored])
     norm = Normalize(scores.min(), scores.max() if scores.max() > scores.min() else scores.min() + 1e-9)
     cmap = colormaps.get_cmap("viridis")
     xs = np.arange(len(axes_names))

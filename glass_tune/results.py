@@ -31,6 +31,9 @@ SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
 HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
 HELD_OUT_PREFIX = "test_"  # the trial's last report carries the held-out figures as test_<key>
 BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
+CHECKPOINT_FILE = "checkpoint.pt"  # what a trial's Ray checkpoint folder holds (trainables/glass.py)
+# How a trial ended, as readers (report, plots) name it.
+COMPLETED, STOPPED, ERRORED, RUNNING = "completed", "stopped early", "errored", "running"
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,21 @@ class TrialRecord:
     @property
     def held_out(self) -> dict[str, float] | None:
         return held_out_figures(last_result=self.last_result)
+
+    @property
+    def outcome(self) -> str:
+        """:data:`COMPLETED`, :data:`STOPPED`, :data:`ERRORED` or :data:`RUNNING` (also pending/paused)."""
+        if self.status == "ERROR":
+            return ERRORED
+        if self.status == "TERMINATED":
+            return STOPPED if self.stopped_early else COMPLETED
+        return RUNNING
+
+    @property
+    def duration_s(self) -> float | None:
+        """Ray's wall time of the trial so far (``time_total_s`` of the last report)."""
+        value = self.last_result.get("time_total_s")
+        return None if value is None else float(value)
 
 
 @dataclass
@@ -216,6 +234,20 @@ def trial_held_out(*, trial: TrialRecord, category_dir: Location) -> dict[str, f
     if not metrics.is_file():
         return None
     return json.loads(metrics.read_text()).get("test")
+
+
+def checkpoint_file(*, trial: TrialRecord, category_dir: Location) -> Location | None:
+    """The trial's best checkpoint file on the experiment's filesystem (None when it kept none)."""
+    from glass_tune.storage import Location
+
+    if trial.checkpoint is None:
+        return None
+    folder = trial.checkpoint.rstrip("/")
+    if category_dir.is_local:
+        uri = folder
+    else:
+        uri = f"{category_dir.uri.split('://', 1)[0]}://{folder.lstrip('/')}"
+    return Location(category_dir.fs, folder, uri) / CHECKPOINT_FILE
 
 
 def _trial_error(trial: Any) -> str:

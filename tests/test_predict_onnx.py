@@ -19,9 +19,9 @@ from glass_tune.cli import main
 from glass_tune.config import from_mapping
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator
-from glass_tune.onnx_export import ExportAggregator, adaptive_pool_matrix, onnx_scorer
-from glass_tune.predict import load_image01, load_trained_model, torch_scorer
-from tests.conftest import TINY
+from glass_tune.onnx_export import ExportAggregator, adaptive_pool_matrix
+from glass_tune.predict import load_image01, load_trained_model, onnx_scorer, torch_scorer
+from tests.helpers import TINY
 
 EPOCHS = 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import json
 import os
@@ -22,23 +23,17 @@ import pytest
 import yaml
 
 from glass_tune.cli import main
-from glass_tune.report import importance_plot
-from glass_tune.report_data import held_out_figures
-from tests.conftest import TINY
+from glass_tune.report import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
+from glass_tune.results import TrialRecord, trial_held_out
+from glass_tune.storage import resolve
+from tests.helpers import TINY
+from tests.study_helpers import study_storage
+from tests.test_tune import SPACE  # the same small space as the tuner tests
 
 CATEGORIES = ("weave", "washer")
 EPOCHS = 2
 PLOTS = ("best_so_far", "auroc_curves", "parallel_coordinates", "importance", "best_trial_overlays",
          "best_trial_roc_pro", "best_trial_histogram")
-SPACE = {
-    "metric": "best_score",
-    "mode": "max",
-    "params": {
-        "step": {"type": "int", "low": 2, "high": 6},
-        "gaussian_noise_std": {"type": "float", "low": 0.005, "high": 0.05, "log": True},
-    },
-    "points_to_evaluate": [{"step": 5, "gaussian_noise_std": 0.015}],
-}
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -120,17 +115,36 @@ def _last_result(trial: Path) -> dict:
     return json.loads((trial / "result.json").read_text().strip().splitlines()[-1])
 
 
-def test_report_embeds_every_plot_and_writes_it_beside(report, page):
+@pytest.fixture(scope="module")
+def completed(experiment) -> dict[str, int]:
+    """COMPLETE trials of each persisted study (ASHA-stopped trials are PRUNED there)."""
+    counts = {}
+    for category in CATEGORIES:
+        study = optuna.load_study(study_name=f"rep/{category}", storage=study_storage(str(experiment)))
+        counts[category] = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    return counts
+
+
+@pytest.fixture(scope="module")
+def expected_plots(completed) -> set[str]:
+    """Every plot, the importance one where the study has enough completed trials for it."""
+    return {f"{c}-{p}" for c in CATEGORIES for p in PLOTS
+            if p != "importance" or completed[c] >= MIN_TRIALS_FOR_IMPORTANCE}
+
+
+def test_report_embeds_every_plot_and_writes_it_beside(completed, expected_plots, report, page):
     embedded = {img["data-plot"]: img["src"] for img in page.images}
-    assert set(embedded) == {f"{c}-{p}" for c in CATEGORIES for p in PLOTS}
+    html = (report / "report.html").read_text()
+    for n in completed.values():
+        if n < MIN_TRIALS_FOR_IMPORTANCE:  # the study was found in the journal, and the count is its own
+            assert f"this study has {n}" in html
+    assert set(embedded) == expected_plots
     for plot_id, src in embedded.items():
         assert src.startswith("data:image/png;base64,")
         png = base64.b64decode(src.split(",", 1)[1])
         assert png[:8] == b"\x89PNG\r\n\x1a\n"
         assert (report / f"{plot_id}.png").read_bytes() == png
-    html = (report / "report.html").read_text()
     assert not re.search(r'src="(?!data:)', html), "the page must open offline: no external sources"
-    assert "fANOVA" in html
 
 
 def test_trial_table_numbers_equal_the_experiment_results(experiment, page):
@@ -164,11 +178,24 @@ def test_summary_table_links_each_category_and_matches_the_summary(experiment, p
 
 
 def test_held_out_figures_come_from_the_last_report_else_metrics_json(tmp_path):
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"test": {"image_auroc": 0.25, "pixel_auroc": 0.5}}))
-    assert held_out_figures(tmp_path, {"test_image_auroc": 0.75, "test_aupro": 0.5}) == {"image_auroc": 0.75, "aupro": 0.5}
-    assert held_out_figures(tmp_path, {"best_score": 1.0}) == {"image_auroc": 0.25, "pixel_auroc": 0.5}
-    assert held_out_figures(tmp_path / "none", {}) is None
+    (tmp_path / "trial_a" / "run").mkdir(parents=True)
+    (tmp_path / "trial_a" / "run" / "metrics.json").write_text(json.dumps({"test": {"image_auroc": 0.25, "pixel_auroc": 0.5}}))
+
+    def held_out(last: dict, folder: str) -> dict | None:
+        trial = TrialRecord(trial_id="a", status="TERMINATED", config={}, last_result=last, folder=folder)
+        return trial_held_out(trial=trial, category_dir=resolve(str(tmp_path)))
+
+    assert held_out({"test_image_auroc": 0.75, "test_aupro": 0.5}, "trial_a") == {"image_auroc": 0.75, "aupro": 0.5}
+    assert held_out({"best_score": 1.0}, "trial_a") == {"image_auroc": 0.25, "pixel_auroc": 0.5}
+    assert held_out({}, "none") is None
+
+
+def test_importance_of_a_study_is_fanova_over_its_completed_trials():
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) + 0.01 * t.suggest_float("y", 0, 1), n_trials=8)
+    png, note = importance_plot(study)
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "fANOVA" in note and "over 8 completed trials" in note
 
 
 def test_too_few_trials_for_importance_is_a_stated_message():
@@ -179,7 +206,7 @@ def test_too_few_trials_for_importance_is_a_stated_message():
 
 
 @pytest.mark.integration
-def test_chromium_renders_every_plot(report, tmp_path):
+def test_chromium_renders_every_plot(expected_plots, report, tmp_path):
     chromium = shutil.which("chromium")
     assert chromium, "Debian package chromium is required (.ci/run installs it)"
     page = tmp_path / "report.html"
@@ -191,7 +218,7 @@ def test_chromium_renders_every_plot(report, tmp_path):
     dom = subprocess.run([*base, "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=180, check=True).stdout
     rendered = re.findall(r'data-plot="([^"]+)"[^>]*data-rendered="(\d+)x(\d+)x(\d+)x(\d+)"', dom)
-    assert {p for p, *_ in rendered} == {f"{c}-{p}" for c in CATEGORIES for p in PLOTS}
+    assert {p for p, *_ in rendered} == expected_plots
     for plot, *sizes in rendered:
         assert all(int(s) > 0 for s in sizes), (plot, sizes)
     shot = tmp_path / "screenshot.png"
@@ -261,10 +288,8 @@ def test_dashboard_serves_tensorboard_and_optuna_on_loopback(experiment):
             assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     finally:
         for pid in [proc.pid, *children]:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         proc.wait()
 
 

@@ -127,3 +127,49 @@ def test_unwritable_storage_fails_before_ray(s3_env, tmp_path):
     assert code.returncode == 2
     assert code.stderr.strip().startswith("glass-tune tune: error: --storage s3://no-such-bucket/x") and \
         len(code.stderr.strip().splitlines()) == 1, code.stderr
+
+
+def test_report_predict_onnx_and_dashboard_read_the_uri(s3_search, synthetic_root, tmp_path):
+    """The readers of issue 10 on the bucket: the report's numbers are the trials' own, predict and the
+    ONNX export take the best trial's checkpoint (downloaded), optuna-dashboard opens the journal's copy."""
+    import csv
+
+    import onnx
+    from optuna_dashboard._storage_url import get_storage
+
+    from glass_tune.cli import main
+    from glass_tune.dashboard import study_arguments
+    from glass_tune.report_data import open_experiment
+    from tests.test_report import _Page
+
+    experiment = f"{URI}/s3run"
+    assert main(["report", experiment]) == 2  # object storage: the report needs a local --out
+    assert main(["report", experiment, "--out", str(tmp_path / "report")]) == 0
+    page = _Page()
+    page.feed((tmp_path / "report" / "report.html").read_text())
+    trials = load_trials(category_dir=resolve(f"{experiment}/weave"), objective=Objective())
+    for t in trials:
+        assert page.cells[("trials:weave", t.trial_id, "best_score")] == f"{t.last_result['best_score']:.4f}"
+        assert page.cells[("trials:weave", t.trial_id, "test_image_auroc")] == f"{t.held_out['image_auroc']:.4f}"
+    assert any(img["data-plot"] == "weave-best_trial_overlays" for img in page.images)
+
+    assert main(["export", experiment, "--out", str(tmp_path / "best.yaml")]) == 0
+    checkpoint = yaml.safe_load((tmp_path / "best.yaml").read_text())["provenance"]["checkpoint"]
+    local = tmp_path / "best" / "checkpoint.pt"
+    resolve(checkpoint).download_to(local)
+    images = [str(p) for p in sorted((synthetic_root / "weave" / "test").glob("*/*.png"))[:4]]
+    for source, out in ((experiment, "from-uri"), (str(local), "from-local")):
+        assert main(["predict", "--checkpoint", source, *images, "--out", str(tmp_path / out), "--device", "cpu"]) == 0
+    scores = {out: [r["score"] for r in csv.DictReader((tmp_path / out / "scores.csv").open())]
+              for out in ("from-uri", "from-local")}
+    assert scores["from-uri"] == scores["from-local"]
+
+    assert main(["export", experiment, "--format", "onnx", "--out", str(tmp_path / "best.onnx")]) == 0
+    props = {p.key: p.value for p in onnx.load(str(tmp_path / "best.onnx")).metadata_props}
+    assert props["source_checkpoint"] == checkpoint
+
+    args = study_arguments(open_experiment(experiment), cache=tmp_path / "cache")
+    assert args[1:] == ["--storage-class", "JournalFileStorage"] and args[0].startswith(str(tmp_path / "cache"))
+    storage = get_storage(args[0], storage_class=args[2])  # optuna-dashboard's own opening of its argument
+    study = optuna.load_study(study_name="s3run/weave", storage=storage)
+    assert {s.system_attrs.get("ray_trial_id") for s in study.trials} == {t.trial_id for t in trials}
