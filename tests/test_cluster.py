@@ -22,7 +22,7 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.conftest import TINY
+from tests.helpers import TINY
 from tests.test_tune_processes import SPACE, _free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,

@@ -27,7 +27,7 @@ import glass_tune
 from glass_tune.cli import _SUBMIT_OWN, _tune_argv, build_parser
 from glass_tune.errors import UserError
 from glass_tune.jobs import job_server_url, submit_search
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 SPACE = {"params": {"step": {"type": "int", "low": 2, "high": 6}}, "points_to_evaluate": [{"step": 5}]}
 VENV_BIN = str(Path(sys.executable).parent)

@@ -15,7 +15,7 @@ from glass_tune import notices
 from glass_tune.config import from_mapping
 from glass_tune.data import preprocess_mask
 from glass_tune.run_data import prepare_data, resolve_run_config
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 @pytest.fixture(scope="module")

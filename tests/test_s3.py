@@ -19,7 +19,7 @@ import yaml
 
 from glass_tune.results import Objective, load_trials
 from glass_tune.storage import resolve
-from tests.conftest import TINY
+from tests.helpers import TINY
 from tests.study_helpers import study_storage
 from tests.test_faults import _cli, _run_until
 from tests.test_tune_processes import SPACE, _free_port, _kill_session

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from glass_tune.cli import main
-from tests.conftest import TINY
+from tests.helpers import TINY
+from tests.study_helpers import study_storage
 
 pytestmark = pytest.mark.integration
 
@@ -39,7 +40,7 @@ def experiment(synthetic_root: Path, tmp_path_factory):
 
 
 def _study(experiment: Path, category: str) -> optuna.Study:
-    return optuna.load_study(study_name=f"acc/{category}", storage=f"sqlite:///{experiment / 'optuna.db'}")
+    return optuna.load_study(study_name=f"acc/{category}", storage=study_storage(experiment))
 
 
 def _trial_svds(experiment: Path, category: str) -> set[int]:

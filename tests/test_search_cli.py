@@ -8,7 +8,7 @@ import yaml
 
 import glass_tune.tuner as tuner
 from glass_tune.cli import main
-from tests.conftest import TINY
+from tests.helpers import TINY
 
 
 @pytest.fixture

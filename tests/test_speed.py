@@ -112,7 +112,7 @@ def _losses(precision: str, frozen_weights: str):
     torch.manual_seed(0)
     cfg = GlassConfig(
         backbone="resnet18", pre_trained=True, backbone_weights=frozen_weights, input_shape=(64, 64),
-        pretrain_embed_dim=48, target_embed_dim=48, discriminator_hidden=16, step=4, precision=precision,
+        pretrain_embed_dim=48, target_embed_dim=48, discriminator_hidden=16, step=4, precision=precision, svd=0,
     )  # fmt: skip
     model = GlassModel.from_config(cfg).train()
     gen = torch.Generator().manual_seed(1)
