@@ -116,16 +116,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     assert config is not None
     profile = {k: v for k, v in config.to_dict().items() if k not in ("category", "data_root")}
-    atomic_write_json(args.out, {
-        "target": {"image_auroc": args.target, "pixel_auroc": args.target, "epochs": args.epochs},
-        "all_meet_target": all(c["meets_target"] for c in categories.values()),
-        "val_source": config.val_source if "val_source" in FIELD_NAMES else "test (no val_source key)",
-        "categories": categories,
-        "profile": profile,
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1m": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
-        "versions": versions(),
-    })
+    atomic_write_json(
+        args.out,
+        {
+            "target": {"image_auroc": args.target, "pixel_auroc": args.target, "epochs": args.epochs},
+            "all_meet_target": all(c["meets_target"] for c in categories.values()),
+            "val_source": config.val_source if "val_source" in FIELD_NAMES else "test (no val_source key)",
+            "categories": categories,
+            "profile": profile,
+            "torch_threads": torch.get_num_threads(),
+            "load_average_1m": {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)},
+            "versions": versions(),
+        },
+    )
     print(f"wrote {args.out}")
 
 

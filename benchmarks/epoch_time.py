@@ -314,9 +314,7 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         name = torch.cuda.get_device_name(device)
     else:
-        name = next(
-            (line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor()
-        )
+        name = next((line.split(":", 1)[1].strip() for line in _cpuinfo() if line.startswith("model name")), platform.processor())
     return {
         "device": device.type,
         "device_name": name,
@@ -377,7 +375,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(f"{profile.name}: {batches} batches on {device.type}, {' vs '.join(VARIANTS)}", flush=True)
             started = time.perf_counter()
             result = compare(config, batches=batches, warmup=args.warmup, epoch_train_images=profile.epoch_train_images)
-        doc["profiles"][profile.name] = {"note": profile.note, **result, "benchmark_seconds": round(time.perf_counter() - started, 1)}
+        doc["profiles"][profile.name] = {
+            "note": profile.note,
+            **result,
+            "benchmark_seconds": round(time.perf_counter() - started, 1),
+        }
         for name, variant in result["variants"].items():
             print(f"  {name} per epoch ({variant['epoch']['batches']} batches): {variant['epoch']['seconds']}", flush=True)
         print(f"  fast / reference: {result['ratio']}", flush=True)

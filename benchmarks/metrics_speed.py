@@ -54,13 +54,16 @@ def main() -> None:
         if isinstance(result, float):
             values[name] = round(result, 6)
         print(f"{name:>16}: {seconds[name]:.3f} s")
-    atomic_write_json(args.out, {
-        "images": args.images,
-        "size": args.size,
-        "pixels": int(masks.size),
-        "seconds": seconds,
-        "values": values,
-    })
+    atomic_write_json(
+        args.out,
+        {
+            "images": args.images,
+            "size": args.size,
+            "pixels": int(masks.size),
+            "seconds": seconds,
+            "values": values,
+        },
+    )
     print(f"wrote {args.out}")
 
 

@@ -27,8 +27,8 @@ import multiprocessing
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +37,14 @@ import optuna
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from seed_spread import RESULTS, TEST_KEYS, profile_config, run_figures, spread  # noqa: E402
+from seed_spread import RESULTS, TEST_KEYS, profile_config, run_figures, spread
 
-from glass_tune.io import atomic_write_json  # noqa: E402
-from glass_tune.run_data import resolve_run_config  # noqa: E402
-from glass_tune.runtime import versions  # noqa: E402
-from glass_tune.search_space import SpaceSampler, load_search_space  # noqa: E402
-from glass_tune.strategy import make_sampler  # noqa: E402
-from glass_tune.training import fit  # noqa: E402
+from glass_tune.io import atomic_write_json
+from glass_tune.run_data import resolve_run_config
+from glass_tune.runtime import versions
+from glass_tune.search_space import SpaceSampler, load_search_space
+from glass_tune.strategy import make_sampler
+from glass_tune.training import fit
 
 METHODS = ("random", "tpe")
 SELECTIONS = ("best", "smoothed")
@@ -52,8 +52,13 @@ SELECTIONS = ("best", "smoothed")
 
 def search(config, space, *, method: str, seed: int, samples: int) -> list[dict[str, Any]]:
     """One search: ``samples`` trials, each a full training; every trial's params and figures."""
-    sampler = make_sampler(kind=method, seed=seed, samples=samples, parallel=False,
-                           conditional=any(p.condition is not None for p in space.params.values()))
+    sampler = make_sampler(
+        kind=method,
+        seed=seed,
+        samples=samples,
+        parallel=False,
+        conditional=any(p.condition is not None for p in space.params.values()),
+    )
     study = optuna.create_study(direction="maximize", sampler=sampler)
     if method == "tpe":
         for point in space.points_to_evaluate:
@@ -78,8 +83,7 @@ def paired(deltas: Sequence[float]) -> dict[str, Any]:
     """Mean paired difference, its standard error, and whether it exceeds two standard errors."""
     arr = np.asarray(deltas, dtype=float)
     se = float(arr.std(ddof=1) / math.sqrt(arr.size)) if arr.size > 1 else math.inf
-    return {"mean": float(arr.mean()), "se": se, "per_seed": [float(d) for d in arr],
-            "beyond_noise": bool(arr.mean() > 2 * se)}
+    return {"mean": float(arr.mean()), "se": se, "per_seed": [float(d) for d in arr], "beyond_noise": bool(arr.mean() > 2 * se)}
 
 
 def _one_seed(job: tuple[int, argparse.Namespace]) -> dict[str, Any]:
@@ -87,16 +91,23 @@ def _one_seed(job: tuple[int, argparse.Namespace]) -> dict[str, Any]:
     seed, args = job
     torch.set_num_threads(args.threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    config = resolve_run_config(profile_config(category=args.category, epochs=args.epochs,
-                                               samples_per_epoch=args.samples_per_epoch, seed=seed))
+    config = resolve_run_config(
+        profile_config(category=args.category, epochs=args.epochs, samples_per_epoch=args.samples_per_epoch, seed=seed)
+    )
     space = load_search_space(args.space).resolve(config)
     print(f"seed {seed}: svd={config.svd}, searched {list(space.params)}", flush=True)
     default = run_figures(fit(config))
     print(f"  seed {seed} default: {default}", flush=True)
     searches = {m: search(config, space, method=m, seed=seed, samples=args.samples) for m in METHODS}
-    return {"seed": seed, "svd": config.svd, "searched": list(space.params), "default": default,
-            "searches": {m: {"trials": t, **{f"selected_by_{by}": selected(t, by) for by in SELECTIONS}}
-                         for m, t in searches.items()}}
+    return {
+        "seed": seed,
+        "svd": config.svd,
+        "searched": list(space.params),
+        "default": default,
+        "searches": {
+            m: {"trials": t, **{f"selected_by_{by}": selected(t, by) for by in SELECTIONS}} for m, t in searches.items()
+        },
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -127,8 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for by in SELECTIONS:
                 values = [s["searches"][m][f"selected_by_{by}"]["test"][key] for s in per_seed]
                 rows[f"{m}/{by}"] = spread(values)
-                rows[f"{m}/{by}"]["vs_default"] = paired(
-                    [v - s["default"]["test"][key] for v, s in zip(values, per_seed)])
+                rows[f"{m}/{by}"]["vs_default"] = paired([v - s["default"]["test"][key] for v, s in zip(values, per_seed)])
         summary[f"test_{key}"] = rows
     doc = {
         "question": "held-out test figures of each method's selected config (paper default alone vs searches of equal budget)",

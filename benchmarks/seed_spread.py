@@ -37,8 +37,9 @@ TEST_KEYS = ("image_auroc", "pixel_auroc", "aupro")
 
 def profile_config(*, category: str, epochs: int, samples_per_epoch: int, seed: int) -> GlassConfig:
     """The CPU demo profile (built-in synthetic data, split validation) with a shorter schedule."""
-    return load_config(CPU_DEMO, extra={"category": category, "epochs": epochs, "seed": seed,
-                                        "samples_per_epoch": samples_per_epoch})
+    return load_config(
+        CPU_DEMO, extra={"category": category, "epochs": epochs, "seed": seed, "samples_per_epoch": samples_per_epoch}
+    )
 
 
 def run_figures(result: FitResult) -> dict[str, Any]:
@@ -54,8 +55,13 @@ def run_figures(result: FitResult) -> dict[str, Any]:
 
 def spread(values: Sequence[float]) -> dict[str, float]:
     arr = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
-    return {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
-            "min": float(arr.min()), "max": float(arr.max()), "n": int(arr.size)}
+    return {
+        "mean": float(arr.mean()),
+        "std": float(arr.std(ddof=1)) if arr.size > 1 else 0.0,
+        "min": float(arr.min()),
+        "max": float(arr.max()),
+        "n": int(arr.size),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -26,8 +26,8 @@ from typing import Any
 
 import timm
 import torch
-
 from epoch_time import environment  # the sibling script (benchmarks/ is not a package)
+
 from glass_tune.config import GlassConfig
 from glass_tune.data import generate_synthetic
 from glass_tune.io import atomic_write_json

@@ -40,13 +40,35 @@ def plain_runs(config_path: Path, *, n: int, epochs: int, threads: int) -> float
 def tune_runs(config_path: Path, *, n: int, epochs: int, threads: int, storage: Path) -> float:
     """Seconds for the same ``n`` trials through the CLI (Ray start-up and shutdown included)."""
     space = storage / "space.yaml"
-    space.write_text(yaml.safe_dump({
-        "params": {"step": {"type": "categorical", "choices": list(STEPS[:n])}},
-        "points_to_evaluate": [{"step": s} for s in STEPS[:n]],
-    }))
-    args = ["tune", "--config", str(config_path), "--space", str(space), "--samples", str(n),
-            "--epochs", str(epochs), "--scheduler", "fifo", "--max-concurrent", "1",
-            "--cpus-per-trial", str(threads), "--storage", str(storage), "--name", "overhead"]
+    space.write_text(
+        yaml.safe_dump(
+            {
+                "params": {"step": {"type": "categorical", "choices": list(STEPS[:n])}},
+                "points_to_evaluate": [{"step": s} for s in STEPS[:n]],
+            }
+        )
+    )
+    args = [
+        "tune",
+        "--config",
+        str(config_path),
+        "--space",
+        str(space),
+        "--samples",
+        str(n),
+        "--epochs",
+        str(epochs),
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--cpus-per-trial",
+        str(threads),
+        "--storage",
+        str(storage),
+        "--name",
+        "overhead",
+    ]
     started = time.perf_counter()
     if cli_main(args) != 0:
         raise SystemExit("the tune run failed")

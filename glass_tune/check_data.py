@@ -157,7 +157,9 @@ def _check_mask(path: Path, arr: np.ndarray, info: FileReport, *, binary: bool) 
         info.warnings.append(("empty", f"{path}: mask has no defect pixel (expected the defect region non-zero)"))
     levels = len(np.unique(arr))
     if binary and levels > 2:
-        info.warnings.append(("binary", f"{path}: mask is not binary ({levels} grey levels); binarized, any non-zero pixel is a defect"))
+        info.warnings.append(
+            ("binary", f"{path}: mask is not binary ({levels} grey levels); binarized, any non-zero pixel is a defect")
+        )
 
 
 def _count(report: CategoryReport, samples: RunSamples, files: dict[Path, FileReport]) -> None:
@@ -192,8 +194,10 @@ def _cache_warnings(config: GlassConfig, n_train: int) -> list[str]:
     if need <= DEFAULT_CACHE_BYTES:
         return []
     cached = DEFAULT_CACHE_BYTES // (3 * h * w)
-    return [f"{config.data_root}: {n_train} training images need {need / 2**20:.0f} MiB at {h}x{w}, more than the "
-            f"{DEFAULT_CACHE_BYTES / 2**20:.0f} MiB image cache; {n_train - cached} are read from disk every epoch"]
+    return [
+        f"{config.data_root}: {n_train} training images need {need / 2**20:.0f} MiB at {h}x{w}, more than the "
+        f"{DEFAULT_CACHE_BYTES / 2**20:.0f} MiB image cache; {n_train - cached} are read from disk every epoch"
+    ]
 
 
 def _texture_problems(config: GlassConfig) -> list[str]:

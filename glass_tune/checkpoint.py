@@ -44,9 +44,7 @@ def model_state(model: torch.nn.Module, *, include_backbone: bool) -> dict[str, 
     silently follow the training.
     """
     return {
-        k: v.detach().cpu().clone()
-        for k, v in model.state_dict().items()
-        if include_backbone or not k.startswith("backbone.")
+        k: v.detach().cpu().clone() for k, v in model.state_dict().items() if include_backbone or not k.startswith("backbone.")
     }
 
 

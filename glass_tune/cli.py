@@ -44,13 +44,18 @@ def _data_extra(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--layout", dest="data_format", choices=DATA_FORMAT_CHOICES,
-                   help="dataset layout (default: detected)")
-    p.add_argument("--format", dest="data_format", choices=DATA_FORMAT_CHOICES, action=_DeprecatedLayoutFlag,
-                   help=argparse.SUPPRESS)
-    p.add_argument("--val-source", choices=VAL_SOURCE_CHOICES,
-                   help="validation for epoch selection and search: split of the test set (default), the test set, or val_dir")
-    p.add_argument("--val-ratio", type=float, metavar="R", help="share of the test set used for validation with split (default 0.5)")
+    p.add_argument("--layout", dest="data_format", choices=DATA_FORMAT_CHOICES, help="dataset layout (default: detected)")
+    p.add_argument(
+        "--format", dest="data_format", choices=DATA_FORMAT_CHOICES, action=_DeprecatedLayoutFlag, help=argparse.SUPPRESS
+    )
+    p.add_argument(
+        "--val-source",
+        choices=VAL_SOURCE_CHOICES,
+        help="validation for epoch selection and search: split of the test set (default), the test set, or val_dir",
+    )
+    p.add_argument(
+        "--val-ratio", type=float, metavar="R", help="share of the test set used for validation with split (default 0.5)"
+    )
 
 
 class _DeprecatedLayoutFlag(argparse.Action):
@@ -178,10 +183,18 @@ def cmd_tune(args: argparse.Namespace) -> int:
         options.validate()
         options.experiment.parent.check_writable()  # before the (possibly slow) data checks
         space = _with_objective(load_search_space(args.space), options.objective)
-        base = load_config(args.config, overrides=args.set or (), fixed=space.fixed, extra={
-            "data_root": args.data, "epochs": args.epochs, "device": args.device, "seed": args.seed,
-            **_data_extra(args),
-        })
+        base = load_config(
+            args.config,
+            overrides=args.set or (),
+            fixed=space.fixed,
+            extra={
+                "data_root": args.data,
+                "epochs": args.epochs,
+                "device": args.device,
+                "seed": args.seed,
+                **_data_extra(args),
+            },
+        )
         reject_searched_overrides(space, args.set or ())
         # No --data: the built-in data stays unnamed in the trial configs, each node makes its own copy.
         probe = base.replace(data_root=str(resolve_data_root(base)))
@@ -208,9 +221,15 @@ def cmd_tune(args: argparse.Namespace) -> int:
 def cmd_check_data(args: argparse.Namespace) -> int:
     from glass_tune.check_data import check_categories, format_report, raise_on_problems, select_categories
 
-    config = load_config(args.config, overrides=args.set or (), extra={
-        "data_root": args.data, "seed": args.seed, **_data_extra(args),
-    })
+    config = load_config(
+        args.config,
+        overrides=args.set or (),
+        extra={
+            "data_root": args.data,
+            "seed": args.seed,
+            **_data_extra(args),
+        },
+    )
     reports = check_categories(config, select_categories(config, args.category))
     print("\n\n".join(format_report(r) for r in reports))
     raise_on_problems(reports)
@@ -288,33 +307,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int, default=8, metavar="N", help="trials per category (default 8)")
     p.add_argument("--epochs", type=int, metavar="E", help="epochs per trial")
     p.add_argument("--scheduler", choices=("asha", "fifo"), default="asha", help="early stopping (default asha)")
-    p.add_argument("--grace-period", type=int, metavar="E",
-                   help="ASHA: epochs before a trial may stop (default: a quarter of the epochs, at least 3 evaluations)")
+    p.add_argument(
+        "--grace-period",
+        type=int,
+        metavar="E",
+        help="ASHA: epochs before a trial may stop (default: a quarter of the epochs, at least 3 evaluations)",
+    )
     p.add_argument("--reduction-factor", type=int, default=2, metavar="F", help="ASHA reduction factor")
     p.add_argument("--max-concurrent", type=int, metavar="K", help="at most K trials at once per category")
-    p.add_argument("--max-concurrent-total", type=int, metavar="K",
-                   help="at most K trials at once over all categories (they are searched concurrently)")
+    p.add_argument(
+        "--max-concurrent-total",
+        type=int,
+        metavar="K",
+        help="at most K trials at once over all categories (they are searched concurrently)",
+    )
     p.add_argument("--cpus-per-trial", type=float, metavar="C", help="default 1; --resume keeps the recorded value")
-    p.add_argument("--gpus-per-trial", type=float, metavar="G",
-                   help="fractions share a GPU (default 0; --resume keeps the recorded value)")
+    p.add_argument(
+        "--gpus-per-trial", type=float, metavar="G", help="fractions share a GPU (default 0; --resume keeps the recorded value)"
+    )
     p.add_argument("--address", metavar="auto|HOST:PORT|ray://HOST:PORT", help="existing Ray cluster (default: local)")
-    p.add_argument("--storage", default="runs/tune", metavar="DIR|URI",
-                   help="experiments folder, shared on a cluster (NFS path or s3://bucket/prefix, gs://...)")
+    p.add_argument(
+        "--storage",
+        default="runs/tune",
+        metavar="DIR|URI",
+        help="experiments folder, shared on a cluster (NFS path or s3://bucket/prefix, gs://...)",
+    )
     p.add_argument("--name", metavar="NAME", help="experiment name (default: tune-<time>)")
     p.add_argument("--seed", type=int, metavar="S", help="seed of trials and of the Optuna sampler")
     p.add_argument("--device", choices=("cpu", "cuda", "auto"))
-    p.add_argument("--optuna-storage", metavar="URL",
-                   help="Optuna storage: an RDB URL (default: a journal file in the experiment)")
+    p.add_argument(
+        "--optuna-storage", metavar="URL", help="Optuna storage: an RDB URL (default: a journal file in the experiment)"
+    )
     p.add_argument("--max-failures", type=int, default=0, metavar="N", help="retries of a failed trial")
     p.add_argument("--checkpoint-every", type=int, default=5, metavar="K", help="also checkpoint every K evaluations")
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
     _add_data_flags(p)
-    p.add_argument("--sampler", choices=SAMPLERS, default=DEFAULT_SAMPLER,
-                   help="Optuna sampler (default tpe; random start-up trials: a quarter of --samples, at least 2)")
-    p.add_argument("--objective", choices=OBJECTIVES, default=DEFAULT_OBJECTIVE,
-                   help="best: best validation score over epochs; smoothed: mean of the best 3 (optimised as 'objective')")
-    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS, metavar="K",
-                   help="train each configuration with K seeds in lockstep and optimise their per-epoch mean")
+    p.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=DEFAULT_SAMPLER,
+        help="Optuna sampler (default tpe; random start-up trials: a quarter of --samples, at least 2)",
+    )
+    p.add_argument(
+        "--objective",
+        choices=OBJECTIVES,
+        default=DEFAULT_OBJECTIVE,
+        help="best: best validation score over epochs; smoothed: mean of the best 3 (optimised as 'objective')",
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=DEFAULT_REPEATS,
+        metavar="K",
+        help="train each configuration with K seeds in lockstep and optimise their per-epoch mean",
+    )
     p.set_defaults(func=cmd_tune)
 
     p = sub.add_parser("check-data", help="validate a dataset and print its per-category table")
@@ -324,11 +370,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser("export", help="write the best config of a finished search, or a model as ONNX")
-    p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder or URI (runs/tune/NAME) or a category in it; "
-                   "with --format onnx also a train run, trial or checkpoint")
+    p.add_argument(
+        "experiment",
+        metavar="EXPERIMENT",
+        help="experiment folder or URI (runs/tune/NAME) or a category in it; "
+        "with --format onnx also a train run, trial or checkpoint",
+    )
     p.add_argument("--category", metavar="C", help="which category, when the experiment has several")
-    p.add_argument("--format", choices=("yaml", "json", "anomalib", "official", "onnx"), default="yaml",
-                   help="onnx: the selected epoch's model as one ONNX graph (needs --out)")
+    p.add_argument(
+        "--format",
+        choices=("yaml", "json", "anomalib", "official", "onnx"),
+        default="yaml",
+        help="onnx: the selected epoch's model as one ONNX graph (needs --out)",
+    )
     p.add_argument("--out", metavar="FILE", help="write here instead of stdout")
     p.set_defaults(func=cmd_export)
 
@@ -338,8 +392,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="score images with a trained checkpoint or an exported ONNX model")
     model = p.add_mutually_exclusive_group(required=True)
-    model.add_argument("--checkpoint", metavar="CKPT",
-                       help="a checkpoint file, a train run, a trial or Ray checkpoint folder, or an experiment (its best trial)")
+    model.add_argument(
+        "--checkpoint",
+        metavar="CKPT",
+        help="a checkpoint file, a train run, a trial or Ray checkpoint folder, or an experiment (its best trial)",
+    )
     model.add_argument("--onnx", metavar="FILE", help="a model written by export --format onnx (run with onnxruntime)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="DIR")
@@ -409,8 +466,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
     client = connect(address=args.address)
     name = args.name or f"tune-{time.strftime('%Y%m%d-%H%M%S')}"
     job_id = submit_search(
-        client=client, tune_args=_tune_argv(args.tune_parser, args), name=name, storage=args.storage,
-        config=args.config, space=args.space, data=args.data, env=env,
+        client=client,
+        tune_args=_tune_argv(args.tune_parser, args),
+        name=name,
+        storage=args.storage,
+        config=args.config,
+        space=args.space,
+        data=args.data,
+        env=env,
     )
     address = client.get_address()
     print(f"submitted job {job_id}: experiment {name} in {args.storage}")
@@ -451,14 +514,22 @@ def _add_job_verbs(sub: argparse._SubParsersAction) -> None:
     address_help = "the cluster's job server (dashboard), e.g. http://HEAD:8265 (default: $RAY_API_SERVER_ADDRESS, $RAY_ADDRESS)"
     tune = sub.choices["tune"]
     # submit takes every tune flag (whatever tune gains later too); --address and --storage change meaning
-    p = sub.add_parser("submit", parents=[tune], conflict_handler="resolve",
-                       help="run a search (the tune options) as a Ray job on a cluster",
-                       description="Run `glass-tune tune` as a Ray job: this glass-tune code and the --config/--space "
-                       "files travel with the job; --data and --storage must be paths (or URIs) the cluster's nodes "
-                       "see. The job runs `python -m glass_tune.cli` with the head's `python`.")
+    p = sub.add_parser(
+        "submit",
+        parents=[tune],
+        conflict_handler="resolve",
+        help="run a search (the tune options) as a Ray job on a cluster",
+        description="Run `glass-tune tune` as a Ray job: this glass-tune code and the --config/--space "
+        "files travel with the job; --data and --storage must be paths (or URIs) the cluster's nodes "
+        "see. The job runs `python -m glass_tune.cli` with the head's `python`.",
+    )
     p.add_argument("--address", metavar="URL", help=address_help)
-    p.add_argument("--storage", required=True, metavar="DIR|URI",
-                   help="experiments folder as the cluster sees it: an absolute shared path or a URI")
+    p.add_argument(
+        "--storage",
+        required=True,
+        metavar="DIR|URI",
+        help="experiments folder as the cluster sees it: an absolute shared path or a URI",
+    )
     p.add_argument("--env", action="append", metavar="KEY=VALUE", help="environment variable of the job; repeatable")
     p.set_defaults(func=cmd_submit, tune_parser=tune)
 
@@ -482,10 +553,12 @@ def _add_verbosity_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
     """-v/-q before or after the verb; a subcommand's flag only counts when given (SUPPRESS)."""
     default = 0 if top else argparse.SUPPRESS
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default,
-                       help="more detail (debug lines)")
-    group.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default,
-                       help="only warnings and errors")
+    group.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=1, default=default, help="more detail (debug lines)"
+    )
+    group.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=-1, default=default, help="only warnings and errors"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

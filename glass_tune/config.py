@@ -96,6 +96,7 @@ FIELD_NAMES = tuple(f.name for f in dataclasses.fields(GlassConfig))
 
 # --- validation --------------------------------------------------------------------------------
 
+
 def _int(lo: int | None = None) -> tuple[Callable[[Any], Any], str]:
     def conv(v: Any) -> int:
         if not is_int(v) or (lo is not None and v < lo):

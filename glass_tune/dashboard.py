@@ -79,10 +79,25 @@ def study_arguments(view: ExperimentView, *, cache: Path) -> list[str]:
 
 def server_commands(view: ExperimentView, *, tensorboard_port: int, optuna_port: int, cache: Path) -> dict[str, list[str]]:
     return {
-        "TensorBoard": [sys.executable, "-m", "tensorboard.main", "--logdir", str(view.location),
-                        "--host", HOST, "--port", str(tensorboard_port)],
-        "optuna-dashboard": [_optuna_dashboard_executable(), *study_arguments(view, cache=cache),
-                             "--host", HOST, "--port", str(optuna_port)],
+        "TensorBoard": [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(view.location),
+            "--host",
+            HOST,
+            "--port",
+            str(tensorboard_port),
+        ],
+        "optuna-dashboard": [
+            _optuna_dashboard_executable(),
+            *study_arguments(view, cache=cache),
+            "--host",
+            HOST,
+            "--port",
+            str(optuna_port),
+        ],
     }
 
 
@@ -90,14 +105,14 @@ def start_servers(experiment: str | Path, *, cache: Path, tensorboard_port: int 
     """Start both servers (port 0: a free one) and return once both accept connections."""
     view = open_experiment(experiment)
     ports = {"TensorBoard": tensorboard_port or free_port(), "optuna-dashboard": optuna_port or free_port()}
-    commands = server_commands(view, tensorboard_port=ports["TensorBoard"], optuna_port=ports["optuna-dashboard"],
-                               cache=cache)
+    commands = server_commands(view, tensorboard_port=ports["TensorBoard"], optuna_port=ports["optuna-dashboard"], cache=cache)
     servers: list[Server] = []
     try:
         for name, command in commands.items():
             log = tempfile.NamedTemporaryFile(prefix=f"glass-tune-{name}-", suffix=".log")  # noqa: SIM115 (closed in stop)
-            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            )
             servers.append(Server(name, f"http://{HOST}:{ports[name]}/", ports[name], process, log))
         _wait_until_listening(servers)
     except BaseException:
@@ -150,8 +165,7 @@ def run_dashboards(experiment: str | Path, *, tensorboard_port: int = 0, optuna_
     """Serve until Ctrl-C or SIGTERM (or until a server dies, which is an error)."""
     signal.signal(signal.SIGTERM, _interrupt)  # a plain `kill` must stop the servers too
     with tempfile.TemporaryDirectory(prefix="glass-tune-dashboard-") as cache:  # the study journal's copy, if remote
-        return _serve(start_servers(experiment, cache=Path(cache), tensorboard_port=tensorboard_port,
-                                    optuna_port=optuna_port))
+        return _serve(start_servers(experiment, cache=Path(cache), tensorboard_port=tensorboard_port, optuna_port=optuna_port))
 
 
 def _serve(servers: list[Server]) -> int:

@@ -42,9 +42,7 @@ OFFICIAL_BACKBONES = {
 }
 
 
-def best_trial_record(
-    *, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None
-) -> dict[str, Any]:
+def best_trial_record(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> dict[str, Any]:
     """The best trial of one category's Ray experiment: config, provenance and checkpoint path."""
     if trials is None:
         trials = load_trials(category_dir=category_dir, objective=objective)
@@ -144,34 +142,74 @@ def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
         note = f"# backbone {config.backbone!r} has no official key; known keys: {sorted(OFFICIAL_BACKBONES.values())}\n"
     root = Path(config.data_root or "DATA_ROOT")
     aug = config.anomaly_source_path or "DTD_IMAGES"
-    args = ["python", "main.py", "--gpu", "0", "--seed", str(config.seed), "--test", "ckpt", "net",
-            "-b", OFFICIAL_BACKBONES.get(config.backbone, config.backbone)]
+    args = [
+        "python",
+        "main.py",
+        "--gpu",
+        "0",
+        "--seed",
+        str(config.seed),
+        "--test",
+        "ckpt",
+        "net",
+        "-b",
+        OFFICIAL_BACKBONES.get(config.backbone, config.backbone),
+    ]
     for layer in config.layers:
         args += ["-le", layer]
     args += [
-        "--pretrain_embed_dimension", str(config.pretrain_embed_dim),
-        "--target_embed_dimension", str(config.target_embed_dim),
-        "--patchsize", str(config.patchsize),
-        "--meta_epochs", str(config.epochs),
-        "--eval_epochs", str(config.eval_interval),
-        "--dsc_layers", str(config.discriminator_layers),
-        "--dsc_hidden", str(config.discriminator_hidden),
-        "--pre_proj", str(config.pre_projection),
-        "--mining", str(int(config.mining)),
-        "--noise", repr(config.gaussian_noise_std),
-        "--radius", repr(config.radius_quantile),
-        "--p", repr(config.focal_loss_quantile_threshold),
-        "--step", str(config.step),
-        "--limit", str(config.samples_per_epoch),
-        "--lr", repr(config.learning_rate),
+        "--pretrain_embed_dimension",
+        str(config.pretrain_embed_dim),
+        "--target_embed_dimension",
+        str(config.target_embed_dim),
+        "--patchsize",
+        str(config.patchsize),
+        "--meta_epochs",
+        str(config.epochs),
+        "--eval_epochs",
+        str(config.eval_interval),
+        "--dsc_layers",
+        str(config.discriminator_layers),
+        "--dsc_hidden",
+        str(config.discriminator_hidden),
+        "--pre_proj",
+        str(config.pre_projection),
+        "--mining",
+        str(int(config.mining)),
+        "--noise",
+        repr(config.gaussian_noise_std),
+        "--radius",
+        repr(config.radius_quantile),
+        "--p",
+        repr(config.focal_loss_quantile_threshold),
+        "--step",
+        str(config.step),
+        "--limit",
+        str(config.samples_per_epoch),
+        "--lr",
+        repr(config.learning_rate),
         "dataset",
-        "--distribution", "3" if config.svd == 1 else "2",
-        "--mean", "0.5", "--std", "0.1", "--fg", _official_fg(config), "--rand_aug", "1",
-        "--batch_size", str(config.batch_size),
-        "--resize", str(config.input_shape[0]),
-        "--imagesize", str(config.input_shape[0]),
-        "-d", str(config.category),
-        "visa" if config.data_format == "visa" else "mvtec", str(root), str(aug),
+        "--distribution",
+        "3" if config.svd == 1 else "2",
+        "--mean",
+        "0.5",
+        "--std",
+        "0.1",
+        "--fg",
+        _official_fg(config),
+        "--rand_aug",
+        "1",
+        "--batch_size",
+        str(config.batch_size),
+        "--resize",
+        str(config.input_shape[0]),
+        "--imagesize",
+        str(config.input_shape[0]),
+        "-d",
+        str(config.category),
+        "visa" if config.data_format == "visa" else "mvtec",
+        str(root),
+        str(aug),
     ]
     header = f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')})\n"
     return header + note + shlex.join(args) + "\n"

@@ -55,6 +55,7 @@ class JobRow:
 
 # --- connecting ----------------------------------------------------------------------------------
 
+
 def job_server_url(*, address: str | None) -> str:
     """``--address``, else RAY_API_SERVER_ADDRESS, else RAY_ADDRESS; ``HOST:PORT`` means http.
 
@@ -127,12 +128,11 @@ def job_details(*, client: JobSubmissionClient, job_id: str) -> JobDetails:
 
 # --- submitting ----------------------------------------------------------------------------------
 
+
 def check_storage(*, storage: str) -> None:
     """A job's working directory is a temporary folder on the head: relative storage would vanish."""
     if "://" not in storage and not Path(storage).is_absolute():
-        raise UserError(
-            f"--storage {storage}: a job needs an absolute path or a URI that every node of the cluster sees"
-        )
+        raise UserError(f"--storage {storage}: a job needs an absolute path or a URI that every node of the cluster sees")
 
 
 def _carry(*, value: str | None, kind: str, staging: Path) -> str | None:
@@ -199,8 +199,10 @@ def submit_search(
         tune_args = [*tune_args, "--data", data if "://" in data else str(Path(data).expanduser().resolve())]
     with tempfile.TemporaryDirectory(prefix="glass-tune-job-") as tmp:
         staging = Path(tmp)
-        carried = {"--config": _carry(value=config, kind="config", staging=staging),
-                   "--space": _carry(value=space, kind="space", staging=staging)}
+        carried = {
+            "--config": _carry(value=config, kind="config", staging=staging),
+            "--space": _carry(value=space, kind="space", staging=staging),
+        }
         args = ["tune", *tune_args, "--name", name, "--storage", storage, "--address", "auto"]
         for flag, value in carried.items():
             if value is not None:
@@ -216,6 +218,7 @@ def submit_search(
 
 # --- listing, logs, stopping ---------------------------------------------------------------------
 
+
 def _started(details: JobDetails) -> str:
     if not details.start_time:
         return "-"
@@ -227,8 +230,9 @@ def list_jobs(*, client: JobSubmissionClient) -> list[JobRow]:
     jobs = [j for j in client.list_jobs() if (j.metadata or {}).get(METADATA_KEY) and j.submission_id]
     jobs.sort(key=lambda j: j.start_time or 0)
     return [
-        JobRow(job_id=j.submission_id, status=str(j.status.value), experiment=j.metadata.get("experiment", "?"),
-               started=_started(j))
+        JobRow(
+            job_id=j.submission_id, status=str(j.status.value), experiment=j.metadata.get("experiment", "?"), started=_started(j)
+        )
         for j in jobs
     ]
 
@@ -285,8 +289,17 @@ def resume_hint(*, details: JobDetails, address: str) -> str:
     relative to the job's working directory: carrying the same file again makes that path valid.
     """
     meta = details.metadata or {}
-    args = ["glass-tune", "submit", "--address", address, "--resume",
-            "--name", meta.get("experiment", "NAME"), "--storage", meta.get("storage", "STORAGE")]
+    args = [
+        "glass-tune",
+        "submit",
+        "--address",
+        address,
+        "--resume",
+        "--name",
+        meta.get("experiment", "NAME"),
+        "--storage",
+        meta.get("storage", "STORAGE"),
+    ]
     if "space" in meta:
         args += ["--space", meta["space"]]
     return shlex.join(args)

@@ -67,9 +67,7 @@ class ExportAggregator(nn.Module):
         for i, f in enumerate(feature_maps):
             cols = F.unfold(f, kernel_size=self.patchsize, padding=(self.patchsize - 1) // 2, stride=self.patchstride)
             if self.grids[i] != ref:  # every (channel, offset) slot resampled independently = channels of one image
-                cols = F.interpolate(
-                    cols.unflatten(2, self.grids[i]), size=ref, mode="bilinear", align_corners=False
-                ).flatten(2)
+                cols = F.interpolate(cols.unflatten(2, self.grids[i]), size=ref, mode="bilinear", align_corners=False).flatten(2)
             per_layer.append(cols.transpose(1, 2) @ getattr(self, f"pool{i}"))
         return torch.cat(per_layer, dim=2) @ self.pool_out
 

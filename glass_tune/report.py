@@ -76,18 +76,24 @@ def build_section(view: ExperimentView, category_dir: Location, *, device: str, 
     trials = view.trials(category_dir)
     objective = view.objective
     best = best_trial((t for t in trials if t.error is None), objective=objective)
-    section = Section(category_dir.name, trials, best,
-                      held_out={t.trial_id: trial_held_out(trial=t, category_dir=category_dir) for t in trials})
+    section = Section(
+        category_dir.name, trials, best, held_out={t.trial_id: trial_held_out(trial=t, category_dir=category_dir) for t in trials}
+    )
     section.plots += [
         Plot("best_so_far", "Best score so far", plots.best_so_far(trials, metric=objective.metric, mode=objective.mode)),
         Plot("auroc_curves", "Validation AUROC per epoch", plots.auroc_curves(trials)),
-        Plot("parallel_coordinates", "Searched parameters",
-             plots.parallel_coordinates(trials, params=view.searched, metric=objective.metric)),
+        Plot(
+            "parallel_coordinates",
+            "Searched parameters",
+            plots.parallel_coordinates(trials, params=view.searched, metric=objective.metric),
+        ),
     ]
     missing = sum(h is None for h in section.held_out.values())
     if missing:
-        section.notes.append(f"{missing} of {len(trials)} trials have no held-out figures: nothing was held out "
-                             "(val_source=test), or the trial ended before its held-out evaluation ran.")
+        section.notes.append(
+            f"{missing} of {len(trials)} trials have no held-out figures: nothing was held out "
+            "(val_source=test), or the trial ended before its held-out evaluation ran."
+        )
     png, note = importance_plot(view.open_study(category_dir.name, cache=cache))
     if png is not None:
         section.plots.append(Plot("importance", "Parameter importance", png))
@@ -107,18 +113,20 @@ def importance_plot(study: Any | None) -> tuple[bytes | None, str]:
     if len(completed) < MIN_TRIALS_FOR_IMPORTANCE:
         pruned = len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.PRUNED,)))
         also = f" (and {pruned} stopped early, which importance does not use)" if pruned else ""
-        return None, (f"Parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} completed trials; "
-                      f"this study has {len(completed)}{also}.")
-    try:
-        values = optuna.importance.get_param_importances(
-            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0)
+        return None, (
+            f"Parameter importance needs at least {MIN_TRIALS_FOR_IMPORTANCE} completed trials; "
+            f"this study has {len(completed)}{also}."
         )
+    try:
+        values = optuna.importance.get_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
     except (RuntimeError, ValueError) as exc:  # e.g. no parameter varied across the trials
         return None, f"Parameter importance could not be computed: {exc}"
     if not values:
         return None, "Parameter importance: no searched parameter varied across the completed trials."
-    note = (f"Parameter importance: {IMPORTANCE_METHOD} (optuna.importance.FanovaImportanceEvaluator, seed 0) "
-            f"over {len(completed)} completed trials; with few trials it is a rough guide.")
+    note = (
+        f"Parameter importance: {IMPORTANCE_METHOD} (optuna.importance.FanovaImportanceEvaluator, seed 0) "
+        f"over {len(completed)} completed trials; with few trials it is a rough guide."
+    )
     return plots.importance_bars(dict(values), method=IMPORTANCE_METHOD, n_trials=len(completed)), note
 
 
@@ -153,10 +161,16 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
     picks = _overlay_picks(ev.labels)
     items = [dataset[i] for i in picks]
     images = [denormalize(it["image"]).clamp(0, 1).permute(1, 2, 0).numpy() for it in items]
-    titles = [f"{Path(it['path']).parent.name}/{Path(it['path']).stem}  score {ev.scores[i]:.3f}" for it, i in zip(items, picks, strict=True)]
+    titles = [
+        f"{Path(it['path']).parent.name}/{Path(it['path']).stem}  score {ev.scores[i]:.3f}"
+        for it, i in zip(items, picks, strict=True)
+    ]
     return [
-        Plot("best_trial_overlays", "Best trial: anomaly maps on held-out images",
-             plots.overlays(images, [ev.maps[i] for i in picks], [ev.masks[i] for i in picks], titles)),
+        Plot(
+            "best_trial_overlays",
+            "Best trial: anomaly maps on held-out images",
+            plots.overlays(images, [ev.maps[i] for i in picks], [ev.masks[i] for i in picks], titles),
+        ),
         Plot("best_trial_roc_pro", "Best trial: ROC and PRO curves", plots.roc_and_pro(ev.labels, ev.scores, ev.masks, ev.maps)),
         Plot("best_trial_histogram", "Best trial: image scores", plots.score_histogram(ev.labels, ev.scores)),
     ]
@@ -205,14 +219,20 @@ def _cell(value: Any, *, key: str = "", text: bool = False) -> str:
 def trial_columns(view: ExperimentView) -> list[tuple[str, str]]:
     """(key, header) of the trial table; keys are what the cells' ``data-key`` attributes say."""
     return [
-        ("trial", "trial"), ("state", "state"),
+        ("trial", "trial"),
+        ("state", "state"),
         *[(f"param:{p}", p) for p in view.searched],
         (view.objective.metric, view.objective.metric),
-        ("best_image_auroc", "image AUROC"), ("best_pixel_auroc", "pixel AUROC"), ("best_aupro", "AUPRO"),
+        ("best_image_auroc", "image AUROC"),
+        ("best_pixel_auroc", "pixel AUROC"),
+        ("best_aupro", "AUPRO"),
         ("best_epoch", "selected epoch"),
-        ("test_image_auroc", "held-out image AUROC"), ("test_pixel_auroc", "held-out pixel AUROC"),
+        ("test_image_auroc", "held-out image AUROC"),
+        ("test_pixel_auroc", "held-out pixel AUROC"),
         ("test_aupro", "held-out AUPRO"),
-        ("epochs", "epochs run"), ("duration_s", "duration (s)"), ("error", "error"),
+        ("epochs", "epochs run"),
+        ("duration_s", "duration (s)"),
+        ("error", "error"),
     ]
 
 
@@ -242,25 +262,36 @@ def _trial_table(view: ExperimentView, section: Section) -> str:
     for t in section.trials:
         css = " ".join(c for c in ("best" if t is section.best else "", t.outcome.split()[0]) if c)
         held_out = section.held_out.get(t.trial_id)
-        cells = "".join(_cell(trial_value(t, k, held_out=held_out), key=k, text=k in ("trial", "state", "error"))
-                        for k, _ in cols)
+        cells = "".join(
+            _cell(trial_value(t, k, held_out=held_out), key=k, text=k in ("trial", "state", "error")) for k, _ in cols
+        )
         rows.append(f'<tr class="{css}" data-trial="{html.escape(t.trial_id)}">{cells}</tr>')
     return f'<table class="trials" data-category="{html.escape(section.category)}"><tr>{head}</tr>{"".join(rows)}</table>'
 
 
 def _summary_table(view: ExperimentView, sections: list[Section]) -> str:
     metric = view.objective.metric
-    keys = [(metric, metric), ("best_image_auroc", "image AUROC"), ("best_pixel_auroc", "pixel AUROC"),
-            ("best_aupro", "AUPRO"), ("test_image_auroc", "held-out image AUROC"), ("test_pixel_auroc", "held-out pixel AUROC")]
-    head = "<th>category</th><th>best trial</th>" + "".join(f"<th>{h}</th>" for _, h in keys) + \
-        "<th>trials</th><th>stopped early</th><th>errored</th>"
+    keys = [
+        (metric, metric),
+        ("best_image_auroc", "image AUROC"),
+        ("best_pixel_auroc", "pixel AUROC"),
+        ("best_aupro", "AUPRO"),
+        ("test_image_auroc", "held-out image AUROC"),
+        ("test_pixel_auroc", "held-out pixel AUROC"),
+    ]
+    head = (
+        "<th>category</th><th>best trial</th>"
+        + "".join(f"<th>{h}</th>" for _, h in keys)
+        + "<th>trials</th><th>stopped early</th><th>errored</th>"
+    )
     rows = []
     for s in sections:
         link = f'<td class="text"><a href="#cat-{html.escape(s.category)}">{html.escape(s.category)}</a></td>'
         best = s.best
         held_out = s.held_out.get(best.trial_id) if best else None
         cells = _cell(best.trial_id if best else None, text=True) + "".join(
-            _cell(trial_value(best, k, held_out=held_out) if best else None, key=k) for k, _ in keys)
+            _cell(trial_value(best, k, held_out=held_out) if best else None, key=k) for k, _ in keys
+        )
         counts = [sum(t.outcome == st for t in s.trials) for st in (STOPPED, ERRORED)]
         cells += _cell(len(s.trials), key="trials") + _cell(counts[0], key="stopped") + _cell(counts[1], key="errored")
         rows.append(f'<tr data-category="{html.escape(s.category)}">{link}{cells}</tr>')
@@ -270,14 +301,16 @@ def _summary_table(view: ExperimentView, sections: list[Section]) -> str:
 def _figure(section: Section, plot: Plot) -> str:
     data = base64.b64encode(plot.png).decode("ascii")
     plot_id = f"{section.category}-{plot.key}"
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(plot.title)}" '
-            f'data-plot="{html.escape(plot_id)}"><figcaption>{html.escape(plot.title)} '
-            f'(<a href="{html.escape(plot.file)}">{html.escape(plot.file)}</a>)</figcaption></figure>')
+    return (
+        f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(plot.title)}" '
+        f'data-plot="{html.escape(plot_id)}"><figcaption>{html.escape(plot.title)} '
+        f'(<a href="{html.escape(plot.file)}">{html.escape(plot.file)}</a>)</figcaption></figure>'
+    )
 
 
 def render_html(view: ExperimentView, sections: list[Section]) -> str:
     parts = [
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         f"<title>glass-tune report: {html.escape(view.name)}</title><style>{CSS}</style></head><body>",
         f"<h1>glass-tune report: {html.escape(view.name)}</h1>",
         (

@@ -83,9 +83,14 @@ class ExperimentView:
 def open_experiment(path: str | Path) -> ExperimentView:
     """An experiment folder or URI, or one of its category folders, as an :class:`ExperimentView`."""
     location = resolve(str(path))
-    if not (location / SEARCH_FILE).is_file() and is_category_dir(location=location) and (location.parent / SEARCH_FILE).is_file():
+    if (
+        not (location / SEARCH_FILE).is_file()
+        and is_category_dir(location=location)
+        and (location.parent / SEARCH_FILE).is_file()
+    ):
         location = location.parent
     if not (location / SEARCH_FILE).is_file():
         raise UserError(f"{path}: not a glass-tune experiment (no {SEARCH_FILE})")
-    return ExperimentView(location=location, record=read_search_record(experiment=location),
-                          objective=experiment_objective(experiment=location))
+    return ExperimentView(
+        location=location, record=read_search_record(experiment=location), objective=experiment_objective(experiment=location)
+    )

@@ -58,7 +58,9 @@ def best_so_far(trials: Sequence[TrialRecord], *, metric: str, mode: str) -> byt
         pick = np.array([t.outcome == state for t in trials]) & ~np.isnan(values)
         if pick.any():
             ax.scatter(xs[pick], values[pick], marker=style["marker"], color=style.get("color"), label=f"trial ({state})")
-    running = (np.fmax.accumulate if mode == "max" else np.fmin.accumulate)(np.where(np.isnan(values), -np.inf if mode == "max" else np.inf, values))
+    running = (np.fmax.accumulate if mode == "max" else np.fmin.accumulate)(
+        np.where(np.isnan(values), -np.inf if mode == "max" else np.inf, values)
+    )
     ax.step(xs, np.where(np.isfinite(running), running, np.nan), where="post", color="black", label="best so far")
     ax.set_xlabel("trial (creation order)")
     ax.set_ylabel(metric)
@@ -89,7 +91,10 @@ def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-    handles = [Line2D([], [], color="gray", linestyle=s["linestyle"], marker=s["marker"], label=state) for state, s in STATE_STYLE.items()]
+    handles = [
+        Line2D([], [], color="gray", linestyle=s["linestyle"], marker=s["marker"], label=state)
+        for state, s in STATE_STYLE.items()
+    ]
     axes[0].legend(handles=handles, fontsize=8, loc="lower right", title="trial state")
     axes[1].legend(fontsize=7, loc="lower right", ncol=2, title="trial")
     return to_png(fig)
@@ -159,8 +164,9 @@ def importance_bars(importances: dict[str, float], *, method: str, n_trials: int
     return to_png(fig)
 
 
-def overlays(images: Sequence[np.ndarray], maps: Sequence[np.ndarray], masks: Sequence[np.ndarray],
-             titles: Sequence[str]) -> bytes:
+def overlays(
+    images: Sequence[np.ndarray], maps: Sequence[np.ndarray], masks: Sequence[np.ndarray], titles: Sequence[str]
+) -> bytes:
     """Held-out images with the anomaly map (jet, absolute 0..1 scale) and the ground-truth contour."""
     n = len(images)
     cols = min(4, n)

@@ -213,16 +213,18 @@ def load_trials(*, category_dir: Location, objective: Objective, with_history: b
             frame = analysis.trial_dataframes.get(trial.trial_id)
             if frame is not None and not frame.empty:
                 history = json.loads(frame.to_json(orient="records"))
-        records.append(TrialRecord(
-            trial_id=trial.trial_id,
-            status=trial.status,
-            config=dict(trial.config),
-            last_result=dict(trial.last_result or {}),
-            error=error,
-            history=history,
-            checkpoint=checkpoint,
-            folder=trial.storage.trial_dir_name,
-        ))
+        records.append(
+            TrialRecord(
+                trial_id=trial.trial_id,
+                status=trial.status,
+                config=dict(trial.config),
+                last_result=dict(trial.last_result or {}),
+                error=error,
+                history=history,
+                checkpoint=checkpoint,
+                folder=trial.storage.trial_dir_name,
+            )
+        )
     return records
 
 
@@ -267,29 +269,45 @@ def _trial_error(trial: Any) -> str:
 
 # --- the summary table ---------------------------------------------------------------------------
 
-SUMMARY_COLUMNS = ("category", "best_score", "image_auroc", "pixel_auroc", "aupro", "image_f1", "best_epoch",
-                   "test_image_auroc", "test_pixel_auroc", "trials", "stopped_early", "errored", "best_trial",
-                   "best_params", "errors")
+SUMMARY_COLUMNS = (
+    "category",
+    "best_score",
+    "image_auroc",
+    "pixel_auroc",
+    "aupro",
+    "image_f1",
+    "best_epoch",
+    "test_image_auroc",
+    "test_pixel_auroc",
+    "trials",
+    "stopped_early",
+    "errored",
+    "best_trial",
+    "best_params",
+    "errors",
+)
 
 
 def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
     rows = []
     for o in outcomes:
         held_out = o.held_out or {}
-        rows.append({
-            "category": o.category,
-            "best_score": o.best.get("score"),
-            **{k: o.best.get(k) for k in HELD_OUT_KEYS},
-            "best_epoch": o.best.get("epoch"),
-            "test_image_auroc": held_out.get("image_auroc"),
-            "test_pixel_auroc": held_out.get("pixel_auroc"),
-            "trials": o.trials,
-            "stopped_early": o.stopped_early,
-            "errored": len(o.errors),
-            "best_trial": o.best_trial,
-            "best_params": ", ".join(f"{k}={short(v)}" for k, v in o.params.items()),
-            "errors": "; ".join(o.errors),
-        })
+        rows.append(
+            {
+                "category": o.category,
+                "best_score": o.best.get("score"),
+                **{k: o.best.get(k) for k in HELD_OUT_KEYS},
+                "best_epoch": o.best.get("epoch"),
+                "test_image_auroc": held_out.get("image_auroc"),
+                "test_pixel_auroc": held_out.get("pixel_auroc"),
+                "trials": o.trials,
+                "stopped_early": o.stopped_early,
+                "errored": len(o.errors),
+                "best_trial": o.best_trial,
+                "best_params": ", ".join(f"{k}={short(v)}" for k, v in o.params.items()),
+                "errors": "; ".join(o.errors),
+            }
+        )
     return rows
 
 

@@ -168,7 +168,9 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
         train_normal=TestDataset(train, input_shape=config.input_shape),
         val=TestDataset(samples.val, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
-        test=None if samples.test is None else TestDataset(samples.test, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
+        test=None
+        if samples.test is None
+        else TestDataset(samples.test, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
         val_source=config.val_source,
     )
 

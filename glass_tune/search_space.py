@@ -141,9 +141,13 @@ class SearchSpace:
         values: dict[str, Any] = {}
         for param in self.params.values():
             if param.condition is not None and param.condition[0] not in self.params:
-                raise ConfigError(f"{self.source}: resolve the space against the run config before sampling ({param.name} depends on {param.condition[0]})")
+                raise ConfigError(
+                    f"{self.source}: resolve the space against the run config before sampling ({param.name} depends on {param.condition[0]})"
+                )
             if param.units is not None or param.overrides:
-                raise ConfigError(f"{self.source}: resolve the space against the run config before sampling ({param.name} has a config-dependent range)")
+                raise ConfigError(
+                    f"{self.source}: resolve the space against the run config before sampling ({param.name} has a config-dependent range)"
+                )
             if param.condition is None or _same(values.get(param.condition[0], _ABSENT), param.condition[1]):
                 values[param.name] = param.suggest(trial)
         return dict(self.fixed)
@@ -161,7 +165,9 @@ class SearchSpace:
         dependencies |= {key for p in self.params.values() for (key, _), _, _ in p.overrides}
         unresolved = sorted(k for k in dependencies - set(self.params) if getattr(config, k) == "auto")
         if unresolved:
-            raise ConfigError(f"{self.source}: the space depends on {unresolved[0]}, which is still 'auto' (resolve the run config first)")
+            raise ConfigError(
+                f"{self.source}: the space depends on {unresolved[0]}, which is still 'auto' (resolve the run config first)"
+            )
         params: dict[str, Param] = {}
         for name, param in self.params.items():
             if param.condition is not None and param.condition[0] not in self.params:
@@ -170,9 +176,7 @@ class SearchSpace:
                     continue
                 param = dataclasses.replace(param, condition=None)
             params[name] = param.resolve(config)
-        points = tuple(
-            {k: _clip(params[k], v) for k, v in point.items() if k in params} for point in self.points_to_evaluate
-        )
+        points = tuple({k: _clip(params[k], v) for k, v in point.items() if k in params} for point in self.points_to_evaluate)
         return dataclasses.replace(self, params=params, points_to_evaluate=points)
 
     def to_dict(self) -> dict[str, Any]:
@@ -210,6 +214,7 @@ def _clip(param: Param, value: Any) -> Any:
 
 
 # --- loading and validation --------------------------------------------------------------------
+
 
 def bundled_names() -> list[str]:
     """Names of the spaces shipped in the ``search_spaces`` package."""
@@ -355,9 +360,17 @@ def _parse_param(name: str, spec: Any, *, where: str) -> Param:
         for key, value in (("low", low), ("high", high)):
             from_mapping({name: cast(value)}, source=f"{where}.{key}")  # e.g. a quantile outside [0, 1]
     overrides = _parse_overrides(spec.get("override"), kind=kind, log=bool(log), where=f"{where}.override")
-    return Param(name=name, type=kind, low=cast(low), high=cast(high), log=bool(log),
-                 step=None if step is None else cast(step), condition=condition, units=units,
-                 overrides=overrides)
+    return Param(
+        name=name,
+        type=kind,
+        low=cast(low),
+        high=cast(high),
+        log=bool(log),
+        step=None if step is None else cast(step),
+        condition=condition,
+        units=units,
+        overrides=overrides,
+    )
 
 
 def _parse_overrides(raw: Any, *, kind: str, log: bool, where: str) -> tuple[tuple[tuple[str, Any], float, float], ...]:
@@ -378,7 +391,9 @@ def _parse_overrides(raw: Any, *, kind: str, log: bool, where: str) -> tuple[tup
         low, high = item["low"], item["high"]
         ok = is_int if kind == "int" else is_number
         if not (ok(low) and ok(high)) or low >= high or (log and low <= 0):
-            raise ConfigError(f"{here}: expected low < high (numbers{', > 0 for a log range' if log else ''}), got {low!r}, {high!r}")
+            raise ConfigError(
+                f"{here}: expected low < high (numbers{', > 0 for a log range' if log else ''}), got {low!r}, {high!r}"
+            )
         out.append((when, float(low), float(high)))
     return tuple(out)
 

@@ -116,8 +116,7 @@ def _duration(seconds: float | None) -> str:
 
 def format_status(status: ExperimentStatus) -> str:
     """A few lines per experiment: one per category, then each errored trial's reason."""
-    lines = [f"{status.experiment}: {status.objective.metric} ({status.objective.mode}), "
-             f"elapsed {_duration(status.elapsed)}"]
+    lines = [f"{status.experiment}: {status.objective.metric} ({status.objective.mode}), elapsed {_duration(status.elapsed)}"]
     for c in status.categories:
         best: Any = f"{short(c.best_value)} ({c.best_trial})" if c.best_value is not None else "n/a"
         lines.append(

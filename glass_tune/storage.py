@@ -103,8 +103,9 @@ class Location:
         if not self.is_dir():
             return []
         infos = self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False))
-        return sorted((self / posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory),
-                      key=lambda loc: loc.name)
+        return sorted(
+            (self / posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory), key=lambda loc: loc.name
+        )
 
     def check_writable(self) -> None:
         """Create the folder and write a probe: an unwritable ``--storage`` fails before any trial."""

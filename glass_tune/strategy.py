@@ -29,9 +29,7 @@ def startup_trials(samples: int) -> int:
     return max(2, samples // 4)
 
 
-def make_sampler(
-    *, kind: str, seed: int, samples: int, parallel: bool, conditional: bool
-) -> optuna.samplers.BaseSampler:
+def make_sampler(*, kind: str, seed: int, samples: int, parallel: bool, conditional: bool) -> optuna.samplers.BaseSampler:
     """Optuna's own sampler ``kind`` configured for a budget of ``samples`` trials.
 
     ``parallel``: trials run at the same time, so TPE pretends running trials scored badly
@@ -63,9 +61,7 @@ def make_sampler(
         )
 
 
-def grace_period(
-    *, epochs: int, eval_interval: int, explicit: int | None = None, fraction: float = GRACE_FRACTION
-) -> int:
+def grace_period(*, epochs: int, eval_interval: int, explicit: int | None = None, fraction: float = GRACE_FRACTION) -> int:
     """ASHA's grace period in epochs: ``explicit`` when given, else ``fraction`` of the schedule and
     at least :data:`MIN_GRACE_EVALUATIONS` evaluations, never more than ``epochs``."""
     if explicit is not None:

@@ -254,7 +254,9 @@ def tell(
     value = (result or {}).get(metric)
     config = (result or {}).get("config") or {"epochs": epochs}
     if error or value is None or value != value:  # NaN: Optuna refuses it as a value
-        storage.set_trial_system_attr(trial_id, FAIL_REASON_ATTR, reason or ("trial errored" if error else f"no {metric} reported"))
+        storage.set_trial_system_attr(
+            trial_id, FAIL_REASON_ATTR, reason or ("trial errored" if error else f"no {metric} reported")
+        )
         study.tell(number, state=TrialState.FAIL)
         return TrialState.FAIL
     if stopped_early(last_result=result, config=config):
@@ -267,8 +269,9 @@ def tell(
     return TrialState.COMPLETE
 
 
-def reconcile(*, storage: optuna.storages.BaseStorage, study_name: str, trials: Sequence[TrialRecord],
-              objective: Objective, epochs: int) -> dict[str, int]:
+def reconcile(
+    *, storage: optuna.storages.BaseStorage, study_name: str, trials: Sequence[TrialRecord], objective: Objective, epochs: int
+) -> dict[str, int]:
     """Settle the study against Ray's record once a search (or resume) has ended.
 
     Each RUNNING study trial whose Ray trial ended is told from that trial's last result; an errored
@@ -288,8 +291,15 @@ def reconcile(*, storage: optuna.storages.BaseStorage, study_name: str, trials: 
             storage.set_trial_system_attr(frozen._trial_id, FAIL_REASON_ATTR, ORPHAN_REASON)
             storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
         elif ray_trial.status in ("TERMINATED", "ERROR"):
-            tell(study, frozen._trial_id, result={**ray_trial.last_result, "config": ray_trial.config},
-                 error=ray_trial.error is not None, metric=objective.metric, epochs=epochs, reason=ray_trial.error)
+            tell(
+                study,
+                frozen._trial_id,
+                result={**ray_trial.last_result, "config": ray_trial.config},
+                error=ray_trial.error is not None,
+                metric=objective.metric,
+                epochs=epochs,
+                reason=ray_trial.error,
+            )
     counts: dict[str, int] = {}
     for frozen in study.get_trials(deepcopy=False):
         counts[frozen.state.name] = counts.get(frozen.state.name, 0) + 1

@@ -385,7 +385,9 @@ def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
     old, new = ckpt.config.to_dict(), run.config.to_dict()
     changed = sorted(k for k in new if old.get(k) != new[k] and k not in _RESUMABLE_CHANGES)
     if changed:
-        raise UserError(f"{source}: cannot resume, config differs in '{changed[0]}' ({old.get(changed[0])!r} vs {new[changed[0]]!r})")
+        raise UserError(
+            f"{source}: cannot resume, config differs in '{changed[0]}' ({old.get(changed[0])!r} vs {new[changed[0]]!r})"
+        )
     load_model_state(run.model, ckpt.model_state, source=source)
     for name, opt in run.optimizers.items():
         opt.load_state_dict(ckpt.optimizer_states[name])

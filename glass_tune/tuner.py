@@ -128,10 +128,13 @@ def reject_searched_overrides(space: SearchSpace, overrides: Sequence[str]) -> N
     for text in overrides:
         key = parse_override(text)[0]
         if key in space.params:
-            raise ConfigError(f"--set {key}: '{key}' is searched by space '{space.name}'; fix it in the space's 'fixed' block instead")
+            raise ConfigError(
+                f"--set {key}: '{key}' is searched by space '{space.name}'; fix it in the space's 'fixed' block instead"
+            )
 
 
 # --- Ray connection ----------------------------------------------------------------------------
+
 
 def _check_reachable(address: str) -> None:
     """Fail in seconds, not after Ray's long retry loop, when a HOST:PORT address does not answer."""
@@ -197,6 +200,7 @@ def _init_ray(address: str | None) -> None:
 
 
 # --- the search ----------------------------------------------------------------------------------
+
 
 def study_name(options: TuneOptions, category: str) -> str:
     return f"{options.name}/{category}"
@@ -330,8 +334,9 @@ def search_category(
             tuner = _build_tuner(config, space, options, category)
         tuner.fit()
     trials = load_trials(category_dir=category_dir, objective=objective)
-    counts = reconcile(storage=storage, study_name=study_name(options, category), trials=trials,
-                       objective=objective, epochs=base.epochs)
+    counts = reconcile(
+        storage=storage, study_name=study_name(options, category), trials=trials, objective=objective, epochs=base.epochs
+    )
     store.upload()
     finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
     if len(trials) < options.samples or finished < len(trials):

@@ -30,7 +30,7 @@ _Loader.add_implicit_resolver(
 def parse_yaml(text: str, *, source: str) -> Any:
     """Parse YAML ``text``; a syntax error becomes one line naming ``source`` and the line."""
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -15,6 +15,7 @@ from tests.helpers import TINY
 torch.set_num_threads(1)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in synthetic dataset at 64 px (all categories), shared by every test."""
@@ -24,4 +25,3 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_config(synthetic_root: Path) -> GlassConfig:
     return from_mapping({**TINY, "data_root": str(synthetic_root), "category": "weave"})
-

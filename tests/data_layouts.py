@@ -17,7 +17,9 @@ SIZE = (80, 60)  # width, height: non-square like VisA
 PNG_MODES = ("RGB", "L", "RGBA", "P", "I;16")
 
 
-def write_image(path: Path, *, seed: int, size: tuple[int, int] = SIZE, mode: str = "RGB", box: tuple[int, int, int, int] | None = None) -> Path:
+def write_image(
+    path: Path, *, seed: int, size: tuple[int, int] = SIZE, mode: str = "RGB", box: tuple[int, int, int, int] | None = None
+) -> Path:
     """Random pixels in ``mode`` (JPEG when the extension says so); ``box`` (x0, y0, x1, y1) painted white."""
     rgb = np.random.default_rng(seed).integers(0, 200, (size[1], size[0], 3), dtype=np.uint8)
     if box is not None:
@@ -62,8 +64,9 @@ def _mode(i: int) -> str:
     return PNG_MODES[i % len(PNG_MODES)]
 
 
-def make_mvtec(root: Path, category: str = "widget", *, n_train: int = 8, n_good: int = 4,
-               defects: dict[str, int] | None = None) -> Path:
+def make_mvtec(
+    root: Path, category: str = "widget", *, n_train: int = 8, n_good: int = 4, defects: dict[str, int] | None = None
+) -> Path:
     """``<root>/<category>/{train/good, test/<type>, ground_truth/<type>/<stem>_mask.png}``."""
     folder = root / category
     for i in range(n_train):
@@ -78,8 +81,9 @@ def make_mvtec(root: Path, category: str = "widget", *, n_train: int = 8, n_good
     return root
 
 
-def make_folder(root: Path, category: str = "part", *, n_train: int = 8, n_good: int = 4,
-                defects: dict[str, int] | None = None) -> Path:
+def make_folder(
+    root: Path, category: str = "part", *, n_train: int = 8, n_good: int = 4, defects: dict[str, int] | None = None
+) -> Path:
     """The generic layout; defect types as sub-folders of test_bad, masks mirrored in masks/."""
     folder = root / category
     for i in range(n_train):

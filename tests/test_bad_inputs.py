@@ -143,6 +143,7 @@ def test_val_dir_required_for_dir_source(root: Path, config_file: Path, capsys) 
 
 # --- problems that are warnings: the run goes on -----------------------------------------------
 
+
 def test_anomalous_image_without_mask_trains_with_image_metrics_only(root: Path, config_file: Path, capsys) -> None:
     missing = root / W / "ground_truth" / "crack" / "001_mask.png"
     missing.unlink()

@@ -11,7 +11,11 @@ from glass_tune.cli import build_parser, config_from_args, main
 from glass_tune.config import from_mapping
 from tests.data_layouts import make_folder, make_mvtec, make_visa
 
-LAYOUTS = {"mvtec": (make_mvtec, "widget", "crack"), "visa": (make_visa, "candle", "anomaly"), "folder": (make_folder, "part", "dent")}
+LAYOUTS = {
+    "mvtec": (make_mvtec, "widget", "crack"),
+    "visa": (make_visa, "candle", "anomaly"),
+    "folder": (make_folder, "part", "dent"),
+}
 
 
 @pytest.mark.parametrize("fmt", list(LAYOUTS))
@@ -20,7 +24,7 @@ def test_table_for_each_layout(fmt: str, tmp_path: Path, capsys) -> None:
     root = make(tmp_path.resolve())
     assert main(["check-data", "--data", str(root)]) == 0
     out = capsys.readouterr().out
-    out = out[out.index(f"{category}  ("):]  # log lines (e.g. the svd choice) may come first
+    out = out[out.index(f"{category}  (") :]  # log lines (e.g. the svd choice) may come first
     assert out.startswith(f"{category}  ({fmt} layout, {root})")
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith("  ") and len(line.split()) == 6}
     assert rows["good"][:3] == ["8", "2", "2"] and rows[defect][0] == "-"

@@ -19,8 +19,19 @@ def trained(tmp_path_factory, synthetic_root):
     config = d / "tiny.yaml"
     config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
     out = d / "run"
-    args = ["train", "--data", str(synthetic_root), "--category", "washer", "--config", str(config),
-            "--epochs", "2", "--out", str(out)]
+    args = [
+        "train",
+        "--data",
+        str(synthetic_root),
+        "--category",
+        "washer",
+        "--config",
+        str(config),
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     return {"out": out, "args": args, "root": synthetic_root}
 

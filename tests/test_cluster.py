@@ -25,8 +25,10 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tests.helpers import TINY
 from tests.test_tune_processes import SPACE, _free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                                                          reason="needs unshare and root for namespaces")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for namespaces"),
+]
 
 SEARCH = ["--category", "weave", "--samples", "2", "--epochs", "2", "--scheduler", "fifo"]
 
@@ -36,8 +38,10 @@ def _script(root: Path, port: int, tune: list[list[str]]) -> str:
     ray = Path(sys.executable).with_name("ray")
     ports = [_free_port() for _ in range(6)]
     common = "--disable-usage-stats"
-    runs = "\n".join(f"{sys.executable} -m glass_tune.cli {' '.join(args)} > {root}/tune{i}.log 2>&1; "
-                     f"echo $? > {root}/tune{i}.rc" for i, args in enumerate(tune))
+    runs = "\n".join(
+        f"{sys.executable} -m glass_tune.cli {' '.join(args)} > {root}/tune{i}.log 2>&1; echo $? > {root}/tune{i}.rc"
+        for i, args in enumerate(tune)
+    )
     return textwrap.dedent(f"""\
         set -u
         export RAY_AUTH_MODE=token GLASS_TUNE_CACHE={cache} PYTHONPATH={os.getcwd()} HF_HUB_OFFLINE=1
@@ -70,8 +74,16 @@ def cluster_runs(tmp_path_factory, synthetic_root):
     hidden = root / "driver-cache" / "private-data"  # the worker has a tmpfs over driver-cache
     shutil.copytree(synthetic_root, hidden)
     port = _free_port()
-    address = ["--address", f"127.0.0.1:{port}", "--storage", str(shared / "runs"), "--config", str(config),
-               "--space", str(space)]
+    address = [
+        "--address",
+        f"127.0.0.1:{port}",
+        "--storage",
+        str(shared / "runs"),
+        "--config",
+        str(config),
+        "--space",
+        str(space),
+    ]
     tune = [
         ["tune", "--data", str(shared / "data"), "--name", "shared", *address, *SEARCH],
         ["tune", "--name", "builtin", *address, *SEARCH],
@@ -80,12 +92,21 @@ def cluster_runs(tmp_path_factory, synthetic_root):
     script = root / "cluster.sh"
     script.write_text(_script(root, port, tune))
     subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "bash", str(script)], timeout=1500, check=False)
-    logs = {name: (root / f"tune{i}.log").read_text() if (root / f"tune{i}.log").exists() else ""
-            for i, name in enumerate(("shared", "builtin", "hidden"))}
-    codes = {name: (root / f"tune{i}.rc").read_text().strip() if (root / f"tune{i}.rc").exists() else "none"
-             for i, name in enumerate(("shared", "builtin", "hidden"))}
-    return {"root": root, "runs": shared / "runs", "logs": logs, "codes": codes,
-            "worker_log": (root / "worker.log").read_text() if (root / "worker.log").exists() else ""}
+    logs = {
+        name: (root / f"tune{i}.log").read_text() if (root / f"tune{i}.log").exists() else ""
+        for i, name in enumerate(("shared", "builtin", "hidden"))
+    }
+    codes = {
+        name: (root / f"tune{i}.rc").read_text().strip() if (root / f"tune{i}.rc").exists() else "none"
+        for i, name in enumerate(("shared", "builtin", "hidden"))
+    }
+    return {
+        "root": root,
+        "runs": shared / "runs",
+        "logs": logs,
+        "codes": codes,
+        "worker_log": (root / "worker.log").read_text() if (root / "worker.log").exists() else "",
+    }
 
 
 def _trial_dirs(category: Path) -> list[Path]:

@@ -114,6 +114,7 @@ def test_run_config_resolves_format_and_foreground(roots: dict[str, Path]) -> No
 
 # --- foreground masks ----------------------------------------------------------------------------
 
+
 def _with_foreground(root: Path) -> Path:
     """fg_mask/widget/<file>: the left half of every training image is foreground."""
     for image in (root / "widget" / "train" / "good").iterdir():
@@ -152,6 +153,7 @@ def test_foreground_required_but_missing_names_the_file(tmp_path: Path) -> None:
 
 
 # --- a short training run on each layout --------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt", ["visa", "folder"])  # mvtec: the synthetic set in test_training.py
 def test_each_layout_trains(roots: dict[str, Path], fmt: str, tiny_config) -> None:

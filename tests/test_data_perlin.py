@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from glass_tune.data.perlin import COMBINE_MODES, combine_masks, perlin_mask, perlin_noise, single_perlin_mask
 from glass_tune.data.las import LocalAnomalySynthesizer, blend, pool_to_grid
+from glass_tune.data.perlin import COMBINE_MODES, combine_masks, perlin_mask, perlin_noise, single_perlin_mask
 
 
 @pytest.mark.parametrize("shape", [(96, 96), (128, 128), (288, 288), (100, 150), (64, 200)])
@@ -69,6 +69,7 @@ def test_single_mask_is_rotated_noise_thresholded_at_half() -> None:
 
 
 # --- synthesis -------------------------------------------------------------------------------------
+
 
 class ConstantTexture:
     """A uniform texture, so the blend can be checked pixel by pixel."""

@@ -102,7 +102,7 @@ def test_pipeline_draws_three_distinct_transforms(monkeypatch: pytest.MonkeyPatc
     import glass_tune.data.textures as textures
 
     used: list[int] = []
-    fakes = tuple((lambda k: (lambda img, rng: (used.append(k), img)[1]))(k) for k in range(9))
+    fakes = tuple((lambda k: lambda img, rng: (used.append(k), img)[1])(k) for k in range(9))  # noqa: B023 - k bound by the outer lambda
     monkeypatch.setattr(textures, "OFFICIAL_TRANSFORMS", fakes)
     img = Image.new("RGB", (20, 10))
     for seed in range(20):

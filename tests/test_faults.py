@@ -26,8 +26,10 @@ from glass_tune.storage import resolve
 from tests.study_helpers import study_storage
 from tests.test_tune_processes import _kill_session, _reported_epochs, _session_pids, _tune_cmd, inputs  # noqa: F401 (fixture)
 
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                                                          reason="needs unshare and root for PID namespaces")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for PID namespaces"),
+]
 
 
 def _cli(*args: str) -> list[str]:
@@ -48,8 +50,12 @@ def _run_until(args: list[str], log: Path, moment: Callable[[], bool], timeout: 
 
     Returns whether it was killed (False: it ended by itself first).
     """
-    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *args], stdout=log.open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", *args],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -99,8 +105,22 @@ def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
 def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):  # noqa: F811 (fixture)
     storage = tmp_path / "runs"
     exp = storage / "faults"
-    first = _tune_cmd(inputs, storage, "--name", "faults", "--samples", "3", "--epochs", "3",
-                      "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1")
+    first = _tune_cmd(
+        inputs,
+        storage,
+        "--name",
+        "faults",
+        "--samples",
+        "3",
+        "--epochs",
+        "3",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--checkpoint-every",
+        "1",
+    )
     resume = _cli("tune", "--resume", "--name", "faults", "--storage", str(storage))
     category = exp / "weave"
 
@@ -135,8 +155,22 @@ def _trial_actor_pids(sid: int) -> list[int]:
 
 def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):  # noqa: F811 (fixture)
     storage = tmp_path / "runs"
-    args = _tune_cmd(inputs, storage, "--name", "mf", "--samples", "1", "--epochs", "4",
-                     "--scheduler", "fifo", "--checkpoint-every", "1", "--max-failures", "1")
+    args = _tune_cmd(
+        inputs,
+        storage,
+        "--name",
+        "mf",
+        "--samples",
+        "1",
+        "--epochs",
+        "4",
+        "--scheduler",
+        "fifo",
+        "--checkpoint-every",
+        "1",
+        "--max-failures",
+        "1",
+    )
     driver = subprocess.Popen(args, stdout=(tmp_path / "mf.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
     category = storage / "mf" / "weave"
     killed = []

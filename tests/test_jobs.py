@@ -48,11 +48,32 @@ def _env() -> dict[str, str]:
 def _start_head(temp_dir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     """A `ray start --head` in its own PID namespace and session; returns it and its dashboard port."""
     dashboard, gcs = _free_port(), _free_port()
-    args = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child",
-            f"{VENV_BIN}/ray", "start", "--head", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
-            "--port", str(gcs), "--ray-client-server-port", str(_free_port()),
-            "--dashboard-agent-listen-port", str(_free_port()), "--temp-dir", str(temp_dir), "--num-cpus", "2",
-            "--block", *extra]
+    args = [
+        "unshare",
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--kill-child",
+        f"{VENV_BIN}/ray",
+        "start",
+        "--head",
+        "--dashboard-host",
+        "127.0.0.1",
+        "--dashboard-port",
+        str(dashboard),
+        "--port",
+        str(gcs),
+        "--ray-client-server-port",
+        str(_free_port()),
+        "--dashboard-agent-listen-port",
+        str(_free_port()),
+        "--temp-dir",
+        str(temp_dir),
+        "--num-cpus",
+        "2",
+        "--block",
+        *extra,
+    ]
     log = temp_dir / "head.log"
     head = subprocess.Popen(args, stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True, env=_env())
     deadline = time.monotonic() + 90
@@ -103,8 +124,9 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "glass_tune.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=_env())
+    return subprocess.run(
+        [sys.executable, "-m", "glass_tune.cli", *args], capture_output=True, text=True, timeout=timeout, env=_env()
+    )
 
 
 def _job_id(submitted: subprocess.CompletedProcess) -> str:
@@ -134,15 +156,35 @@ def _one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> Non
 
 # --- without a cluster --------------------------------------------------------------------------
 
+
 def test_submit_passes_the_tune_options_through():
     parser = build_parser()
-    argv = ["submit", "--address", "http://h:8265", "--storage", "/shared/runs", "--category", "a", "b",
-            "--set", "step=3", "--set", "svd=1", "--samples", "4", "--seed", "0", "--resume", "--name", "x",
-            "--env", "K=V"]
+    argv = [
+        "submit",
+        "--address",
+        "http://h:8265",
+        "--storage",
+        "/shared/runs",
+        "--category",
+        "a",
+        "b",
+        "--set",
+        "step=3",
+        "--set",
+        "svd=1",
+        "--samples",
+        "4",
+        "--seed",
+        "0",
+        "--resume",
+        "--name",
+        "x",
+        "--env",
+        "K=V",
+    ]
     args = parser.parse_args(argv)
     passed = _tune_argv(args.tune_parser, args)
-    assert passed == ["--category", "a", "b", "--set", "step=3", "--set", "svd=1", "--samples", "4",
-                      "--seed", "0", "--resume"]
+    assert passed == ["--category", "a", "b", "--set", "step=3", "--set", "svd=1", "--samples", "4", "--seed", "0", "--resume"]
     again = parser.parse_args(["tune", *passed])  # the job's tune sees every option as given, defaults as defaults
     passed_through = {a.dest for a in args.tune_parser._actions if a.option_strings} - {"help", *_SUBMIT_OWN}
     assert {d: getattr(again, d) for d in passed_through} == {d: getattr(args, d) for d in passed_through}
@@ -176,49 +218,111 @@ def test_submit_carries_files_and_code(inputs, tmp_path, monkeypatch):
     config, space = inputs
     monkeypatch.chdir(tmp_path)
     client = _RecordingClient()
-    job = submit_search(client=client, tune_args=["--samples", "2"], name="n", storage="/shared/runs",
-                        config=str(config), space="cpu_smoke", data="data", env={"K": "V"})
+    job = submit_search(
+        client=client,
+        tune_args=["--samples", "2"],
+        name="n",
+        storage="/shared/runs",
+        config=str(config),
+        space="cpu_smoke",
+        data="data",
+        env={"K": "V"},
+    )
     assert job == "raysubmit_test"
     assert shlex.split(client.entrypoint) == [
-        "python", "-m", "glass_tune.cli", "tune", "--samples", "2", "--data", str(tmp_path / "data"),
-        "--name", "n", "--storage", "/shared/runs", "--address", "auto", "--config", "config/tiny.yaml",
-        "--space", "cpu_smoke"]  # a bundled space name passes as it is
+        "python",
+        "-m",
+        "glass_tune.cli",
+        "tune",
+        "--samples",
+        "2",
+        "--data",
+        str(tmp_path / "data"),
+        "--name",
+        "n",
+        "--storage",
+        "/shared/runs",
+        "--address",
+        "auto",
+        "--config",
+        "config/tiny.yaml",
+        "--space",
+        "cpu_smoke",
+    ]  # a bundled space name passes as it is
     assert client.carried == {"config/tiny.yaml": config.read_text()}
     assert [Path(m).name for m in client.runtime_env["py_modules"]] == ["glass_tune", "trainables", "search_spaces"]
     env = client.runtime_env["env_vars"]
     assert env["RAY_JOB_STOP_SIGNAL"] == "SIGINT" and env["K"] == "V" and "RAY_AUTH_TOKEN" not in env
     assert client.metadata == {"glass_tune": glass_tune.__version__, "experiment": "n", "storage": "/shared/runs"}
 
-    submit_search(client=client, tune_args=[], name="n", storage="s3://bucket/runs", config=None,
-                  space=str(space), data=None, env={})
+    submit_search(
+        client=client, tune_args=[], name="n", storage="s3://bucket/runs", config=None, space=str(space), data=None, env={}
+    )
     assert client.carried == {"space/space.yaml": space.read_text()}
     assert client.metadata["space"] == str(space)  # for the resume command that stop prints
 
 
 def test_submit_refuses_relative_storage_before_connecting():
-    _one_line_error(_cli("submit", "--storage", "runs/tune", "--address", "http://127.0.0.1:1"),
-                    "--storage runs/tune", "absolute path or a URI")
+    _one_line_error(
+        _cli("submit", "--storage", "runs/tune", "--address", "http://127.0.0.1:1"),
+        "--storage runs/tune",
+        "absolute path or a URI",
+    )
 
 
 # --- against a real head ------------------------------------------------------------------------
+
 
 @pytest.mark.integration
 def test_submit_list_logs_stop_resume_and_finish(head, inputs, synthetic_root, tmp_path):
     config, space = inputs
     storage = tmp_path / "runs"
     # one trial at a time and three of them: the stop below lands while the search has trials to run
-    submitted = _cli("submit", "--address", head, "--data", str(synthetic_root), "--category", "weave",
-                     "--config", str(config), "--space", str(space), "--samples", "3", "--epochs", "3",
-                     "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1",
-                     "--cpus-per-trial", "1", "--storage", str(storage), "--name", "st")
+    submitted = _cli(
+        "submit",
+        "--address",
+        head,
+        "--data",
+        str(synthetic_root),
+        "--category",
+        "weave",
+        "--config",
+        str(config),
+        "--space",
+        str(space),
+        "--samples",
+        "3",
+        "--epochs",
+        "3",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--checkpoint-every",
+        "1",
+        "--cpus-per-trial",
+        "1",
+        "--storage",
+        str(storage),
+        "--name",
+        "st",
+    )
     job = _job_id(submitted)
     assert f"glass-tune logs {job} --follow --address {head}" in submitted.stdout
     assert submitted.stderr == ""  # Ray's per-upload INFO lines are kept quiet
 
     other = subprocess.run(  # a job that is not a glass-tune search
-        [sys.executable, "-c", "import sys; from ray.job_submission import JobSubmissionClient; "
-         "print(JobSubmissionClient(sys.argv[1]).submit_job(entrypoint='echo other'))", head],
-        capture_output=True, text=True, timeout=60, env=_env(),
+        [
+            sys.executable,
+            "-c",
+            "import sys; from ray.job_submission import JobSubmissionClient; "
+            "print(JobSubmissionClient(sys.argv[1]).submit_job(entrypoint='echo other'))",
+            head,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
     ).stdout.strip()
     listed = _cli("jobs", "--address", head)
     assert listed.returncode == 0, listed.stderr

@@ -34,8 +34,13 @@ def base(tiny_config):
 
 @pytest.mark.parametrize(
     "svd, name",
-    [(0, "step"), (0, "gaussian_noise_std"), (0, "focal_loss_quantile_threshold"),
-     (1, "gaussian_noise_std"), (1, "radius_quantile")],
+    [
+        (0, "step"),
+        (0, "gaussian_noise_std"),
+        (0, "focal_loss_quantile_threshold"),
+        (1, "gaussian_noise_std"),
+        (1, "radius_quantile"),
+    ],
 )
 def test_searched_parameter_changes_the_losses(base, svd, name):
     config = base.replace(svd=svd)

@@ -19,11 +19,7 @@ def slow_aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3) -> f
     points = [(0.0, 0.0)]
     for t in np.unique(maps)[::-1]:
         predicted = maps >= t
-        overlaps = [
-            predicted[i][lab == k].mean()
-            for i, lab in enumerate(regions)
-            for k in range(1, lab.max() + 1)
-        ]
+        overlaps = [predicted[i][lab == k].mean() for i, lab in enumerate(regions) for k in range(1, lab.max() + 1)]
         points.append(((predicted & normal).sum() / normal.sum(), float(np.mean(overlaps))))
     area = 0.0
     for (x0, y0), (x1, y1) in zip(points, points[1:]):
@@ -48,6 +44,7 @@ def random_case(seed: int, n: int = 4, size: int = 24, levels: int | None = 40) 
 
 
 # --- AUROC / F1 ------------------------------------------------------------------------------------
+
 
 def test_image_auroc_hand_computed():
     # positives 0.8, 0.4; negatives 0.1, 0.5: pairs won (0.8>0.1, 0.8>0.5, 0.4>0.1) = 3 of 4
@@ -88,6 +85,7 @@ def test_inputs_are_checked():
 
 
 # --- AUPRO -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("levels", [None, 40])
@@ -140,6 +138,7 @@ def test_aupro_regions_do_not_join_across_images():
 
 
 # --- evaluate / roc_points -------------------------------------------------------------------------
+
 
 def test_evaluate_keys_and_values():
     masks, maps = random_case(5)

@@ -137,9 +137,7 @@ def test_short_loops_make_step_plus_one_discriminator_passes(step: int, loop: st
     disc = _discriminator()
     norm = disc.body.block1[1]
     calls = _count_calls(norm)  # the fast loop skips the module call but never the BatchNorm
-    result = global_anomaly_synthesis(
-        disc, u, step=step, mining=True, noise_std=0.015, anchor=u, r_min=0.5, r_max=1.0, loop=loop
-    )
+    result = global_anomaly_synthesis(disc, u, step=step, mining=True, noise_std=0.015, anchor=u, r_min=0.5, r_max=1.0, loop=loop)
     assert len(calls) == step + 1 and int(norm.num_batches_tracked) == step + 1
     assert result.features.shape == u.shape and torch.isfinite(result.gaus_scores).all()
 

@@ -36,8 +36,19 @@ def run(tmp_path_factory, synthetic_root):
     falling = iter([3.0, 2.0, 1.0])
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr("glass_tune.training.score_of", lambda metrics: next(falling))
-        args = ["train", "--data", str(synthetic_root), "--category", "washer", "--config", str(config),
-                "--epochs", str(EPOCHS), "--out", str(out)]
+        args = [
+            "train",
+            "--data",
+            str(synthetic_root),
+            "--category",
+            "washer",
+            "--config",
+            str(config),
+            "--epochs",
+            str(EPOCHS),
+            "--out",
+            str(out),
+        ]
         assert main(args) == 0
     assert json.loads((out / "metrics.json").read_text())["best"]["epoch"] == 1
     images = sorted((synthetic_root / "washer" / "test").glob("*/*.png"))
@@ -72,7 +83,12 @@ def test_predict_on_a_train_run_uses_the_selected_epoch(run, epoch_scores, tmp_p
     # last.pt holds the last epoch's live weights next to the selected ones: the selected ones count.
     for i, source in enumerate((run["out"], epoch_scores["last_pt"])):
         out = tmp_path / f"pred{i}"
-        assert main(["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]) == 0
+        assert (
+            main(
+                ["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]
+            )
+            == 0
+        )
         np.testing.assert_allclose(_predicted(out), epoch_scores["selected"], atol=2e-6)
 
 
@@ -85,7 +101,12 @@ def test_predict_on_a_trial_and_a_ray_checkpoint_uses_the_selected_epoch(epoch_s
     (trial / "result.json").write_text(json.dumps({"epoch": EPOCHS}) + "\n")
     for source in (trial, trial / "checkpoint_000002"):
         out = tmp_path / f"pred-{source.name}"
-        assert main(["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]) == 0
+        assert (
+            main(
+                ["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]
+            )
+            == 0
+        )
         np.testing.assert_allclose(_predicted(out), epoch_scores["selected"], atol=2e-6)
 
 

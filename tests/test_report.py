@@ -32,10 +32,25 @@ from tests.test_tune import SPACE  # the same small space as the tuner tests
 
 CATEGORIES = ("weave", "washer")
 EPOCHS = 2
-PLOTS = ("best_so_far", "auroc_curves", "parallel_coordinates", "importance", "best_trial_overlays",
-         "best_trial_roc_pro", "best_trial_histogram")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+PLOTS = (
+    "best_so_far",
+    "auroc_curves",
+    "parallel_coordinates",
+    "importance",
+    "best_trial_overlays",
+    "best_trial_roc_pro",
+    "best_trial_histogram",
+)
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +61,31 @@ def experiment(tmp_path_factory, synthetic_root):
     d = tmp_path_factory.mktemp("report-search")
     (d / "tiny.yaml").write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
     (d / "space.yaml").write_text(yaml.safe_dump(SPACE))
-    args = ["tune", "--data", str(synthetic_root), "--category", *CATEGORIES, "--config", str(d / "tiny.yaml"),
-            "--space", str(d / "space.yaml"), "--storage", str(d), "--name", "rep", "--samples", "3",
-            "--epochs", str(EPOCHS), "--grace-period", "1", "--max-concurrent", "1", "--seed", "0"]
+    args = [
+        "tune",
+        "--data",
+        str(synthetic_root),
+        "--category",
+        *CATEGORIES,
+        "--config",
+        str(d / "tiny.yaml"),
+        "--space",
+        str(d / "space.yaml"),
+        "--storage",
+        str(d),
+        "--name",
+        "rep",
+        "--samples",
+        "3",
+        "--epochs",
+        str(EPOCHS),
+        "--grace-period",
+        "1",
+        "--max-concurrent",
+        "1",
+        "--seed",
+        "0",
+    ]
     try:
         assert main(args) == 0
     finally:
@@ -128,8 +165,7 @@ def completed(experiment) -> dict[str, int]:
 @pytest.fixture(scope="module")
 def expected_plots(completed) -> set[str]:
     """Every plot, the importance one where the study has enough completed trials for it."""
-    return {f"{c}-{p}" for c in CATEGORIES for p in PLOTS
-            if p != "importance" or completed[c] >= MIN_TRIALS_FOR_IMPORTANCE}
+    return {f"{c}-{p}" for c in CATEGORIES for p in PLOTS if p != "importance" or completed[c] >= MIN_TRIALS_FOR_IMPORTANCE}
 
 
 def test_report_embeds_every_plot_and_writes_it_beside(completed, expected_plots, report, page):
@@ -210,13 +246,20 @@ def test_chromium_renders_every_plot(expected_plots, report, tmp_path):
     chromium = shutil.which("chromium")
     assert chromium, "Debian package chromium is required (.ci/run installs it)"
     page = tmp_path / "report.html"
-    probe = ("<script>window.addEventListener('load',()=>{for(const i of document.images){"
-             "const r=i.getBoundingClientRect();i.setAttribute('data-rendered',"
-             "i.naturalWidth+'x'+i.naturalHeight+'x'+Math.round(r.width)+'x'+Math.round(r.height));}});</script>")
+    probe = (
+        "<script>window.addEventListener('load',()=>{for(const i of document.images){"
+        "const r=i.getBoundingClientRect();i.setAttribute('data-rendered',"
+        "i.naturalWidth+'x'+i.naturalHeight+'x'+Math.round(r.width)+'x'+Math.round(r.height));}});</script>"
+    )
     page.write_text((report / "report.html").read_text().replace("</body>", probe + "</body>"))
     base = [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2400"]
-    dom = subprocess.run([*base, "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-                         capture_output=True, text=True, timeout=180, check=True).stdout
+    dom = subprocess.run(
+        [*base, "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    ).stdout
     rendered = re.findall(r'data-plot="([^"]+)"[^>]*data-rendered="(\d+)x(\d+)x(\d+)x(\d+)"', dom)
     assert {p for p, *_ in rendered} == expected_plots
     for plot, *sizes in rendered:
@@ -250,8 +293,14 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.integration
 def test_dashboard_serves_tensorboard_and_optuna_on_loopback(experiment):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    proc = subprocess.Popen([sys.executable, "-m", "glass_tune.cli", "dashboard", str(experiment)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glass_tune.cli", "dashboard", str(experiment)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     children: list[int] = []
     try:
         urls = {}

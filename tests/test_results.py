@@ -28,9 +28,13 @@ from glass_tune.tuner import TuneOptions, load_search_record, save_search_record
 
 
 def _trial(tid: str, value: float, *, epoch: int = 4, status: str = "TERMINATED", error: str | None = None) -> TrialRecord:
-    return TrialRecord(trial_id=tid, status=status, config={"epochs": 4, "searched": ["step"], "step": 3},
-                       last_result={"loss": value, "best_score": -value, "epoch": epoch, "best_epoch": epoch,
-                                    "test_image_auroc": 0.9}, error=error)
+    return TrialRecord(
+        trial_id=tid,
+        status=status,
+        config={"epochs": 4, "searched": ["step"], "step": 3},
+        last_result={"loss": value, "best_score": -value, "epoch": epoch, "best_epoch": epoch, "test_image_auroc": 0.9},
+        error=error,
+    )
 
 
 def test_best_trial_follows_metric_and_mode():
@@ -89,8 +93,9 @@ def test_resume_keeps_recorded_resources_unless_given(tmp_path):
 
 def test_printed_resume_command_is_complete():
     options = TuneOptions(name="n", storage="s3://b/p", address="10.0.0.1:6379", optuna_storage="postgresql://db/x")
-    assert options.resume_command() == ("glass-tune tune --resume --name n --storage s3://b/p "
-                                        "--address 10.0.0.1:6379 --optuna-storage postgresql://db/x")
+    assert options.resume_command() == (
+        "glass-tune tune --resume --name n --storage s3://b/p --address 10.0.0.1:6379 --optuna-storage postgresql://db/x"
+    )
 
 
 def _imports(path: Path, package: Path) -> set[str]:
@@ -98,6 +103,7 @@ def _imports(path: Path, package: Path) -> set[str]:
 
     ``from pkg import submodule`` depends on the submodule, not on ``pkg/__init__``.
     """
+
     def is_module(name: str) -> bool:
         base = package.parent / name.replace(".", "/")
         return name.startswith("glass_tune") and (base.with_suffix(".py").is_file() or (base / "__init__.py").is_file())
@@ -124,7 +130,7 @@ def test_no_import_circle_in_the_package():
         state[node] = 1
         for nxt in sorted(graph.get(node, ())):
             if state.get(nxt) == 1:
-                pytest.fail("import circle: " + " -> ".join([*trail[trail.index(nxt):], nxt]) if nxt in trail else nxt)
+                pytest.fail("import circle: " + " -> ".join([*trail[trail.index(nxt) :], nxt]) if nxt in trail else nxt)
             if nxt not in state:
                 visit(nxt, [*trail, nxt])
         state[node] = 2

@@ -25,8 +25,10 @@ from tests.test_faults import _cli, _run_until
 from tests.test_tune_processes import SPACE, _free_port, _kill_session
 
 pytest.importorskip("moto")
-pytestmark = [pytest.mark.integration, pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0,
-                                                          reason="needs unshare and root for PID namespaces")]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for PID namespaces"),
+]
 URI = "s3://glass/searches"
 
 
@@ -34,10 +36,18 @@ URI = "s3://glass/searches"
 def s3_env(tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = subprocess.Popen([str(os.path.join(os.path.dirname(sys.executable), "moto_server")), "-H", "127.0.0.1",
-                               "-p", str(port)], stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    server = subprocess.Popen(
+        [str(os.path.join(os.path.dirname(sys.executable), "moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -69,18 +79,45 @@ def s3_search(s3_env, tmp_path_factory, synthetic_root):
     config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
     space = d / "space.yaml"
     space.write_text(yaml.safe_dump(SPACE))
-    first = _cli("tune", "--data", str(synthetic_root), "--category", "weave", "--config", str(config), "--space",
-                 str(space), "--storage", URI, "--name", "s3run", "--samples", "2", "--epochs", "2",
-                 "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1")
+    first = _cli(
+        "tune",
+        "--data",
+        str(synthetic_root),
+        "--category",
+        "weave",
+        "--config",
+        str(config),
+        "--space",
+        str(space),
+        "--storage",
+        URI,
+        "--name",
+        "s3run",
+        "--samples",
+        "2",
+        "--epochs",
+        "2",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--checkpoint-every",
+        "1",
+    )
     category = resolve(f"{URI}/s3run/weave")
 
     def reported() -> bool:
         return any((t / "run" / "metrics.json").is_file() for t in category.subdirs() if t.name.startswith("trial_"))
 
     killed = _run_until(first, d / "first.log", reported)
-    resumed = subprocess.run(_cli("tune", "--resume", "--name", "s3run", "--storage", URI), capture_output=True,
-                             text=True, timeout=600, start_new_session=True,
-                             env={**os.environ, "GLASS_TUNE_CACHE": str(d / "other-machine-cache")})
+    resumed = subprocess.run(
+        _cli("tune", "--resume", "--name", "s3run", "--storage", URI),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        start_new_session=True,
+        env={**os.environ, "GLASS_TUNE_CACHE": str(d / "other-machine-cache")},
+    )
     return {"killed": killed, "resumed": resumed, "dir": d, "first_log": (d / "first.log").read_text()}
 
 
@@ -116,17 +153,28 @@ def test_status_and_export_read_the_uri(s3_search, tmp_path):
     provenance = yaml.safe_load(out.read_text())["provenance"]
     assert provenance["checkpoint"].startswith("s3://glass/searches/s3run/weave/trial_")
     assert set(provenance["held_out_test"]) >= {"image_auroc", "pixel_auroc"}
-    again = subprocess.run(_cli("tune", "--resume", "--name", "s3run", "--storage", URI), capture_output=True,
-                           text=True, timeout=300, start_new_session=True)
+    again = subprocess.run(
+        _cli("tune", "--resume", "--name", "s3run", "--storage", URI),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        start_new_session=True,
+    )
     assert again.returncode == 0 and "already finished" in again.stdout, again.stdout[-2000:] + again.stderr[-2000:]
 
 
 def test_unwritable_storage_fails_before_ray(s3_env, tmp_path):
-    code = subprocess.run(_cli("tune", "--storage", "s3://no-such-bucket/x", "--name", "n", "--samples", "1"),
-                          capture_output=True, text=True, timeout=300)
+    code = subprocess.run(
+        _cli("tune", "--storage", "s3://no-such-bucket/x", "--name", "n", "--samples", "1"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert code.returncode == 2
-    assert code.stderr.strip().startswith("glass-tune tune: error: --storage s3://no-such-bucket/x") and \
-        len(code.stderr.strip().splitlines()) == 1, code.stderr
+    assert (
+        code.stderr.strip().startswith("glass-tune tune: error: --storage s3://no-such-bucket/x")
+        and len(code.stderr.strip().splitlines()) == 1
+    ), code.stderr
 
 
 def test_report_predict_onnx_and_dashboard_read_the_uri(s3_search, synthetic_root, tmp_path):
@@ -160,8 +208,9 @@ def test_report_predict_onnx_and_dashboard_read_the_uri(s3_search, synthetic_roo
     images = [str(p) for p in sorted((synthetic_root / "weave" / "test").glob("*/*.png"))[:4]]
     for source, out in ((experiment, "from-uri"), (str(local), "from-local")):
         assert main(["predict", "--checkpoint", source, *images, "--out", str(tmp_path / out), "--device", "cpu"]) == 0
-    scores = {out: [r["score"] for r in csv.DictReader((tmp_path / out / "scores.csv").open())]
-              for out in ("from-uri", "from-local")}
+    scores = {
+        out: [r["score"] for r in csv.DictReader((tmp_path / out / "scores.csv").open())] for out in ("from-uri", "from-local")
+    }
     assert scores["from-uri"] == scores["from-local"]
 
     assert main(["export", experiment, "--format", "onnx", "--out", str(tmp_path / "best.onnx")]) == 0

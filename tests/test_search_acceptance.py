@@ -31,8 +31,26 @@ def experiment(synthetic_root: Path, tmp_path_factory):
     config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
     storage = tmp_path_factory.mktemp("runs")
     try:
-        code = main(["tune", "--data", str(root), "--category", "bottle", "weave", "--config", str(config),
-                     "--storage", str(storage), "--name", "acc", "--samples", "3", "--epochs", "1"])
+        code = main(
+            [
+                "tune",
+                "--data",
+                str(root),
+                "--category",
+                "bottle",
+                "weave",
+                "--config",
+                str(config),
+                "--storage",
+                str(storage),
+                "--name",
+                "acc",
+                "--samples",
+                "3",
+                "--epochs",
+                "1",
+            ]
+        )
     finally:
         ray.shutdown()
     assert code == 0

@@ -25,7 +25,9 @@ def captured(monkeypatch):
 
 def _inputs(tmp_path, *, fixed):
     config = tmp_path / "c.yaml"
-    config.write_text(yaml.safe_dump({**{k: v for k, v in TINY.items() if k != "epochs"}, "learning_rate": 0.002, "mining": True}))
+    config.write_text(
+        yaml.safe_dump({**{k: v for k, v in TINY.items() if k != "epochs"}, "learning_rate": 0.002, "mining": True})
+    )
     space = tmp_path / "s.yaml"
     space.write_text(yaml.safe_dump({"params": {"step": {"type": "int", "low": 5, "high": 8}}, "fixed": fixed}))
     return config, space
@@ -33,9 +35,31 @@ def _inputs(tmp_path, *, fixed):
 
 def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_root, captured):
     config, space = _inputs(tmp_path, fixed={"learning_rate": 0.0005, "mining": False})
-    code = main(["tune", "--data", str(synthetic_root), "--category", "weave", "--config", str(config),
-                 "--space", str(space), "--storage", str(tmp_path / "runs"), "--name", "p",
-                 "--set", "mining=true", "--sampler", "random", "--objective", "smoothed", "--repeats", "2"])
+    code = main(
+        [
+            "tune",
+            "--data",
+            str(synthetic_root),
+            "--category",
+            "weave",
+            "--config",
+            str(config),
+            "--space",
+            str(space),
+            "--storage",
+            str(tmp_path / "runs"),
+            "--name",
+            "p",
+            "--set",
+            "mining=true",
+            "--sampler",
+            "random",
+            "--objective",
+            "smoothed",
+            "--repeats",
+            "2",
+        ]
+    )
     assert code == 0
     base, options = captured["base"], captured["options"]
     assert base.learning_rate == 0.0005 and base.mining is True and base.svd == "auto"
@@ -50,15 +74,47 @@ def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_ro
 
 def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captured, capsys):
     config, space = _inputs(tmp_path, fixed={})
-    code = main(["tune", "--data", str(synthetic_root), "--category", "weave", "--config", str(config),
-                 "--space", str(space), "--storage", str(tmp_path / "runs"), "--name", "q", "--set", "step=6"])
+    code = main(
+        [
+            "tune",
+            "--data",
+            str(synthetic_root),
+            "--category",
+            "weave",
+            "--config",
+            str(config),
+            "--space",
+            str(space),
+            "--storage",
+            str(tmp_path / "runs"),
+            "--name",
+            "q",
+            "--set",
+            "step=6",
+        ]
+    )
     assert code == 2 and "'step' is searched" in capsys.readouterr().err and not captured
 
 
 def test_bad_search_flags_are_one_line(tmp_path, synthetic_root, captured, capsys):
     config, space = _inputs(tmp_path, fixed={})
-    code = main(["tune", "--data", str(synthetic_root), "--config", str(config), "--space", str(space),
-                 "--storage", str(tmp_path / "runs"), "--name", "r", "--repeats", "0"])
+    code = main(
+        [
+            "tune",
+            "--data",
+            str(synthetic_root),
+            "--config",
+            str(config),
+            "--space",
+            str(space),
+            "--storage",
+            str(tmp_path / "runs"),
+            "--name",
+            "r",
+            "--repeats",
+            "0",
+        ]
+    )
     assert code == 2 and "--repeats 0: expected at least 1" in capsys.readouterr().err
 
 

@@ -76,6 +76,7 @@ def sample_trials(space, n, *, enqueue=()):
 
 # --- bundled spaces --------------------------------------------------------------------------------
 
+
 def test_bundled_names():
     assert {"default", "wide", "cpu_smoke"} <= set(bundled_names())
 
@@ -204,6 +205,7 @@ def test_invalid_yaml_names_file_and_line(tmp_path):
 
 # --- sampling --------------------------------------------------------------------------------------
 
+
 def test_sampler_values_inside_ranges_and_conditions_honoured(tmp_path):
     space = load_search_space(write_space(tmp_path))
     trials = sample_trials(space, 40)
@@ -251,8 +253,9 @@ def test_ray_optuna_search_uses_the_sampler(tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
     space = load_search_space(write_space(tmp_path))
-    searcher = OptunaSearch(space=SpaceSampler(space), metric=space.metric, mode=space.mode,
-                            points_to_evaluate=list(space.points_to_evaluate))
+    searcher = OptunaSearch(
+        space=SpaceSampler(space), metric=space.metric, mode=space.mode, points_to_evaluate=list(space.points_to_evaluate)
+    )
     first, second = searcher.suggest("a"), searcher.suggest("b")
     assert first == {**space.points_to_evaluate[0], "epochs": 3}
     assert second["epochs"] == 3 and ("step" in second) == second["mining"]
@@ -263,6 +266,7 @@ def test_ray_optuna_search_uses_the_sampler(tmp_path):
 
 
 # --- parameters that depend on the category's run config ----------------------------------------
+
 
 def test_radius_quantile_searched_only_in_hypersphere_mode():
     manifold, hypersphere = resolved("default", svd=0), resolved("default", svd=1)

@@ -66,8 +66,7 @@ def test_same_seed_same_metrics_on_cpu(tiny_config):
 def _drop_time(history):
     """History rows without wall time, NaN (r_t in manifold mode) made comparable."""
     return [
-        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items() if k != "seconds"}
-        for row in history
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items() if k != "seconds"} for row in history
     ]
 
 

@@ -62,8 +62,20 @@ def files(tmp_path_factory, synthetic_root):
 
 def _tune_args(files, storage: Path, name: str, *extra: str) -> list[str]:
     return [
-        "tune", "--data", str(files["data"]), "--category", "weave", "--config", str(files["config"]),
-        "--space", str(files["space"]), "--storage", str(storage), "--name", name, *extra,
+        "tune",
+        "--data",
+        str(files["data"]),
+        "--category",
+        "weave",
+        "--config",
+        str(files["config"]),
+        "--space",
+        str(files["space"]),
+        "--storage",
+        str(storage),
+        "--name",
+        name,
+        *extra,
     ]
 
 
@@ -101,9 +113,7 @@ def test_every_trial_has_auroc_curves_in_tensorboard(experiment):
         assert [e.step for e in acc.Scalars("auroc/image")] == [1, 2]
         assert [e.step for e in acc.Scalars("auroc/pixel")] == [1, 2]
         assert len(acc.Scalars("roc/image")) == 101
-        start = plugin_data_pb2.HParamsPluginData.FromString(
-            acc.PluginTagToContent("hparams")["_hparams_/session_start_info"]
-        )
+        start = plugin_data_pb2.HParamsPluginData.FromString(acc.PluginTagToContent("hparams")["_hparams_/session_start_info"])
         assert set(start.session_start_info.hparams) == {"step", "gaussian_noise_std"}
         metrics = json.loads((trial / "run" / "metrics.json").read_text())
         assert len(metrics["history"]) == 2
@@ -144,8 +154,10 @@ def test_status_reads_a_finished_experiment(experiment, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{experiment}: best_score (max), elapsed ")
     best = yaml.safe_load((experiment / "weave" / "best_config.yaml").read_text())["provenance"]
-    assert out[1] == (f"[weave] finished: 0 running, 0 pending, 3 finished, 0 stopped early, 0 errored of 3 | "
-                      f"best {best['objective']['value']:.4g} ({best['trial_id']})")
+    assert out[1] == (
+        f"[weave] finished: 0 running, 0 pending, 3 finished, 0 stopped early, 0 errored of 3 | "
+        f"best {best['objective']['value']:.4g} ({best['trial_id']})"
+    )
 
 
 def test_status_of_a_folder_that_is_no_experiment(tmp_path, capsys):
@@ -160,10 +172,13 @@ def test_resuming_a_finished_experiment_says_so(experiment, files, capsys):
 
 
 def test_errored_trial_is_named_and_the_search_goes_on(ray_session, files, tmp_path, capsys):
-    space = _write(tmp_path / "lr.yaml", {
-        "params": {"learning_rate": {"type": "categorical", "choices": [1.0e4, 1.0e-4]}},
-        "points_to_evaluate": [{"learning_rate": 1.0e4}, {"learning_rate": 1.0e-4}],
-    })
+    space = _write(
+        tmp_path / "lr.yaml",
+        {
+            "params": {"learning_rate": {"type": "categorical", "choices": [1.0e4, 1.0e-4]}},
+            "points_to_evaluate": [{"learning_rate": 1.0e4}, {"learning_rate": 1.0e-4}],
+        },
+    )
     args = _tune_args(files, tmp_path, "err", "--samples", "2", "--epochs", "1", "--scheduler", "fifo")
     args[args.index("--space") + 1] = str(space)
     assert main(args) == 0
@@ -176,8 +191,23 @@ def test_errored_trial_is_named_and_the_search_goes_on(ray_session, files, tmp_p
 
 def test_asha_stops_weak_trials_early(ray_session, files, tmp_path):
     # One trial at a time: ASHA's decisions depend on arrival order, which is then fixed too.
-    args = _tune_args(files, tmp_path, "asha", "--samples", "6", "--epochs", "4", "--grace-period", "1",
-                      "--reduction-factor", "2", "--seed", "3", "--max-concurrent", "1")
+    args = _tune_args(
+        files,
+        tmp_path,
+        "asha",
+        "--samples",
+        "6",
+        "--epochs",
+        "4",
+        "--grace-period",
+        "1",
+        "--reduction-factor",
+        "2",
+        "--seed",
+        "3",
+        "--max-concurrent",
+        "1",
+    )
     assert main(args) == 0
     epochs = []
     for trial in _trial_dirs(tmp_path / "asha" / "weave"):
@@ -216,9 +246,10 @@ def test_space_metric_and_mode_min_are_honoured(ray_session, files, tmp_path):
 
 
 def test_categories_run_concurrently_under_a_total_limit(ray_session, files, tmp_path):
-    args = _tune_args(files, tmp_path, "two", "--samples", "2", "--epochs", "1", "--scheduler", "fifo",
-                      "--max-concurrent-total", "1")
-    args[args.index("--category") + 1:args.index("--category") + 2] = ["weave", "marble"]
+    args = _tune_args(
+        files, tmp_path, "two", "--samples", "2", "--epochs", "1", "--scheduler", "fifo", "--max-concurrent-total", "1"
+    )
+    args[args.index("--category") + 1 : args.index("--category") + 2] = ["weave", "marble"]
     assert main(args) == 0
     exp = tmp_path / "two"
     assert [r["category"] for r in csv.DictReader((exp / "summary.csv").open())] == ["weave", "marble"]

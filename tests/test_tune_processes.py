@@ -74,8 +74,23 @@ def inputs(tmp_path, synthetic_root):
 
 def _tune_cmd(inputs, storage: Path, *extra: str) -> list[str]:
     config, space, data = inputs
-    return [sys.executable, "-m", "glass_tune.cli", "tune", "--data", str(data), "--category", "weave",
-            "--config", str(config), "--space", str(space), "--storage", str(storage), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "glass_tune.cli",
+        "tune",
+        "--data",
+        str(data),
+        "--category",
+        "weave",
+        "--config",
+        str(config),
+        "--space",
+        str(space),
+        "--storage",
+        str(storage),
+        *extra,
+    ]
 
 
 def _reported_epochs(category_dir: Path) -> dict[str, int]:
@@ -88,8 +103,22 @@ def _reported_epochs(category_dir: Path) -> dict[str, int]:
 
 def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path):
     storage = tmp_path / "runs"
-    args = _tune_cmd(inputs, storage, "--name", "k9", "--samples", "4", "--epochs", "3",
-                     "--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1")
+    args = _tune_cmd(
+        inputs,
+        storage,
+        "--name",
+        "k9",
+        "--samples",
+        "4",
+        "--epochs",
+        "3",
+        "--scheduler",
+        "fifo",
+        "--max-concurrent",
+        "1",
+        "--checkpoint-every",
+        "1",
+    )
     driver = _start(args, tmp_path / "first.log")
     category = storage / "k9" / "weave"
     try:
@@ -109,7 +138,10 @@ def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path):
     assert len(_reported_epochs(category)) < 4 or min(_reported_epochs(category).values()) < 3
 
     resumed = subprocess.run(
-        _tune_cmd(inputs, storage, "--name", "k9", "--resume"), capture_output=True, text=True, timeout=600,
+        _tune_cmd(inputs, storage, "--name", "k9", "--resume"),
+        capture_output=True,
+        text=True,
+        timeout=600,
         start_new_session=True,
     )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
@@ -135,8 +167,11 @@ def test_search_on_a_real_local_cluster_through_address(inputs, tmp_path):
     port = _free_port()
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
     ray_bin = str(Path(sys.executable).with_name("ray"))
-    head = _start([ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
-                   "--block"], tmp_path / "head.log", env)
+    head = _start(
+        [ray_bin, "start", "--head", "--port", str(port), "--num-cpus", "2", "--include-dashboard=false", "--block"],
+        tmp_path / "head.log",
+        env,
+    )
     try:
         deadline = time.monotonic() + 60
         while "Ray runtime started" not in (tmp_path / "head.log").read_text():
@@ -144,9 +179,12 @@ def test_search_on_a_real_local_cluster_through_address(inputs, tmp_path):
             time.sleep(0.5)
         storage = tmp_path / "runs"
         run = subprocess.run(
-            _tune_cmd(inputs, storage, "--name", "cl", "--samples", "2", "--epochs", "1",
-                      "--address", f"127.0.0.1:{port}"),
-            capture_output=True, text=True, timeout=300, env=env, start_new_session=True,
+            _tune_cmd(inputs, storage, "--name", "cl", "--samples", "2", "--epochs", "1", "--address", f"127.0.0.1:{port}"),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            start_new_session=True,
         )
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         assert f"connected to Ray cluster at 127.0.0.1:{port}: 2 CPU" in run.stdout
@@ -160,8 +198,9 @@ def test_search_on_a_real_local_cluster_through_address(inputs, tmp_path):
 
 def test_ctrl_c_exports_nothing_and_says_how_to_resume(inputs, tmp_path):
     storage = tmp_path / "runs"
-    args = _tune_cmd(inputs, storage, "--name", "cc", "--samples", "3", "--epochs", "3",
-                     "--scheduler", "fifo", "--max-concurrent", "1")
+    args = _tune_cmd(
+        inputs, storage, "--name", "cc", "--samples", "3", "--epochs", "3", "--scheduler", "fifo", "--max-concurrent", "1"
+    )
     driver = _start(args, tmp_path / "driver.log")
     category = storage / "cc" / "weave"
     try:

@@ -69,6 +69,7 @@ def test_too_few_images_to_split_is_an_error(good: int, bad: int, what: str) -> 
 
 # --- prepare_data per val_source ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_mvtec(tmp_path_factory.mktemp("val").resolve(), n_good=6, defects={"crack": 4, "scratch": 4})
@@ -118,15 +119,19 @@ def test_dir_source_needs_val_dir(root: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="val_source=dir needs val_dir"):
         _data(root, val_source="dir")
     with pytest.raises(DataError, match=f"{tmp_path / 'nope'}: validation folder"):
-        run_samples(resolve_run_config(from_mapping(
-            {"data_root": str(root), "val_source": "dir", "val_dir": str(tmp_path / "nope")})))
+        run_samples(
+            resolve_run_config(from_mapping({"data_root": str(root), "val_source": "dir", "val_dir": str(tmp_path / "nope")}))
+        )
 
 
 # --- selection never sees the held-out part ----------------------------------------------------
 
+
 def _history(result) -> list[dict]:
-    return [{k: v for k, v in row.items() if k != "seconds" and not (isinstance(v, float) and math.isnan(v))}
-            for row in result.history]
+    return [
+        {k: v for k, v in row.items() if k != "seconds" and not (isinstance(v, float) and math.isnan(v))}
+        for row in result.history
+    ]
 
 
 def test_held_out_part_never_influences_selection(tiny_config, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,9 +18,9 @@ import torch
 from ray import tune
 
 from glass_tune.config import FIELD_NAMES, from_mapping
-from glass_tune.runtime import limit_gpu_memory
-from glass_tune.results import HELD_OUT_PREFIX
 from glass_tune.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
+from glass_tune.results import HELD_OUT_PREFIX
+from glass_tune.runtime import limit_gpu_memory
 from glass_tune.tensorboard_log import TensorBoardCallback
 from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 
@@ -61,8 +61,11 @@ class TuneReportCallback(Callback):
         if record.evaluation is None:
             return
         self._evaluations += 1
-        metrics = {**report_metrics(record, run.best), "val_source": run.data.val_source,
-                   OBJECTIVE_KEY: history_objective(run.history, objective=self.objective)}
+        metrics = {
+            **report_metrics(record, run.best),
+            "val_source": run.data.val_source,
+            OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
+        }
         if record.epoch == run.config.epochs:
             self._last = metrics
             return
@@ -74,8 +77,12 @@ class TuneReportCallback(Callback):
         if last is None:  # resumed from the final checkpoint: say it again, Ray may not have kept it
             if not run.history:
                 return
-            last = {**run.history[-1], **{f"best_{k}": v for k, v in (run.best or {}).items()},
-                    "val_source": run.data.val_source, OBJECTIVE_KEY: history_objective(run.history, objective=self.objective)}
+            last = {
+                **run.history[-1],
+                **{f"best_{k}": v for k, v in (run.best or {}).items()},
+                "val_source": run.data.val_source,
+                OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
+            }
         held_out = {f"{HELD_OUT_PREFIX}{k}": v for k, v in (result.test or {}).items()}
         self._report({**last, **held_out}, run, checkpoint=True)
 
@@ -104,8 +111,14 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     objective, repeats = trial_config.get(OBJECTIVE_KEY, "best"), int(trial_config.get(REPEATS_KEY, 1))
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
         for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
-            tune.report({**report_metrics(step.record, step.best), "val_source": config.val_source,
-                         OBJECTIVE_KEY: step.objective, **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (step.test or {}).items()}})
+            tune.report(
+                {
+                    **report_metrics(step.record, step.best),
+                    "val_source": config.val_source,
+                    OBJECTIVE_KEY: step.objective,
+                    **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (step.test or {}).items()},
+                }
+            )
         return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),

@@ -27,9 +27,9 @@ from glass_tune.data.textures import FolderTextures, ProceduralTextures, Texture
 __all__ = [
     "DEFAULT_CACHE_BYTES",
     "FORMATS",
-    "IMAGE_EXTENSIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "IMAGE_EXTENSIONS",
     "SYNTHETIC_CATEGORIES",
     "BoundedCache",
     "CategorySplit",

@@ -15,23 +15,58 @@ from glass_tune.data.distribution import judge_images
 
 MANIFOLD, HYPERSPHERE = 0, 1
 
-_HYPERSPHERE = frozenset({
-    # MVTec AD
-    "bottle", "cable", "pill", "screw", "transistor",
-    # VisA
-    "cashew", "fryum", "pcb1", "pcb2", "pcb4", "pipe_fryum",
-})
+_HYPERSPHERE = frozenset(
+    {
+        # MVTec AD
+        "bottle",
+        "cable",
+        "pill",
+        "screw",
+        "transistor",
+        # VisA
+        "cashew",
+        "fryum",
+        "pcb1",
+        "pcb2",
+        "pcb4",
+        "pipe_fryum",
+    }
+)
 
-_MANIFOLD = frozenset({
-    # MVTec AD
-    "carpet", "grid", "leather", "tile", "wood", "capsule", "hazelnut", "metal_nut", "toothbrush", "zipper",
-    # VisA
-    "candle", "capsules", "chewinggum", "macaroni1", "macaroni2", "pcb3",
-    # MPDD (all manifold)
-    "bracket_black", "bracket_brown", "bracket_white", "connector", "metal_plate", "tubes",
-    # WFDD (all manifold)
-    "grey_cloth", "grid_cloth", "pink_flower", "yellow_cloth",
-})
+_MANIFOLD = frozenset(
+    {
+        # MVTec AD
+        "carpet",
+        "grid",
+        "leather",
+        "tile",
+        "wood",
+        "capsule",
+        "hazelnut",
+        "metal_nut",
+        "toothbrush",
+        "zipper",
+        # VisA
+        "candle",
+        "capsules",
+        "chewinggum",
+        "macaroni1",
+        "macaroni2",
+        "pcb3",
+        # MPDD (all manifold)
+        "bracket_black",
+        "bracket_brown",
+        "bracket_white",
+        "connector",
+        "metal_plate",
+        "tubes",
+        # WFDD (all manifold)
+        "grey_cloth",
+        "grid_cloth",
+        "pink_flower",
+        "yellow_cloth",
+    }
+)
 
 
 def auto_svd(category: str | None) -> int | None:

@@ -34,7 +34,9 @@ def attach_foreground(samples: Sequence[Sample], root: str | Path, category: str
     """The training samples with ``fg_path`` set; every image needs its mask."""
     folder = foreground_dir(root, category)
     if not folder.is_dir():
-        raise DataError(f"{folder}: foreground mask folder not found (foreground=true expects {FG_DIR}/<category>/<training file name>)")
+        raise DataError(
+            f"{folder}: foreground mask folder not found (foreground=true expects {FG_DIR}/<category>/<training file name>)"
+        )
     index = MaskIndex(folder)
     out = []
     for sample in samples:

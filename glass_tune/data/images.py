@@ -42,7 +42,9 @@ def open_image(path: str | Path) -> Image.Image:
         img = Image.open(path)
         img.load()
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: cannot read image ({_unreadable_reason(path, exc)}); expected a PNG/JPEG/BMP/TIFF file") from None
+        raise DataError(
+            f"{path}: cannot read image ({_unreadable_reason(path, exc)}); expected a PNG/JPEG/BMP/TIFF file"
+        ) from None
     return img
 
 

@@ -19,9 +19,7 @@ from glass_tune.data.layout import GOOD, Sample
 from glass_tune.errors import DataError
 
 
-def split_validation(
-    test: Sequence[Sample], *, ratio: float, seed: int, where: Path
-) -> tuple[list[Sample], list[Sample]]:
+def split_validation(test: Sequence[Sample], *, ratio: float, seed: int, where: Path) -> tuple[list[Sample], list[Sample]]:
     """``(validation, held_out)``: about ``ratio`` of every defect type goes to validation, and each
     part keeps at least one normal and one anomalous image (an error names ``where`` otherwise)."""
     groups: dict[str, list[Sample]] = {}
@@ -43,8 +41,9 @@ def split_validation(
 def _keep_normal_in_both(counts: dict[str, int], groups: dict[str, list[Sample]], where: Path) -> None:
     n = len(groups.get(GOOD, []))
     if n < 2:
-        raise DataError(f"{where}: {n} normal test image(s), the validation split needs at least 2 (one per part; "
-                        "or use val_source=test)")
+        raise DataError(
+            f"{where}: {n} normal test image(s), the validation split needs at least 2 (one per part; or use val_source=test)"
+        )
     counts[GOOD] = min(max(counts[GOOD], 1), n - 1)
 
 
@@ -53,8 +52,10 @@ def _keep_anomalous_in_both(counts: dict[str, int], groups: dict[str, list[Sampl
     types = [t for t in groups if t != GOOD]
     total = sum(len(groups[t]) for t in types)
     if total < 2:
-        raise DataError(f"{where}: {total} anomalous test image(s), the validation split needs at least 2 (one per part; "
-                        "or use val_source=test)")
+        raise DataError(
+            f"{where}: {total} anomalous test image(s), the validation split needs at least 2 (one per part; "
+            "or use val_source=test)"
+        )
     in_val = sum(counts[t] for t in types)
     if in_val in (0, total):
         largest = max(types, key=lambda t: (len(groups[t]), t))

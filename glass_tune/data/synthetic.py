@@ -49,6 +49,7 @@ class SyntheticImage:
 
 # --- shared drawing helpers ---------------------------------------------------------------------
 
+
 def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
     return yy, xx
@@ -83,6 +84,7 @@ def _inner(size: int, margin: float = 0.15) -> Mask:
 
 
 # --- normal images: each returns (rgb, foreground) ------------------------------------------------
+
 
 def _weave(size: int, rng: np.random.Generator) -> tuple[RGB, Mask]:
     """Plain weave: vertical and horizontal threads alternating over/under, slightly rotated."""
@@ -141,6 +143,7 @@ def _washer(size: int, rng: np.random.Generator) -> tuple[RGB, Mask]:
 
 
 # --- defects: each returns the changed RGB; the mask is derived from the 8-bit difference --------
+
 
 def _curve(size: int, fg: Mask, rng: np.random.Generator) -> Mask:
     """A thin, slightly curved line of random length and direction starting inside ``fg``."""
@@ -272,6 +275,7 @@ def synthesize_image(category: str, split: str, kind: str, index: int, *, seed: 
 
 # --- writing --------------------------------------------------------------------------------------
 
+
 def _save_png(array: np.ndarray, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path, format="PNG")
@@ -289,9 +293,7 @@ def _write_category(out: Path, category: str, *, seed: int, size: int) -> None:
                 _save_png(sample.mask.astype(np.uint8) * 255, folder / "ground_truth" / kind / f"{index:03d}_mask.png")
 
 
-def generate_synthetic(
-    out: Path, *, categories: Sequence[str] | None = None, seed: int = 0, size: int = 128
-) -> Path:
+def generate_synthetic(out: Path, *, categories: Sequence[str] | None = None, seed: int = 0, size: int = 128) -> Path:
     """Write the synthetic dataset (MVTec layout) into ``out`` and return ``out``."""
     names = list(CATEGORIES) if categories is None else list(categories)
     unknown = [c for c in names if c not in CATEGORIES]

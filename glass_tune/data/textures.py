@@ -67,7 +67,15 @@ def _rotate(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 OFFICIAL_TRANSFORMS: tuple[Transform, ...] = (
-    _contrast, _brightness, _saturation_hue, _hflip, _vflip, _grayscale, _autocontrast, _equalize, _rotate,
+    _contrast,
+    _brightness,
+    _saturation_hue,
+    _hflip,
+    _vflip,
+    _grayscale,
+    _autocontrast,
+    _equalize,
+    _rotate,
 )
 
 

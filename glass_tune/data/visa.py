@@ -75,8 +75,9 @@ def scan_category(root: str | Path, category: str, *, with_train: bool = True) -
         require_train_images(train, csv_path)
     require_both_classes(test, csv_path)
     missing = [(csv_path, s.path) for s in test if s.label == 1 and s.mask_path is None]
-    return CategorySplit(category, path / category, sorted(train, key=_key), sorted(test, key=_key),
-                         missing_mask_warnings(missing))
+    return CategorySplit(
+        category, path / category, sorted(train, key=_key), sorted(test, key=_key), missing_mask_warnings(missing)
+    )
 
 
 def _key(sample: Sample) -> Path:

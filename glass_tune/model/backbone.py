@@ -75,13 +75,12 @@ def _feature_layout(arch: str, input_shape: tuple[int, int]) -> tuple[list[str],
 def _layer_indices(name: str, layers: Sequence[str], available: list[str]) -> list[int]:
     unknown = [layer for layer in layers if layer not in available]
     if unknown:
-        raise ConfigError(
-            f"layer '{unknown[0]}' is not a feature layer of backbone '{name}' (available: {', '.join(available)})"
-        )
+        raise ConfigError(f"layer '{unknown[0]}' is not a feature layer of backbone '{name}' (available: {', '.join(available)})")
     return [available.index(layer) for layer in layers]
 
 
 # --- weights ------------------------------------------------------------------------------------
+
 
 def _unwrap_checkpoint(obj: Any) -> Any:
     """Peel ``{"state_dict": ...}`` / ``{"model": ...}`` wrappers (training checkpoints)."""
@@ -132,8 +131,7 @@ def _matched_state_dict(state: dict[str, Tensor], arch: str, path: Path) -> dict
     for problem, keys in (("missing", missing), ("unexpected", unexpected), ("wrong-shape", wrong_shape)):
         if keys:
             raise ConfigError(
-                f"backbone_weights '{path}' does not match backbone '{arch}': "
-                f"{len(keys)} {problem} keys (e.g. '{keys[0]}')"
+                f"backbone_weights '{path}' does not match backbone '{arch}': {len(keys)} {problem} keys (e.g. '{keys[0]}')"
             )
     return state
 
@@ -196,6 +194,7 @@ def _pretrained_overlay(name: str, weights_path: str | None, arch: str) -> tuple
 
 
 # --- module ---------------------------------------------------------------------------------------
+
 
 class Backbone(nn.Module):
     """timm ``features_only`` network returning the requested layers' maps in the requested order."""

@@ -70,9 +70,7 @@ def cache_storage(nbytes_fp32: int, device: torch.device) -> tuple[torch.device,
 
 
 @torch.no_grad()
-def build_feature_cache(
-    model: GlassModel, batches: Iterable[Tensor], *, count: int, device: torch.device
-) -> FeatureCache | None:
+def build_feature_cache(model: GlassModel, batches: Iterable[Tensor], *, count: int, device: torch.device) -> FeatureCache | None:
     """Embed ``count`` images given in dataset order as ``batches``; None when the budget says no."""
     if model.backbone_trainable:
         raise ValueError("a feature cache needs a frozen backbone (its embeddings change with training)")

@@ -177,9 +177,7 @@ class GlassModel(nn.Module):
 
     # --- training --------------------------------------------------------------------------
 
-    def training_losses(
-        self, images: Tensor, aug_images: Tensor, mask_s: Tensor, center: Tensor | None = None
-    ) -> TrainingLosses:
+    def training_losses(self, images: Tensor, aug_images: Tensor, mask_s: Tensor, center: Tensor | None = None) -> TrainingLosses:
         """Losses of one training iteration (spec §1.9, §2-4); the caller sets train mode and steps.
 
         ``images``/``aug_images``: B x 3 x H x W normalised normal and LAS images; ``mask_s``: B x gh x gw

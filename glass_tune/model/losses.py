@@ -40,9 +40,7 @@ def las_loss(scores: Tensor, targets: Tensor, quantile: float) -> Tensor:
     return focal_loss(scores[keep], targets[keep])
 
 
-def correct_side_fractions(
-    true_scores: Tensor, gaus_scores: Tensor, fake_scores: Tensor, mask: Tensor
-) -> tuple[Tensor, Tensor]:
+def correct_side_fractions(true_scores: Tensor, gaus_scores: Tensor, fake_scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     """Logging accuracies ``(p_true, p_fake)`` as the official code defines them.
 
     p_true: normal patches plus LAS patches at mask 0 scored below the margin; p_fake: GAS patches
