@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-train test test-fast test-integration test-slow lint bench clean
+.PHONY: setup demo demo-train test test-fast test-integration test-resilience test-slow lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test-fast: $(STAMP)
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q -m integration
+
+# The long cluster checks (two-node cluster, driver killed at several moments, job stop and resume):
+# slow-marked integration tests, about 10 minutes on 2 cores. CI runs them after `make test`.
+test-resilience: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow and integration and not gpu"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

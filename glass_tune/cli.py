@@ -10,14 +10,26 @@ import dataclasses
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from glass_tune import __version__
-from glass_tune.config import DATA_FORMAT_CHOICES, VAL_SOURCE_CHOICES, GlassConfig, load_config
+from glass_tune.config import (
+    DATA_FORMAT_CHOICES,
+    DEVICE_CHOICES,
+    VAL_SOURCE_CHOICES,
+    GlassConfig,
+    load_config,
+)
 from glass_tune.errors import UserError
 from glass_tune.logs import get_logger, setup_console
-from glass_tune.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVES, objective_metric
+from glass_tune.objective import (
+    DEFAULT_OBJECTIVE,
+    DEFAULT_REPEATS,
+    OBJECTIVES,
+    objective_metric,
+)
 from glass_tune.strategy import DEFAULT_SAMPLER, SAMPLERS
 
 log = get_logger(__name__)
@@ -25,22 +37,24 @@ log = get_logger(__name__)
 # Heavy imports (torch, ray) happen inside the command functions so `--help` and errors stay fast.
 
 
-def config_from_args(args: argparse.Namespace) -> GlassConfig:
-    """Config file, then the dedicated flags, then ``--set`` overrides (last wins)."""
-    extra = {
-        "data_root": getattr(args, "data", None),
-        "category": getattr(args, "category", None),
-        "epochs": getattr(args, "epochs", None),
-        "device": getattr(args, "device", None),
-        "seed": getattr(args, "seed", None),
-        **_data_extra(args),
-    }
-    return load_config(args.config, overrides=args.set or (), extra=extra)
+# Dedicated flags and the config keys they set (None = not given); --set overrides them all.
+_CONFIG_FLAGS = {
+    "data": "data_root",
+    "epochs": "epochs",
+    "device": "device",
+    "seed": "seed",
+    "data_format": "data_format",
+    "val_source": "val_source",
+    "val_ratio": "val_ratio",
+}
 
 
-def _data_extra(args: argparse.Namespace) -> dict[str, object]:
-    """The dataset flags shared by train, tune and check-data, as config keys (None = unset)."""
-    return {key: getattr(args, key, None) for key in ("data_format", "val_source", "val_ratio")}
+def config_from_args(args: argparse.Namespace, *, fixed: Mapping[str, Any] | None = None) -> GlassConfig:
+    """The one way a verb turns its flags into a config: file, ``fixed`` (a space's), flags, ``--set``."""
+    extra = {key: getattr(args, flag, None) for flag, key in _CONFIG_FLAGS.items()}
+    if isinstance(getattr(args, "category", None), str):  # train names one; tune/check-data a list
+        extra["category"] = args.category
+    return load_config(args.config, overrides=args.set or (), fixed=fixed, extra=extra)
 
 
 def _add_data_flags(p: argparse.ArgumentParser) -> None:
@@ -66,13 +80,22 @@ class _DeprecatedLayoutFlag(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
+def _add_source_flags(p: argparse.ArgumentParser, *, config_help: str) -> None:
+    """--data, --config and --set: where a run's data and config come from (train, tune, check-data)."""
     p.add_argument("--data", metavar="ROOT", help="dataset root, MVTec/VisA/folder layout (default: built-in synthetic data)")
-    p.add_argument("--category", metavar="C", help="category folder under ROOT (default: the first one)")
-    p.add_argument("--config", metavar="FILE", help="YAML config (e.g. an exported best config)")
+    p.add_argument("--config", metavar="FILE|NAME", help=config_help)
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (value parsed as YAML); repeatable")
+
+
+def _add_device_flag(p: argparse.ArgumentParser, *, default: str | None = None, help: str = "device (default: auto)") -> None:
+    p.add_argument("--device", choices=DEVICE_CHOICES, default=default, help=help)
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    _add_source_flags(p, config_help="YAML config, e.g. an exported best config, or a bundled profile (cpu_demo)")
+    p.add_argument("--category", metavar="C", help="category folder under ROOT (default: the first one)")
     p.add_argument("--epochs", type=int, metavar="N", help="number of epochs")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="device (default: auto)")
+    _add_device_flag(p)
     p.add_argument("--seed", type=int, metavar="S", help="random seed")
 
 
@@ -183,18 +206,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         options.validate()
         options.experiment.parent.check_writable()  # before the (possibly slow) data checks
         space = _with_objective(load_search_space(args.space), options.objective)
-        base = load_config(
-            args.config,
-            overrides=args.set or (),
-            fixed=space.fixed,
-            extra={
-                "data_root": args.data,
-                "epochs": args.epochs,
-                "device": args.device,
-                "seed": args.seed,
-                **_data_extra(args),
-            },
-        )
+        base = config_from_args(args, fixed=space.fixed)
         reject_searched_overrides(space, args.set or ())
         # No --data: the built-in data stays unnamed in the trial configs, each node makes its own copy.
         probe = base.replace(data_root=str(resolve_data_root(base)))
@@ -219,17 +231,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_check_data(args: argparse.Namespace) -> int:
-    from glass_tune.check_data import check_categories, format_report, raise_on_problems, select_categories
-
-    config = load_config(
-        args.config,
-        overrides=args.set or (),
-        extra={
-            "data_root": args.data,
-            "seed": args.seed,
-            **_data_extra(args),
-        },
+    from glass_tune.check_data import (
+        check_categories,
+        format_report,
+        raise_on_problems,
+        select_categories,
     )
+
+    config = config_from_args(args)
     reports = check_categories(config, select_categories(config, args.category))
     print("\n\n".join(format_report(r) for r in reports))
     raise_on_problems(reports)
@@ -282,10 +291,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def _add_dataset_flags(p: argparse.ArgumentParser, *, verb: str, config_help: str) -> None:
     """Flags of the commands that work on several categories at once (tune, check-data)."""
-    p.add_argument("--data", metavar="ROOT", help="dataset root, MVTec/VisA/folder layout (default: built-in synthetic data)")
+    _add_source_flags(p, config_help=config_help)
     p.add_argument("--category", nargs="+", metavar="C", help=f"categories to {verb}, or 'all' (default: the first)")
-    p.add_argument("--config", metavar="FILE", help=config_help)
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key; repeatable")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -334,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--name", metavar="NAME", help="experiment name (default: tune-<time>)")
     p.add_argument("--seed", type=int, metavar="S", help="seed of trials and of the Optuna sampler")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"))
+    _add_device_flag(p)
     p.add_argument(
         "--optuna-storage", metavar="URL", help="Optuna storage: an RDB URL (default: a journal file in the experiment)"
     )
@@ -400,14 +407,14 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--onnx", metavar="FILE", help="a model written by export --format onnx (run with onnxruntime)")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto")
+    _add_device_flag(p, default="auto")
     p.add_argument("--category", metavar="C", help="which category, when --checkpoint is an experiment with several")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("report", help="write an HTML report (plots, trial table, best model's heat maps) of a search")
     p.add_argument("experiment", metavar="EXPERIMENT", help="experiment folder (runs/tune/NAME)")
     p.add_argument("--out", metavar="DIR", help="output folder (default: EXPERIMENT/report)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="auto", help="for the best trial's test images")
+    _add_device_flag(p, default="auto", help="for the best trial's test images")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("dashboard", help="serve TensorBoard and optuna-dashboard on an experiment (Ctrl-C stops)")
@@ -441,7 +448,7 @@ def _tune_argv(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
     argv: list[str] = []
     for action in parser._actions:
         value = getattr(args, action.dest, None)
-        own = not action.option_strings or action.dest in _SUBMIT_OWN
+        own = not action.option_strings or action.dest in _SUBMIT_OWN or action.dest == "verbosity"
         if own or value is None or value is False or value == action.default:  # `is`: 0 == False
             continue
         flag = action.option_strings[-1]
@@ -453,7 +460,8 @@ def _tune_argv(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
             argv += [flag, *map(str, value)]
         else:
             argv += [flag, str(value)]
-    return argv
+    verbosity = getattr(args, "verbosity", 0)
+    return [*argv, "-v"] if verbosity > 0 else [*argv, "-q"] if verbosity < 0 else argv
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -27,14 +28,16 @@ from tests.test_tune_processes import SPACE, _free_port
 
 pytestmark = [
     pytest.mark.integration,
+    pytest.mark.slow,  # about 4 minutes: `make test-resilience` (CI runs it after `make test`)
     pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for namespaces"),
 ]
 
 SEARCH = ["--category", "weave", "--samples", "2", "--epochs", "2", "--scheduler", "fifo"]
 
 
-def _script(root: Path, port: int, tune: list[list[str]]) -> str:
-    head_tmp, worker_tmp, cache = root / "ray-head", root / "ray-worker", root / "driver-cache"
+def _script(root: Path, ray_tmp: Path, port: int, tune: list[list[str]]) -> str:
+    # Ray's temp dirs outside pytest's deep tmp path: its socket paths may not exceed 107 bytes
+    head_tmp, worker_tmp, cache = ray_tmp / "head", ray_tmp / "worker", root / "driver-cache"
     ray = Path(sys.executable).with_name("ray")
     ports = [_free_port() for _ in range(6)]
     common = "--disable-usage-stats"
@@ -90,8 +93,12 @@ def cluster_runs(tmp_path_factory, synthetic_root):
         ["tune", "--data", str(hidden), "--name", "hidden", *address, *SEARCH],
     ]
     script = root / "cluster.sh"
-    script.write_text(_script(root, port, tune))
-    subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "bash", str(script)], timeout=1500, check=False)
+    ray_tmp = Path(tempfile.mkdtemp(prefix="gt-cl-", dir="/tmp"))
+    script.write_text(_script(root, ray_tmp, port, tune))
+    try:
+        subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "bash", str(script)], timeout=1500, check=False)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     logs = {
         name: (root / f"tune{i}.log").read_text() if (root / f"tune{i}.log").exists() else ""
         for i, name in enumerate(("shared", "builtin", "hidden"))

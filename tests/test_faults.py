@@ -102,6 +102,7 @@ def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
     assert all(s.state == optuna.trial.TrialState.FAIL and s.system_attrs.get("fail_reason") for s in strays)
 
 
+@pytest.mark.slow  # about 2 minutes: `make test-resilience` (CI runs it after `make test`)
 def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):  # noqa: F811 (fixture)
     storage = tmp_path / "runs"
     exp = storage / "faults"

@@ -184,7 +184,9 @@ def test_submit_passes_the_tune_options_through():
     ]
     args = parser.parse_args(argv)
     passed = _tune_argv(args.tune_parser, args)
-    assert passed == ["--category", "a", "b", "--set", "step=3", "--set", "svd=1", "--samples", "4", "--seed", "0", "--resume"]
+    assert passed == ["--set", "step=3", "--set", "svd=1", "--category", "a", "b", "--samples", "4", "--seed", "0", "--resume"]
+    quiet = parser.parse_args(["submit", "-q", *argv[1:]])
+    assert _tune_argv(quiet.tune_parser, quiet)[-1] == "-q"  # verbosity travels as a flag, not a value
     again = parser.parse_args(["tune", *passed])  # the job's tune sees every option as given, defaults as defaults
     passed_through = {a.dest for a in args.tune_parser._actions if a.option_strings} - {"help", *_SUBMIT_OWN}
     assert {d: getattr(again, d) for d in passed_through} == {d: getattr(args, d) for d in passed_through}
@@ -274,6 +276,7 @@ def test_submit_refuses_relative_storage_before_connecting():
 
 
 @pytest.mark.integration
+@pytest.mark.slow  # about 4 minutes: `make test-resilience` (CI runs it after `make test`)
 def test_submit_list_logs_stop_resume_and_finish(head, inputs, synthetic_root, tmp_path):
     config, space = inputs
     storage = tmp_path / "runs"

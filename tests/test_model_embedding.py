@@ -10,7 +10,7 @@ from glass_tune.model import GlassModel, PatchAggregator, align_patches, mean_ma
 
 
 def test_wide_resnet50_at_288_gives_36x36_grid_of_1536_dim_patches() -> None:
-    model = GlassModel.from_config(GlassConfig(pre_trained=False))  # paper defaults, random init
+    model = GlassModel.from_config(GlassConfig(pre_trained=False, svd=0))  # paper defaults, random init
     assert model.feature_grid == (36, 36)
     with torch.no_grad():
         features = model.embed(torch.randn(1, 3, 288, 288))
@@ -19,7 +19,7 @@ def test_wide_resnet50_at_288_gives_36x36_grid_of_1536_dim_patches() -> None:
 
 def test_resnet18_at_128_gives_16x16_grid() -> None:
     cfg = GlassConfig(backbone="resnet18", pre_trained=False, input_shape=(128, 128), pretrain_embed_dim=96,
-                      target_embed_dim=96, discriminator_hidden=16)  # fmt: skip
+                      target_embed_dim=96, discriminator_hidden=16, svd=0)  # fmt: skip
     model = GlassModel.from_config(cfg)
     assert model.feature_grid == (16, 16)
     with torch.no_grad():

@@ -18,7 +18,7 @@ SIZE = 64
 BATCH = 2
 SMALL = GlassConfig(
     backbone="resnet18", pre_trained=False, input_shape=(SIZE, SIZE), pretrain_embed_dim=48,
-    target_embed_dim=48, discriminator_hidden=16, step=6,
+    target_embed_dim=48, discriminator_hidden=16, step=6, svd=0,
 )  # fmt: skip
 
 
