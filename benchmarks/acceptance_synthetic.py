@@ -38,7 +38,7 @@ class _Progress(Callback):
     def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
         row = record.row()
         figures = "  ".join(f"{k}={row[k]:.4f}" for k in ("image_auroc", "pixel_auroc", "loss") if k in row)
-        print(f"  {run.data.category} epoch {record.epoch:>2}: {figures}  ({record.seconds:.1f} s)", flush=True)
+        print(f"  {run.config.category} epoch {record.epoch:>2}: {figures}  ({record.seconds:.1f} s)", flush=True)
 
 
 def category_config(category: str, *, epochs: int, device: str, val_source: str | None) -> GlassConfig:

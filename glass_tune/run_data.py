@@ -53,7 +53,6 @@ MASK_PROTOCOLS = {"mvtec": "mvtec", "visa": "visa", "folder": "nearest"}
 class RunData:
     """The datasets a run trains and selects on; ``test`` is held out from selection (None: none)."""
 
-    category: str
     train: TrainDataset
     train_normal: Dataset
     val: Dataset
@@ -164,7 +163,6 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
     )
     train = samples.split.train
     return RunData(
-        category=samples.split.name,
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
         train_normal=TestDataset(train, input_shape=config.input_shape),
         val=TestDataset(samples.val, input_shape=config.input_shape, mask_protocol=config.mask_protocol),

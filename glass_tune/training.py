@@ -40,7 +40,6 @@ from glass_tune.run_data import RunData, prepare_data, resolve_run_config
 from glass_tune.runtime import apply_precision, loader_workers, peak_gpu_memory_mb, resolve_device, seed_everything, versions
 
 LOSS_KEYS = ("loss", "true_loss", "gaus_loss", "bce_loss", "focal_loss", "r_t", "p_true", "p_fake")
-METRIC_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
 
 
 class TrainingDiverged(FloatingPointError):
