@@ -28,7 +28,7 @@ demo-train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Unit tests only: no Ray cluster, no subprocess CLI, no kills (under a minute on 2 cores).
+# Unit tests only: no Ray cluster, no subprocess CLI, no kills (about 2 minutes on 2 cores).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not gpu and not integration"
 

@@ -30,6 +30,8 @@ from tests.helpers import TINY
 from tests.study_helpers import study_storage
 from tests.test_tune import SPACE  # the same small space as the tuner tests
 
+pytestmark = pytest.mark.integration  # the module fixture runs an embedded Ray search
+
 CATEGORIES = ("weave", "washer")
 EPOCHS = 2
 PLOTS = (
