@@ -33,32 +33,30 @@ def _inputs(tmp_path, *, fixed):
     return config, space
 
 
+def _tune(tmp_path, data, config, space, name: str, *extra: str) -> int:
+    """``glass-tune tune`` on the tiny inputs (run_search is captured, nothing trains)."""
+    args = ["--data", str(data), "--config", str(config), "--space", str(space)]
+    return main(["tune", *args, "--storage", str(tmp_path / "runs"), "--name", name, *extra])
+
+
 def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_root, captured):
     config, space = _inputs(tmp_path, fixed={"learning_rate": 0.0005, "mining": False})
-    code = main(
-        [
-            "tune",
-            "--data",
-            str(synthetic_root),
-            "--category",
-            "weave",
-            "--config",
-            str(config),
-            "--space",
-            str(space),
-            "--storage",
-            str(tmp_path / "runs"),
-            "--name",
-            "p",
-            "--set",
-            "mining=true",
-            "--sampler",
-            "random",
-            "--objective",
-            "smoothed",
-            "--repeats",
-            "2",
-        ]
+    code = _tune(
+        tmp_path,
+        synthetic_root,
+        config,
+        space,
+        "p",
+        "--category",
+        "weave",
+        "--set",
+        "mining=true",
+        "--sampler",
+        "random",
+        "--objective",
+        "smoothed",
+        "--repeats",
+        "2",
     )
     assert code == 0
     base, options = captured["base"], captured["options"]
@@ -74,47 +72,13 @@ def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_ro
 
 def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captured, capsys):
     config, space = _inputs(tmp_path, fixed={})
-    code = main(
-        [
-            "tune",
-            "--data",
-            str(synthetic_root),
-            "--category",
-            "weave",
-            "--config",
-            str(config),
-            "--space",
-            str(space),
-            "--storage",
-            str(tmp_path / "runs"),
-            "--name",
-            "q",
-            "--set",
-            "step=6",
-        ]
-    )
+    code = _tune(tmp_path, synthetic_root, config, space, "q", "--category", "weave", "--set", "step=6")
     assert code == 2 and "'step' is searched" in capsys.readouterr().err and not captured
 
 
 def test_bad_search_flags_are_one_line(tmp_path, synthetic_root, captured, capsys):
     config, space = _inputs(tmp_path, fixed={})
-    code = main(
-        [
-            "tune",
-            "--data",
-            str(synthetic_root),
-            "--config",
-            str(config),
-            "--space",
-            str(space),
-            "--storage",
-            str(tmp_path / "runs"),
-            "--name",
-            "r",
-            "--repeats",
-            "0",
-        ]
-    )
+    code = _tune(tmp_path, synthetic_root, config, space, "r", "--repeats", "0")
     assert code == 2 and "--repeats 0: expected at least 1" in capsys.readouterr().err
 
 
