@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import random
+import sys
 from importlib import metadata
 from typing import Any
 
@@ -76,6 +77,28 @@ def limit_gpu_memory(fraction: float) -> bool:
         return False
     torch.cuda.set_per_process_memory_fraction(float(fraction))
     return True
+
+
+def _drop_exit_in_finalizer(hook: Any) -> Any:
+    def unraisable(info: Any) -> None:
+        if isinstance(info.exc_value, SystemExit | KeyboardInterrupt):
+            return
+        hook(info)
+
+    unraisable.glass_tune_quiet = True  # type: ignore[attr-defined]
+    return unraisable
+
+
+def quiet_exit_in_finalizers() -> None:
+    """Drop the "Exception ignored in ..." traceback of a SIGTERM that lands inside a finalizer.
+
+    Ray stops a finished trial's worker with SIGTERM, and its handler raises SystemExit wherever the
+    interpreter is; inside a garbage-collection callback Python can only print that exit as an
+    ignored exception, a traceback on the driver console that reports no error.  Other unraisable
+    exceptions still reach the previous hook.  Idempotent (a reused worker calls it per trial).
+    """
+    if not getattr(sys.unraisablehook, "glass_tune_quiet", False):
+        sys.unraisablehook = _drop_exit_in_finalizer(sys.unraisablehook)
 
 
 def versions() -> dict[str, Any]:

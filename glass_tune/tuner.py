@@ -256,6 +256,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
+    from glass_tune.checkpoint_guard import VanishedCheckpointGuard
     from glass_tune.study import GlassOptunaSearch
     from glass_tune.tune_progress import ProgressCallback
 
@@ -294,7 +295,10 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=2, checkpoint_score_attribute=objective.metric, checkpoint_score_order=objective.mode
             ),
-            callbacks=[ProgressCallback(category=category, samples=options.samples, objective=objective)],
+            callbacks=[
+                VanishedCheckpointGuard(),
+                ProgressCallback(category=category, samples=options.samples, objective=objective),
+            ],
             verbose=0,
         ),
     )

@@ -20,7 +20,7 @@ from ray import tune
 from glass_tune.config import FIELD_NAMES, from_mapping
 from glass_tune.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
 from glass_tune.results import HELD_OUT_PREFIX
-from glass_tune.runtime import limit_gpu_memory
+from glass_tune.runtime import limit_gpu_memory, quiet_exit_in_finalizers
 from glass_tune.tensorboard_log import TensorBoardCallback
 from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 
@@ -100,6 +100,7 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     """Ray Tune entry point (function trainable)."""
     # Ray logs every persisted checkpoint at INFO on the driver console; the progress lines say enough.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    quiet_exit_in_finalizers()
     glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
     config = from_mapping(glass_values, source="trial config")
     searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
