@@ -22,9 +22,9 @@ Components (seconds per epoch):
 A short run measures a few batches and extrapolates to a full epoch from per-batch means (LAS from
 its per-image mean); both the measured and the per-epoch figures are written.
 
-Every profile runs twice, side by side in this process: with the speed defaults (``fast``: the fast
+Every profile runs twice, side by side in this process: with the speed defaults (``defaults``: the hidden-space
 GAS loop and, with a frozen backbone, the feature cache) and with the plain path (``reference``:
-``gas_loop=reference, feature_cache=false``); ``ratio`` is fast / reference per component and per
+``gas_loop=reference, feature_cache=false``); ``ratio`` is defaults / reference per component and per
 epoch.  The cache fill happens before the first epoch and is reported as ``startup`` beside the
 epoch, not in it.  Frozen profiles load a random-init state dict through ``backbone_weights`` (no
 downloads); their speed does not depend on the weights' values.
@@ -79,7 +79,7 @@ class Profile:
     note: str = ""
 
 
-VARIANTS: dict[str, dict[str, Any]] = {"fast": {}, "reference": {"gas_loop": "reference", "feature_cache": False}}
+VARIANTS: dict[str, dict[str, Any]] = {"defaults": {}, "reference": {"gas_loop": "reference", "feature_cache": False}}
 PROFILES = (
     Profile(
         "resnet18_128",
@@ -297,15 +297,15 @@ def measure(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_i
 
 
 def compare(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_images: int | None = None) -> dict[str, Any]:
-    """``measure`` with each of ``VARIANTS``, back to back, and the fast / reference ratios."""
+    """``measure`` with each of ``VARIANTS``, back to back, and the defaults / reference ratios."""
     results = {
         name: measure(config.replace(**overrides), batches=batches, warmup=warmup, epoch_train_images=epoch_train_images)
         for name, overrides in VARIANTS.items()
     }
-    fast, reference = (results[name]["epoch"] for name in VARIANTS)
-    ratio = {k: _sig(fast["seconds"][k] / v) for k, v in reference["seconds"].items() if v > 0}
+    defaults, reference = (results[name]["epoch"] for name in VARIANTS)
+    ratio = {k: _sig(defaults["seconds"][k] / v) for k, v in reference["seconds"].items() if v > 0}
     for key in ("train_seconds", "total_seconds"):
-        ratio[key.removesuffix("_seconds")] = _sig(fast[key] / reference[key])
+        ratio[key.removesuffix("_seconds")] = _sig(defaults[key] / reference[key])
     return {"variants": results, "ratio": ratio}
 
 
@@ -382,7 +382,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
         for name, variant in result["variants"].items():
             print(f"  {name} per epoch ({variant['epoch']['batches']} batches): {variant['epoch']['seconds']}", flush=True)
-        print(f"  fast / reference: {result['ratio']}", flush=True)
+        print(f"  defaults / reference: {result['ratio']}", flush=True)
     doc["load_average_1m_end"] = round(os.getloadavg()[0], 2)
     atomic_write_json(args.out, doc)
     print(f"wrote {args.out}")

@@ -3,7 +3,7 @@
 Frozen wide_resnet50_2 (weights from a local file: a random-init timm state dict saved here and
 loaded through ``backbone_weights``, since nothing can be downloaded), 1536-d, 128 px, 40 training
 images of the synthetic ``weave`` category, evaluation every epoch, 2 epochs.  The same run twice
-back to back in this process: with the defaults (fast GAS loop, feature cache) and with
+back to back in this process: with the defaults (hidden-space GAS loop, feature cache) and with
 ``feature_cache=false, gas_loop=reference``.  Each run writes its own ``metrics.json`` (as
 ``glass-tune train`` does); the figures compared are the second epoch's ``seconds`` (training +
 evaluation) from there, with ``startup_seconds`` (model, data and the cache fill) beside them.
@@ -99,11 +99,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                 runs[name].append(run_variant(base.replace(**VARIANTS[name]), Path(tmp) / f"{name}-{pair}"))
                 last = runs[name][-1]
                 print(f"  epochs {last['epoch_seconds']} s, startup {last['startup_seconds']} s", flush=True)
-    fast, ref = runs["defaults"], runs["reference"]
-    pair_ratios = [f["epoch_seconds"][-1] / r["epoch_seconds"][-1] for f, r in zip(fast, ref, strict=True)]
-    ratio = sum(f["epoch_seconds"][-1] for f in fast) / sum(r["epoch_seconds"][-1] for r in ref)
-    same_epoch = all(f["best_epoch"] == r["best_epoch"] for f, r in zip(fast, ref, strict=True))
-    auroc_gap = max(abs(f["best_image_auroc"] - r["best_image_auroc"]) for f, r in zip(fast, ref, strict=True))
+    defaults, ref = runs["defaults"], runs["reference"]
+    pair_ratios = [f["epoch_seconds"][-1] / r["epoch_seconds"][-1] for f, r in zip(defaults, ref, strict=True)]
+    ratio = sum(f["epoch_seconds"][-1] for f in defaults) / sum(r["epoch_seconds"][-1] for r in ref)
+    same_epoch = all(f["best_epoch"] == r["best_epoch"] for f, r in zip(defaults, ref, strict=True))
+    auroc_gap = max(abs(f["best_image_auroc"] - r["best_image_auroc"]) for f, r in zip(defaults, ref, strict=True))
     doc.update(
         config={k: v for k, v in base.to_dict().items() if k not in ("data_root", "backbone_weights")},
         runs=runs,

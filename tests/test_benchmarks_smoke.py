@@ -55,12 +55,12 @@ def test_one_tiny_batch_times_every_component(epoch_time: ModuleType, tiny_confi
 
 @pytest.mark.timeout(60)
 def test_fast_and_reference_side_by_side_with_ratios(epoch_time: ModuleType, tiny_config: GlassConfig, tmp_path) -> None:
-    """The comparison on a frozen tiny profile: both variants measured, the cache only in ``fast``."""
+    """The comparison on a frozen tiny profile: both variants measured, the cache only in ``defaults``."""
     profile = epoch_time.Profile("tiny_frozen", None, train_images=8, frozen=True)
     config = epoch_time.prepare_profile(profile, tiny_config.replace(data_root=str(tmp_path), category="weave"), tmp_path)
     result = json.loads(json.dumps(epoch_time.compare(config, batches=1, warmup=0)))
-    fast, reference = result["variants"]["fast"], result["variants"]["reference"]
-    assert fast["config"]["gas_loop"] == "fast" and reference["config"]["gas_loop"] == "reference"
+    fast, reference = result["variants"]["defaults"], result["variants"]["reference"]
+    assert fast["config"]["gas_loop"] == "hidden" and reference["config"]["gas_loop"] == "reference"
     assert fast["feature_cache"] is True and reference["feature_cache"] is False
     assert fast["startup"]["feature_cache_seconds"] > 0 == reference["startup"]["feature_cache_seconds"]
     assert fast["backbone_trainable"] is False and fast["epoch"]["seconds"]["backbone_backward"] == 0

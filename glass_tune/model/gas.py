@@ -8,13 +8,19 @@ projection keeps g inside a shell around an anchor:
 * ``svd=0`` (manifold): anchor = the sample's own normal feature, shell [0.5, 1.0];
 * ``svd=1`` (hypersphere): anchor = the per-position center, shell [r_t, 2 r_t].
 
-Two loops compute the same thing.  ``reference`` is the plain loop (one discriminator pass per step
-over ``[u; g]``), as in the official code.  ``fast`` (the default) uses that only the synthetic rows
-move during the ascent: the normal rows' first-layer activations are computed once, each ascent pass
-runs the first Linear on the synthetic rows only and BatchNorm over both halves (the same batch
+Three loops compute the same thing.  ``reference`` is the plain loop (one discriminator pass per
+step over ``[u; g]``), as in the official code.  ``fast`` uses that only the synthetic rows move
+during the ascent: the normal rows' first-layer activations are computed once, each ascent pass runs
+the first Linear on the synthetic rows only and BatchNorm over both halves (the same batch
 statistics and running-stat updates), and layers after the first BatchNorm see only the synthetic
-rows when they are row-wise.  The last pass, whose scores carry the losses' gradient into the heads
-and the adaptor, is the plain full pass, so parameter gradients are the reference's too.
+rows when they are row-wise; it is bit-identical to ``reference``.  ``hidden`` (the default) also
+uses that the first layer is linear: the ascent is tracked in that layer's output space, where one
+step costs a hidden x hidden product (the Gram matrix W W^T) instead of a Linear forward and
+backward (two hidden x dim products), and the steps reach g once per projection interval.  Same
+arithmetic in another order: it agrees with ``reference`` to float32 rounding.  It runs the
+``fast`` loop when the discriminator has no hidden layer.  In all three the last pass, whose scores
+carry the losses' gradient into the heads and the adaptor, is the plain full pass, so parameter
+gradients are computed as in the reference.
 """
 
 from __future__ import annotations
@@ -42,9 +48,14 @@ def project_to_shell(features: Tensor, anchor: Tensor, r_min: Radius, r_max: Rad
     the norm; radii passed as detached tensors (r_t) are constants.
     """
     offset = features - anchor
+    return anchor + offset * shell_factor(offset, r_min, r_max)
+
+
+def shell_factor(offset: Tensor, r_min: Radius, r_max: Radius) -> Tensor:
+    """The row-wise factor that brings ``offset``'s L2 norm into ``[r_min, r_max]`` (N x 1)."""
     norm = torch.linalg.vector_norm(offset, dim=1, keepdim=True)
     lo, hi = (torch.as_tensor(r, dtype=norm.dtype, device=norm.device) for r in (r_min, r_max))
-    return anchor + offset * (torch.clamp(norm, lo, hi) / (norm + NORM_EPS))
+    return torch.clamp(norm, lo, hi) / (norm + NORM_EPS)
 
 
 def hypersphere_radius(
@@ -84,7 +95,7 @@ def _ascent_step(gaus_loss: Tensor, gaus_feats: Tensor) -> Tensor:
     return gaus_feats + ASCENT_STEP_SIZE * grad_normalized
 
 
-GAS_LOOPS = ("fast", "reference")
+GAS_LOOPS = ("hidden", "fast", "reference")
 
 
 def global_anomaly_synthesis(
@@ -97,7 +108,7 @@ def global_anomaly_synthesis(
     anchor: Tensor,
     r_min: Radius,
     r_max: Radius,
-    loop: str = "fast",
+    loop: str = "hidden",
 ) -> GasResult:
     """GAS (spec §2.1-2.2, 2.5): ``step + 1`` discriminator passes, ``step`` ascent steps.
 
@@ -105,7 +116,7 @@ def global_anomaly_synthesis(
     projects (the official code crashes there on an unassigned logging variable).  The synthetic
     features stay connected to ``true_feats``, so the final GAS loss also trains the adaptor.
     Gradient mode is forced on because the ascent needs d loss / d g even under ``no_grad``.
-    ``loop`` picks the implementation (module docstring); both give the same numbers.
+    ``loop`` picks the implementation (module docstring); all give the same numbers.
     """
     if loop not in GAS_LOOPS:
         raise ValueError(f"loop={loop!r}: expected one of {', '.join(GAS_LOOPS)}")
@@ -113,7 +124,12 @@ def global_anomaly_synthesis(
         gaus_feats = true_feats + noise_std * torch.randn_like(true_feats)
         if not gaus_feats.requires_grad:  # adaptor-free and frozen: the ascent still needs a gradient
             gaus_feats.requires_grad_(True)
-        ascent_scores = _AscentScores(discriminator, true_feats) if loop == "fast" and mining and step else None
+        parts = discriminator.split_first_block()
+        if loop == "hidden" and mining and step and parts is not None:
+            gaus_feats = _hidden_ascent(parts, true_feats, gaus_feats, discriminator=discriminator, step=step,
+                                        anchor=anchor, r_min=r_min, r_max=r_max)  # fmt: skip
+            step = 0  # only the final full pass is left
+        ascent_scores = _AscentScores(discriminator, true_feats) if loop != "reference" and mining and step else None
         for t in range(step + 1):
             if t == step or not mining:
                 scores = discriminator(torch.cat([true_feats, gaus_feats])).squeeze(1)
@@ -159,3 +175,60 @@ class _AscentScores:
             if self.after_rowwise:
                 return after(hidden[self.n_true :]).squeeze(1).float()
             return after(hidden).squeeze(1)[self.n_true :].float()
+
+
+def _hidden_ascent(
+    parts: tuple[nn.Linear, nn.BatchNorm1d, nn.Sequential],
+    true_feats: Tensor,
+    gaus_feats: Tensor,
+    *,
+    discriminator: Discriminator,
+    step: int,
+    anchor: Tensor,
+    r_min: Radius,
+    r_max: Radius,
+) -> Tensor:
+    """The ``step`` ascent steps tracked in the first Linear's output space (module docstring).
+
+    With z = W g + b, the loss gradient is W^T delta (delta = d loss / d z), its norm
+    sqrt(delta . (W W^T) delta) and its effect on z is (W W^T) delta, so a step costs one
+    hidden x hidden product instead of the two hidden x dim products of a Linear forward and
+    backward.  The steps are summed in hidden space and applied to g (which keeps its graph to the
+    adaptor) once per projection interval; a projection scales g - anchor row-wise, so z follows as
+    anchor_z + factor (z - anchor_z).  Returns g after the ascent, before the final full pass.
+    """
+    linear, norm, after = parts
+    rowwise = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in after.modules())
+    n_true = len(true_feats)
+    with torch.no_grad():
+        weight, bias = linear.weight.float(), linear.bias.float()
+        gram = weight @ weight.T
+        true_z = F.linear(true_feats.float(), weight, bias)
+        anchor_z = true_z if anchor is true_feats else F.linear(anchor.float(), weight, bias)
+        z = F.linear(gaus_feats.float(), weight, bias)
+        pending = torch.zeros_like(z)
+    for t in range(step):
+        leaf = z.detach().requires_grad_(True)
+        with discriminator.autocast(leaf):
+            hidden = norm(torch.cat([true_z, leaf]))
+            scores = after(hidden[n_true:]) if rowwise else after(hidden)[n_true:]
+        scores = scores.squeeze(1).float()
+        (delta,) = torch.autograd.grad(F.binary_cross_entropy(scores, torch.ones_like(scores)), [leaf])
+        with torch.no_grad():
+            moved = delta @ gram
+            grad_norm = torch.sqrt(torch.clamp((moved * delta).sum(dim=1, keepdim=True), min=0.0))
+            scale = ASCENT_STEP_SIZE / (grad_norm + NORM_EPS)
+            z = z + scale * moved
+            pending = pending + scale * delta
+        projects = (t + 1) % PROJECTION_INTERVAL == 0
+        if projects or t == step - 1:
+            with torch.no_grad():
+                ascent = pending @ weight  # a constant, as the reference's normalized gradients are
+                pending = torch.zeros_like(pending)
+            gaus_feats = gaus_feats + ascent
+        if projects:
+            offset = gaus_feats - anchor
+            factor = shell_factor(offset, r_min, r_max)
+            gaus_feats = anchor + offset * factor
+            z = anchor_z + factor.detach() * (z - anchor_z)
+    return gaus_feats

@@ -76,7 +76,7 @@ class GlassModel(nn.Module):
         radius_quantile: float,
         focal_loss_quantile_threshold: float,
         mining: bool,
-        gas_loop: str = "fast",
+        gas_loop: str = "hidden",
         precision: str = "fp32",
     ) -> None:
         super().__init__()
