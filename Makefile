@@ -28,9 +28,10 @@ demo-train: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# Unit tests only: no Ray cluster, no subprocess CLI, no kills (about 2 minutes on 2 cores).
+# Unit tests only, one pytest worker per core (pytest-xdist): no Ray cluster, no subprocess CLI, no
+# kills, no end-to-end comparison of complete training runs (under a minute on 2 cores).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow and not gpu and not integration"
+	$(BIN)/python -m pytest -q -n auto -m "not slow and not gpu and not integration"
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q -m integration

@@ -8,6 +8,7 @@ from glass_tune.objective import SEED_STRIDE, lockstep_fit, objective_value
 from glass_tune.training import fit
 
 
+@pytest.mark.integration  # several complete training runs compared end to end
 def test_lockstep_reports_the_mean_of_independent_runs(tiny_config, tmp_path):
     config = tiny_config.replace(svd=0, epochs=2)
     steps = list(lockstep_fit(config, repeats=2, objective="smoothed", out_dir=tmp_path))

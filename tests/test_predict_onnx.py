@@ -23,6 +23,8 @@ from glass_tune.onnx_export import ExportAggregator, adaptive_pool_matrix
 from glass_tune.predict import load_image01, load_trained_model, onnx_scorer, torch_scorer
 from tests.helpers import TINY
 
+pytestmark = pytest.mark.integration  # the module fixture trains through the CLI and exports ONNX
+
 EPOCHS = 3
 
 

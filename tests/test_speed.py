@@ -41,6 +41,7 @@ def _history_without_time(history: list[dict]) -> str:
     return json.dumps([{k: v for k, v in row.items() if k != "seconds"} for row in history])
 
 
+@pytest.mark.integration  # several complete training runs compared end to end
 def test_cached_and_uncached_runs_agree_exactly_on_cpu(frozen_config: GlassConfig, tmp_path: Path) -> None:
     """3 epochs with the cache (the default) and without, svd=1 so the center comes from the cache
     too, selection on a validation split with a held-out test.  On CPU the cached embeddings are
@@ -98,6 +99,7 @@ def test_a_cache_over_the_memory_budget_falls_back_to_embedding(frozen_config, m
     assert cache_storage(10**6, torch.device("cpu")) == (torch.device("cpu"), torch.float32)  # fp32 on CPU
 
 
+@pytest.mark.integration  # several complete training runs compared end to end
 def test_training_is_the_same_with_every_gas_loop(tiny_config: GlassConfig) -> None:
     """End to end (trainable backbone, one epoch): ``fast`` gives the reference's epoch losses bit for
     bit, ``hidden`` to float rounding."""

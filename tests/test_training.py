@@ -54,6 +54,7 @@ def test_fit_writes_config_metrics_checkpoints_and_tensorboard(tiny_config, tmp_
     assert len(acc.Scalars("roc/image")) == 101
 
 
+@pytest.mark.integration  # several complete training runs compared end to end
 def test_same_seed_same_metrics_on_cpu(tiny_config):
     first = fit(tiny_config.replace(epochs=1))
     second = fit(tiny_config.replace(epochs=1))
@@ -70,6 +71,7 @@ def _drop_time(history):
     ]
 
 
+@pytest.mark.integration  # several complete training runs compared end to end
 def test_resume_continues_exactly(tiny_config, tmp_path):
     straight = fit(tiny_config.replace(epochs=3))
     fit(tiny_config.replace(epochs=2), out_dir=tmp_path / "a")
@@ -171,6 +173,7 @@ def test_predict_dataset_scores_are_max_patch_scores(tiny_config):
     assert 0.0 <= ev.metrics["image_auroc"] <= 1.0
 
 
+@pytest.mark.integration  # several complete training runs compared end to end
 def test_held_out_figures_are_those_of_the_selected_epoch(tiny_config, tmp_path, monkeypatch):
     from itertools import count
 

@@ -134,6 +134,7 @@ def _history(result) -> list[dict]:
     ]
 
 
+@pytest.mark.integration  # several complete training runs compared end to end
 def test_held_out_part_never_influences_selection(tiny_config, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replacing the held-out images changes the reported test figures and nothing else."""
     import glass_tune.training as training
