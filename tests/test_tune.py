@@ -15,6 +15,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from glass_tune.cli import main
 from glass_tune.config import load_config
+from glass_tune.objective import SEED_STRIDE
 from glass_tune.results import Objective, load_trials
 from glass_tune.storage import resolve
 from glass_tune.training import fit
@@ -264,6 +265,31 @@ def test_categories_run_concurrently_under_a_total_limit(ray_session, files, tmp
     # both category searches were set up together, not one after the other
     started = [(exp / c / "tuner.pkl").stat().st_mtime for c in ("weave", "marble")]
     assert abs(started[0] - started[1]) < min(end - start for start, end in spans)
+
+
+def test_repeats_trials_report_the_mean_of_their_seeds(ray_session, files, tmp_path):
+    """--repeats inside real Ray trials: each trial trains its seeds in lockstep, and what the study,
+    the summary and the export see is the per-epoch mean curve of those seeds' own metrics.json."""
+    args = _tune_args(files, tmp_path, "rep", "--samples", "2", "--epochs", "2", "--scheduler", "fifo", "--repeats", "2")
+    assert main(args) == 0
+    exp = tmp_path / "rep"
+    study = optuna.load_study(study_name="rep/weave", storage=study_storage(exp))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    values = {t.system_attrs["ray_trial_id"]: t.value for t in study.trials}
+    held_out = {}
+    for trial in _trial_dirs(exp / "weave"):
+        seeds = sorted((trial / "run").iterdir())
+        assert [p.name for p in seeds] == ["seed_0", f"seed_{SEED_STRIDE}"]
+        docs = [json.loads((p / "metrics.json").read_text()) for p in seeds]
+        curves = [[row["score"] for row in doc["history"]] for doc in docs]
+        assert curves[0] != curves[1]  # two different seeds, not one run twice
+        mean_curve = [sum(pair) / 2 for pair in zip(*curves, strict=True)]
+        trial_id = trial.name.removeprefix("trial_")
+        assert values[trial_id] == pytest.approx(max(mean_curve), abs=1e-9)
+        held_out[trial_id] = sum(doc["test"]["image_auroc"] for doc in docs) / 2
+    exported = yaml.safe_load((exp / "weave" / "best_config.yaml").read_text())["provenance"]
+    assert exported["objective"]["value"] == pytest.approx(max(values.values()), abs=1e-9)
+    assert exported["held_out_test"]["image_auroc"] == pytest.approx(held_out[exported["trial_id"]], abs=1e-9)
 
 
 @pytest.mark.parametrize(

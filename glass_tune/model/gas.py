@@ -96,8 +96,6 @@ def _ascent_step(gaus_loss: Tensor, gaus_feats: Tensor) -> Tensor:
     return gaus_feats + ASCENT_STEP_SIZE * grad_normalized
 
 
-
-
 def global_anomaly_synthesis(
     discriminator: Discriminator,
     true_feats: Tensor,
