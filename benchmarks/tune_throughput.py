@@ -3,7 +3,7 @@
 The same ``glass-tune tune`` run twice, back to back in this process: a FIFO search (no early
 stopping, one trial at a time, so trials do not compete for the 2 cores) over the bundled
 ``cpu_smoke`` space with a fixed sampler seed, on a small frozen-backbone profile (resnet18 with
-weights from a local random-init state dict, 64 px, synthetic ``weave``).  ``defaults`` uses the defaults
+weights from a local random-init state dict, 96 px, synthetic ``weave``).  ``defaults`` uses the defaults
 (hidden-space GAS loop, feature cache); ``reference`` adds ``--set gas_loop=reference --set
 feature_cache=false``.  Both draw the same trials, so the ratio of their wall times (Ray start-up
 included) is the speed-up a search sees.  ``--rounds 2`` runs defaults, reference, reference, defaults (an

@@ -19,6 +19,7 @@ import optuna
 import pytest
 import yaml
 
+from glass_tune.cli import main
 from tests.helpers import TINY
 from tests.study_helpers import study_storage
 
@@ -101,7 +102,7 @@ def _reported_epochs(category_dir: Path) -> dict[str, int]:
     return out
 
 
-def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path):
+def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path, capsys):
     storage = tmp_path / "runs"
     args = _tune_cmd(
         inputs,
@@ -121,10 +122,13 @@ def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path):
     )
     driver = _start(args, tmp_path / "first.log")
     category = storage / "k9" / "weave"
+    statuses = []  # `glass-tune status` while the driver writes the experiment: read-only, never failing
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             epochs = _reported_epochs(category) if category.is_dir() else {}
+            if (storage / "k9" / "search.yaml").is_file():
+                statuses.append((main(["status", str(storage / "k9")]), capsys.readouterr()))
             if sum(epochs.values()) >= 2:  # mid-search: at least one trial has trained and reported
                 break
             assert driver.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
@@ -136,6 +140,9 @@ def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path):
         _kill_session(driver.pid)
         driver.wait()
     assert len(_reported_epochs(category)) < 4 or min(_reported_epochs(category).values()) < 3
+    assert statuses and all(code == 0 and not out.err for code, out in statuses), statuses
+    assert any("[weave] running:" in out.out and "of 4" in out.out for _, out in statuses), statuses
+    assert not any("[weave] finished" in out.out for _, out in statuses)
 
     resumed = subprocess.run(
         _tune_cmd(inputs, storage, "--name", "k9", "--resume"),
