@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LOGGER_NAME = "glass_tune"
 NOTICES_LOGGER = "glass_tune.notices"
@@ -54,3 +56,19 @@ def setup_console(*, verbosity: int = 0) -> None:
 def get_logger(module: str) -> logging.Logger:
     """The logger of a glass_tune module (a child of the one the console shows)."""
     return logging.getLogger(module if module.startswith(LOGGER_NAME) else f"{LOGGER_NAME}.{module}")
+
+
+@contextmanager
+def quieted(name: str, *, level: int = logging.ERROR) -> Iterator[None]:
+    """Raise another library's logger to ``level`` for a block (restored afterwards).
+
+    For library messages that are normal in glass-tune's use, e.g. Ray's experiment analysis warning
+    about trials that have reported nothing yet, which is every pending trial of a running search.
+    """
+    target = logging.getLogger(name)
+    before = target.level
+    target.setLevel(max(level, before))
+    try:
+        yield
+    finally:
+        target.setLevel(before)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.errors import UserError
+from glass_tune.logs import quieted
 
 if TYPE_CHECKING:
     from glass_tune.storage import Location
@@ -193,7 +194,8 @@ def load_trials(*, category_dir: Location, objective: Objective, with_history: b
     from ray.tune import ExperimentAnalysis
 
     try:
-        analysis = ExperimentAnalysis(category_dir.path, storage_filesystem=category_dir.fs)
+        with quieted("ray.tune.analysis.experiment_analysis"):  # pending trials have no results yet
+            analysis = ExperimentAnalysis(category_dir.path, storage_filesystem=category_dir.fs)
     except Exception as exc:  # Ray raises ValueError/FileNotFoundError/TuneError for non-experiments
         raise UserError(f"{category_dir}: not a Ray Tune experiment folder ({type(exc).__name__})") from None
     records = []
@@ -202,7 +204,7 @@ def load_trials(*, category_dir: Location, objective: Objective, with_history: b
         if trial.status == "ERROR":
             error = _trial_error(trial)
         checkpoint = None
-        if trial.status != "ERROR":
+        if trial.status != "ERROR" and trial.checkpoint is not None:  # a running trial may have none yet
             try:
                 best = analysis.get_best_checkpoint(trial, metric=objective.metric, mode=objective.mode)
             except Exception:  # no checkpoint with that metric yet
