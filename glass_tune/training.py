@@ -37,7 +37,15 @@ from glass_tune.io import atomic_write_json
 from glass_tune.model import GlassModel
 from glass_tune.model.feature_cache import FeatureCache, build_feature_cache
 from glass_tune.run_data import RunData, prepare_data, resolve_run_config
-from glass_tune.runtime import apply_precision, loader_workers, peak_gpu_memory_mb, resolve_device, seed_everything, versions
+from glass_tune.runtime import (
+    apply_precision,
+    keep_freed_cpu_memory,
+    loader_workers,
+    peak_gpu_memory_mb,
+    resolve_device,
+    seed_everything,
+    versions,
+)
 
 LOSS_KEYS = ("loss", "true_loss", "gaus_loss", "bce_loss", "focal_loss", "r_t", "p_true", "p_fake")
 
@@ -360,6 +368,8 @@ def start_run(config: GlassConfig, *, out_dir: Path | None, resume: Path | None)
     device = resolve_device(config.device)
     seed_everything(config.seed)
     apply_precision(config.precision)
+    if device.type == "cpu":
+        keep_freed_cpu_memory()
     model = GlassModel.from_config(config).to(device)
     if device.type == "cuda":
         model.backbone.to(memory_format=torch.channels_last)

@@ -39,3 +39,17 @@ def test_exit_inside_a_finalizer_is_dropped_but_real_errors_still_reach_the_hook
     _finalize_with(_raise_exit)
     _finalize_with(_raise_error)
     assert [type(e) for e in seen] == [ValueError]  # passed on once, not twice
+
+
+def test_cpu_allocator_setting_applies_on_glibc_and_is_a_no_op_elsewhere(monkeypatch):
+    import platform
+
+    from glass_tune import runtime
+
+    monkeypatch.setattr(runtime, "_allocator_tuned", False)
+    expected = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"
+    assert runtime.keep_freed_cpu_memory() is expected
+    assert runtime.keep_freed_cpu_memory() is expected  # idempotent
+    monkeypatch.setattr(runtime, "_allocator_tuned", False)
+    monkeypatch.setattr(runtime.sys, "platform", "darwin")
+    assert runtime.keep_freed_cpu_memory() is False

@@ -114,7 +114,7 @@ def global_anomaly_synthesis(
     projects (the official code crashes there on an unassigned logging variable).  The synthetic
     features stay connected to ``true_feats``, so the final GAS loss also trains the adaptor.
     Gradient mode is forced on because the ascent needs d loss / d g even under ``no_grad``.
-    ``loop`` picks the implementation (module docstring); all give the same numbers.
+    ``loop`` picks the implementation (module docstring): the same numbers, ``hidden`` to float rounding.
     """
     if loop not in GAS_LOOPS:
         raise ValueError(f"loop={loop!r}: expected one of {', '.join(GAS_LOOPS)}")
