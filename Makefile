@@ -24,10 +24,9 @@ demo: $(STAMP)
 demo-train: $(STAMP)
 	$(BIN)/glass-tune train --config cpu_demo --out runs/demo-train --overwrite
 
-# Everything but the slow and GPU checks: the unit tests on one worker per core, then the
-# integration tests (Ray clusters, subprocesses, servers) one at a time.
-test: $(STAMP)
-	$(BIN)/python -m pytest -q -n auto -m "not slow and not gpu and not integration"
+# Everything but the slow and GPU checks: the unit tests (test-fast), then the integration tests
+# (Ray clusters, subprocesses, servers) one at a time.
+test: test-fast
 	$(BIN)/python -m pytest -q -m "integration and not slow and not gpu"
 
 # Unit tests only, one pytest worker per core (pytest-xdist): no Ray cluster, no subprocess CLI, no

@@ -11,6 +11,7 @@ import torch
 from glass_tune.config import GlassConfig, from_mapping
 from glass_tune.data import generate_synthetic
 from tests.helpers import TINY
+from tests.process_helpers import write_search_inputs
 
 torch.set_num_threads(1)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -25,3 +26,9 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tiny_config(synthetic_root: Path) -> GlassConfig:
     return from_mapping({**TINY, "data_root": str(synthetic_root), "category": "weave"})
+
+
+@pytest.fixture
+def inputs(tmp_path: Path, synthetic_root: Path) -> tuple[Path, Path, Path]:
+    """(config, space, data root) for searches run as processes (``process_helpers.tune_cmd``)."""
+    return (*write_search_inputs(tmp_path), synthetic_root)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 # resnet18 at 64 px (8x8 patch grid), random init, small heads: a few seconds per epoch on one core.
 TINY = {
     "backbone": "resnet18",
@@ -16,3 +20,9 @@ TINY = {
     "epochs": 2,
     "device": "cpu",
 }
+
+
+def write_tiny_config(path: Path) -> Path:
+    """``TINY`` as a ``--config`` YAML file, epochs left to the command line."""
+    path.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    return path

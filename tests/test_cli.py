@@ -10,14 +10,14 @@ import yaml
 from PIL import Image
 
 from glass_tune.cli import main
-from tests.helpers import TINY
+from tests.helpers import write_tiny_config
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, synthetic_root):
     d = tmp_path_factory.mktemp("cli")
     config = d / "tiny.yaml"
-    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    write_tiny_config(config)
     out = d / "run"
     args = [
         "train",

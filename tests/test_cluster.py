@@ -24,7 +24,7 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from tests.helpers import TINY
-from tests.test_tune_processes import SPACE, _free_port
+from tests.process_helpers import STEP_SPACE, free_port
 
 pytestmark = [
     pytest.mark.integration,
@@ -39,7 +39,7 @@ def _script(root: Path, ray_tmp: Path, port: int, tune: list[list[str]]) -> str:
     # Ray's temp dirs outside pytest's deep tmp path: its socket paths may not exceed 107 bytes
     head_tmp, worker_tmp, cache = ray_tmp / "head", ray_tmp / "worker", root / "driver-cache"
     ray = Path(sys.executable).with_name("ray")
-    ports = [_free_port() for _ in range(6)]
+    ports = [free_port() for _ in range(6)]
     common = "--disable-usage-stats"
     runs = "\n".join(
         f"{sys.executable} -m glass_tune.cli {' '.join(args)} > {root}/tune{i}.log 2>&1; echo $? > {root}/tune{i}.rc"
@@ -73,10 +73,10 @@ def cluster_runs(tmp_path_factory, synthetic_root):
     config = shared / "tiny.yaml"
     config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k not in ("epochs",)}))
     space = shared / "space.yaml"
-    space.write_text(yaml.safe_dump(SPACE))
+    space.write_text(yaml.safe_dump(STEP_SPACE))
     hidden = root / "driver-cache" / "private-data"  # the worker has a tmpfs over driver-cache
     shutil.copytree(synthetic_root, hidden)
-    port = _free_port()
+    port = free_port()
     address = [
         "--address",
         f"127.0.0.1:{port}",

@@ -13,9 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -23,56 +21,13 @@ import pytest
 
 from glass_tune.results import Objective, load_trials
 from glass_tune.storage import resolve
+from tests.process_helpers import ONE_TRIAL_AT_A_TIME, cli_argv, kill_session, reported_epochs, run_until, session_pids, tune_cmd
 from tests.study_helpers import study_storage
-from tests.test_tune_processes import _kill_session, _reported_epochs, _session_pids, _tune_cmd, inputs  # noqa: F401 (fixture)
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for PID namespaces"),
 ]
-
-
-def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "glass_tune.cli", *args]
-
-
-def _namespace_init(unshare_pid: int) -> int | None:
-    """The first process inside the PID namespace that ``unshare --fork`` created."""
-    try:
-        children = Path(f"/proc/{unshare_pid}/task/{unshare_pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
-
-
-def _run_until(args: list[str], log: Path, moment: Callable[[], bool], timeout: float = 300) -> bool:
-    """Run a driver in its own PID namespace; SIGKILL the namespace when ``moment()`` is true.
-
-    Returns whether it was killed (False: it ended by itself first).
-    """
-    proc = subprocess.Popen(
-        ["unshare", "--pid", "--fork", "--mount-proc", *args],
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                return False
-            if moment():
-                init = _namespace_init(proc.pid)
-                if init is not None:
-                    os.kill(init, signal.SIGKILL)
-                    proc.wait(timeout=60)
-                    return True
-            time.sleep(0.1)
-        pytest.fail(f"moment never came: {log.read_text()[-2000:]}")
-    finally:
-        _kill_session(proc.pid)
-        proc.wait()
-    return False
 
 
 def _finished_in_study(experiment: Path) -> int:
@@ -103,10 +58,10 @@ def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
 
 
 @pytest.mark.slow  # about 2 minutes: `make test-resilience` (CI runs it after `make test`)
-def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):  # noqa: F811 (fixture)
+def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):
     storage = tmp_path / "runs"
     exp = storage / "faults"
-    first = _tune_cmd(
+    first = tune_cmd(
         inputs,
         storage,
         "--name",
@@ -115,36 +70,31 @@ def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):  # noqa:
         "3",
         "--epochs",
         "3",
-        "--scheduler",
-        "fifo",
-        "--max-concurrent",
-        "1",
-        "--checkpoint-every",
-        "1",
+        *ONE_TRIAL_AT_A_TIME,
     )
-    resume = _cli("tune", "--resume", "--name", "faults", "--storage", str(storage))
+    resume = cli_argv("tune", "--resume", "--name", "faults", "--storage", str(storage))
     category = exp / "weave"
 
     # 1. as the search starts: the record is written, no trial has reported
-    assert _run_until(first, tmp_path / "run1.log", lambda: (exp / "search.yaml").is_file())
+    assert run_until(first, tmp_path / "run1.log", lambda: (exp / "search.yaml").is_file())
     # 2. in the middle of a trial: one more epoch reported than when this driver started
-    assert _run_until(resume, tmp_path / "run2.log", lambda: category.is_dir() and sum(_reported_epochs(category).values()) >= 1)
+    assert run_until(resume, tmp_path / "run2.log", lambda: category.is_dir() and sum(reported_epochs(category).values()) >= 1)
     # 3. right after a trial finished: the study got one more finished trial
     done = _finished_in_study(exp)
-    assert _run_until(resume, tmp_path / "run3.log", lambda: _finished_in_study(exp) > done)
+    assert run_until(resume, tmp_path / "run3.log", lambda: _finished_in_study(exp) > done)
 
     final = subprocess.run(resume, capture_output=True, text=True, timeout=600, start_new_session=True)
     assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
     for log in [final.stdout + final.stderr, *(p.read_text() for p in tmp_path.glob("run*.log"))]:
         assert "Traceback" not in log and "UpdateFinishedTrialError" not in log, log[-3000:]
     _check_invariants(exp, samples=3, epochs=3)
-    status = subprocess.run(_cli("status", str(exp)), capture_output=True, text=True, timeout=120)
+    status = subprocess.run(cli_argv("status", str(exp)), capture_output=True, text=True, timeout=120)
     assert status.returncode == 0 and "[weave] finished: 0 running, 0 pending, 3 finished" in status.stdout, status.stdout
 
 
 def _trial_actor_pids(sid: int) -> list[int]:
     pids = []
-    for pid in _session_pids(sid):
+    for pid in session_pids(sid):
         try:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
@@ -154,9 +104,9 @@ def _trial_actor_pids(sid: int) -> list[int]:
     return pids
 
 
-def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):  # noqa: F811 (fixture)
+def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):
     storage = tmp_path / "runs"
-    args = _tune_cmd(
+    args = tune_cmd(
         inputs,
         storage,
         "--name",
@@ -179,14 +129,14 @@ def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):  #
         deadline = time.monotonic() + 300
         while not killed and time.monotonic() < deadline and driver.poll() is None:
             # two epochs synced: the first one's checkpoint has surely reached the driver's record
-            if category.is_dir() and sum(_reported_epochs(category).values()) >= 2:
+            if category.is_dir() and sum(reported_epochs(category).values()) >= 2:
                 for pid in _trial_actor_pids(driver.pid):
                     os.kill(pid, signal.SIGKILL)
                     killed.append(pid)
             time.sleep(0.1)
         code = driver.wait(timeout=600)
     finally:
-        _kill_session(driver.pid)
+        kill_session(driver.pid)
         driver.wait()
     log = (tmp_path / "mf.log").read_text()
     assert killed, log[-3000:]

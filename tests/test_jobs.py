@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,22 +20,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 import glass_tune
 from glass_tune.cli import _SUBMIT_OWN, _tune_argv, build_parser
 from glass_tune.errors import UserError
 from glass_tune.jobs import job_server_url, submit_search
-from tests.helpers import TINY
+from tests.process_helpers import ONE_TRIAL_AT_A_TIME, cli_argv, free_port, write_search_inputs
 
-SPACE = {"params": {"step": {"type": "int", "low": 2, "high": 6}}, "points_to_evaluate": [{"step": 5}]}
 VENV_BIN = str(Path(sys.executable).parent)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env() -> dict[str, str]:
@@ -47,7 +38,7 @@ def _env() -> dict[str, str]:
 
 def _start_head(temp_dir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
     """A `ray start --head` in its own PID namespace and session; returns it and its dashboard port."""
-    dashboard, gcs = _free_port(), _free_port()
+    dashboard, gcs = free_port(), free_port()
     args = [
         "unshare",
         "--pid",
@@ -64,9 +55,9 @@ def _start_head(temp_dir: Path, *extra: str) -> tuple[subprocess.Popen, int]:
         "--port",
         str(gcs),
         "--ray-client-server-port",
-        str(_free_port()),
+        str(free_port()),
         "--dashboard-agent-listen-port",
-        str(_free_port()),
+        str(free_port()),
         "--temp-dir",
         str(temp_dir),
         "--num-cpus",
@@ -116,17 +107,11 @@ def head() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("job-inputs")
-    config, space = folder / "tiny.yaml", folder / "space.yaml"
-    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
-    space.write_text(yaml.safe_dump(SPACE))
-    return config, space
+    return write_search_inputs(tmp_path_factory.mktemp("job-inputs"))
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "glass_tune.cli", *args], capture_output=True, text=True, timeout=timeout, env=_env()
-    )
+    return subprocess.run(cli_argv(*args), capture_output=True, text=True, timeout=timeout, env=_env())
 
 
 def _job_id(submitted: subprocess.CompletedProcess) -> str:
@@ -297,12 +282,7 @@ def test_submit_list_logs_stop_resume_and_finish(head, inputs, synthetic_root, t
         "3",
         "--epochs",
         "3",
-        "--scheduler",
-        "fifo",
-        "--max-concurrent",
-        "1",
-        "--checkpoint-every",
-        "1",
+        *ONE_TRIAL_AT_A_TIME,
         "--cpus-per-trial",
         "1",
         "--storage",
@@ -367,7 +347,7 @@ def test_unknown_job_is_one_line(head):
 
 @pytest.mark.integration
 def test_unreachable_address_is_one_line():
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     _one_line_error(_cli("jobs", "--address", url), url, "no Ray job server")
 
 

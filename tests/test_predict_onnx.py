@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-import yaml
 from PIL import Image
 
 from glass_tune.checkpoint import load_checkpoint
@@ -21,7 +20,7 @@ from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator
 from glass_tune.onnx_export import ExportAggregator, adaptive_pool_matrix
 from glass_tune.predict import load_image01, load_trained_model, onnx_scorer, torch_scorer
-from tests.helpers import TINY
+from tests.helpers import TINY, write_tiny_config
 
 pytestmark = pytest.mark.integration  # the module fixture trains through the CLI and exports ONNX
 
@@ -33,7 +32,7 @@ def run(tmp_path_factory, synthetic_root):
     """A 3-epoch train run whose selection is forced onto epoch 1 (scores 3, 2, 1 by evaluation)."""
     d = tmp_path_factory.mktemp("selected")
     config = d / "tiny.yaml"
-    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    write_tiny_config(config)
     out = d / "run"
     falling = iter([3.0, 2.0, 1.0])
     with pytest.MonkeyPatch.context() as mp:
@@ -64,6 +63,10 @@ def _scores_with(state: dict[str, torch.Tensor], config, images) -> np.ndarray:
     return torch_scorer(model.eval(), torch.device("cpu"))(batch)[0]
 
 
+def _predict(checkpoint: Path, images: list[Path], out: Path) -> int:
+    return main(["predict", "--checkpoint", str(checkpoint), *map(str, images), "--out", str(out), "--device", "cpu"])
+
+
 def _predicted(out: Path) -> np.ndarray:
     return np.array([float(r["score"]) for r in csv.DictReader((out / "scores.csv").open())])
 
@@ -85,12 +88,7 @@ def test_predict_on_a_train_run_uses_the_selected_epoch(run, epoch_scores, tmp_p
     # last.pt holds the last epoch's live weights next to the selected ones: the selected ones count.
     for i, source in enumerate((run["out"], epoch_scores["last_pt"])):
         out = tmp_path / f"pred{i}"
-        assert (
-            main(
-                ["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]
-            )
-            == 0
-        )
+        assert _predict(source, epoch_scores["images"], out) == 0
         np.testing.assert_allclose(_predicted(out), epoch_scores["selected"], atol=2e-6)
 
 
@@ -103,12 +101,7 @@ def test_predict_on_a_trial_and_a_ray_checkpoint_uses_the_selected_epoch(epoch_s
     (trial / "result.json").write_text(json.dumps({"epoch": EPOCHS}) + "\n")
     for source in (trial, trial / "checkpoint_000002"):
         out = tmp_path / f"pred-{source.name}"
-        assert (
-            main(
-                ["predict", "--checkpoint", str(source), *map(str, epoch_scores["images"]), "--out", str(out), "--device", "cpu"]
-            )
-            == 0
-        )
+        assert _predict(source, epoch_scores["images"], out) == 0
         np.testing.assert_allclose(_predicted(out), epoch_scores["selected"], atol=2e-6)
 
 

@@ -26,7 +26,7 @@ from glass_tune.cli import main
 from glass_tune.report import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
 from glass_tune.results import TrialRecord, trial_held_out
 from glass_tune.storage import resolve
-from tests.helpers import TINY
+from tests.helpers import write_tiny_config
 from tests.study_helpers import study_storage
 from tests.test_tune import SPACE  # the same small space as the tuner tests
 
@@ -61,7 +61,7 @@ def experiment(tmp_path_factory, synthetic_root):
     import ray
 
     d = tmp_path_factory.mktemp("report-search")
-    (d / "tiny.yaml").write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    write_tiny_config(d / "tiny.yaml")
     (d / "space.yaml").write_text(yaml.safe_dump(SPACE))
     args = [
         "tune",

@@ -16,13 +16,13 @@ import time
 import optuna
 import pytest
 import yaml
+from pyarrow.fs import FileSelector
 
 from glass_tune.results import Objective, load_trials
 from glass_tune.storage import resolve
-from tests.helpers import TINY
+from tests.helpers import write_tiny_config
+from tests.process_helpers import ONE_TRIAL_AT_A_TIME, STEP_SPACE, cli_argv, free_port, kill_session, run_until
 from tests.study_helpers import study_storage
-from tests.test_faults import _cli, _run_until
-from tests.test_tune_processes import SPACE, _free_port, _kill_session
 
 pytest.importorskip("moto")
 pytestmark = [
@@ -34,7 +34,7 @@ URI = "s3://glass/searches"
 
 @pytest.fixture(scope="module")
 def s3_env(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     server = subprocess.Popen(
         [str(os.path.join(os.path.dirname(sys.executable), "moto_server")), "-H", "127.0.0.1", "-p", str(port)],
@@ -68,7 +68,7 @@ def s3_env(tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        _kill_session(server.pid)
+        kill_session(server.pid)
         server.wait()
 
 
@@ -76,10 +76,10 @@ def s3_env(tmp_path_factory):
 def s3_search(s3_env, tmp_path_factory, synthetic_root):
     d = tmp_path_factory.mktemp("s3")
     config = d / "tiny.yaml"
-    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    write_tiny_config(config)
     space = d / "space.yaml"
-    space.write_text(yaml.safe_dump(SPACE))
-    first = _cli(
+    space.write_text(yaml.safe_dump(STEP_SPACE))
+    first = cli_argv(
         "tune",
         "--data",
         str(synthetic_root),
@@ -97,21 +97,16 @@ def s3_search(s3_env, tmp_path_factory, synthetic_root):
         "2",
         "--epochs",
         "2",
-        "--scheduler",
-        "fifo",
-        "--max-concurrent",
-        "1",
-        "--checkpoint-every",
-        "1",
+        *ONE_TRIAL_AT_A_TIME,
     )
     category = resolve(f"{URI}/s3run/weave")
 
     def reported() -> bool:
         return any((t / "run" / "metrics.json").is_file() for t in category.subdirs() if t.name.startswith("trial_"))
 
-    killed = _run_until(first, d / "first.log", reported)
+    killed = run_until(first, d / "first.log", reported)
     resumed = subprocess.run(
-        _cli("tune", "--resume", "--name", "s3run", "--storage", URI),
+        cli_argv("tune", "--resume", "--name", "s3run", "--storage", URI),
         capture_output=True,
         text=True,
         timeout=600,
@@ -138,23 +133,23 @@ def test_interrupted_search_resumes_from_the_bucket(s3_search):
 def test_trial_artifacts_are_in_the_bucket(s3_search):
     category = resolve(f"{URI}/s3run/weave")
     for trial in (t for t in category.subdirs() if t.name.startswith("trial_")):
-        names = [i.path for i in trial.fs.get_file_info(__import__("pyarrow.fs").fs.FileSelector(trial.path, recursive=True))]
+        names = [i.path for i in trial.fs.get_file_info(FileSelector(trial.path, recursive=True))]
         assert any("events.out.tfevents" in n for n in names), names
         assert (trial / "run" / "metrics.json").is_file()
 
 
 def test_status_and_export_read_the_uri(s3_search, tmp_path):
-    status = subprocess.run(_cli("status", f"{URI}/s3run"), capture_output=True, text=True, timeout=120)
+    status = subprocess.run(cli_argv("status", f"{URI}/s3run"), capture_output=True, text=True, timeout=120)
     assert status.returncode == 0, status.stderr
     assert "[weave] finished: 0 running, 0 pending, 2 finished, 0 stopped early, 0 errored of 2" in status.stdout
     out = tmp_path / "best.yaml"
-    export = subprocess.run(_cli("export", f"{URI}/s3run", "--out", str(out)), capture_output=True, text=True, timeout=120)
+    export = subprocess.run(cli_argv("export", f"{URI}/s3run", "--out", str(out)), capture_output=True, text=True, timeout=120)
     assert export.returncode == 0, export.stderr
     provenance = yaml.safe_load(out.read_text())["provenance"]
     assert provenance["checkpoint"].startswith("s3://glass/searches/s3run/weave/trial_")
     assert set(provenance["held_out_test"]) >= {"image_auroc", "pixel_auroc"}
     again = subprocess.run(
-        _cli("tune", "--resume", "--name", "s3run", "--storage", URI),
+        cli_argv("tune", "--resume", "--name", "s3run", "--storage", URI),
         capture_output=True,
         text=True,
         timeout=300,
@@ -165,7 +160,7 @@ def test_status_and_export_read_the_uri(s3_search, tmp_path):
 
 def test_unwritable_storage_fails_before_ray(s3_env, tmp_path):
     code = subprocess.run(
-        _cli("tune", "--storage", "s3://no-such-bucket/x", "--name", "n", "--samples", "1"),
+        cli_argv("tune", "--storage", "s3://no-such-bucket/x", "--name", "n", "--samples", "1"),
         capture_output=True,
         text=True,
         timeout=300,

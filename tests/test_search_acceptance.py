@@ -11,10 +11,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-import yaml
 
 from glass_tune.cli import main
-from tests.helpers import TINY
+from tests.helpers import TINY, write_tiny_config
 from tests.study_helpers import study_storage
 
 pytestmark = pytest.mark.integration
@@ -28,7 +27,7 @@ def experiment(synthetic_root: Path, tmp_path_factory):
     shutil.copytree(synthetic_root / "washer", root / "bottle")
     shutil.copytree(synthetic_root / "weave", root / "weave")
     config = root / "tiny.yaml"  # model size only: no svd, no search settings
-    config.write_text(yaml.safe_dump({k: v for k, v in TINY.items() if k != "epochs"}))
+    write_tiny_config(config)
     storage = tmp_path_factory.mktemp("runs")
     try:
         code = main(

@@ -144,6 +144,11 @@ def global_anomaly_synthesis(
     return GasResult(gaus_feats, true_scores, gaus_scores)
 
 
+def _is_rowwise(layers: nn.Module) -> bool:
+    """Whether ``layers`` treat each row alone (no BatchNorm mixing rows through batch statistics)."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in layers.modules())
+
+
 class _AscentScores:
     """The synthetic rows' scores of a discriminator pass over ``[u; g]``, without redoing u's work.
 
@@ -160,7 +165,7 @@ class _AscentScores:
         self.parts = discriminator.split_first_block()
         if self.parts is not None:
             linear, _, after = self.parts
-            self.after_rowwise = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in after.modules())
+            self.after_rowwise = _is_rowwise(after)
             with torch.no_grad(), discriminator.autocast(true_feats):
                 self.true_first = linear(true_feats)
 
@@ -196,7 +201,7 @@ def _hidden_ascent(
     anchor_z + factor (z - anchor_z).  Returns g after the ascent, before the final full pass.
     """
     linear, norm, after = parts
-    rowwise = not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in after.modules())
+    rowwise = _is_rowwise(after)
     n_true = len(true_feats)
     with torch.no_grad():
         weight, bias = linear.weight.float(), linear.bias.float()
