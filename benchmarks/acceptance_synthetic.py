@@ -1,8 +1,8 @@
 """Acceptance run: the CPU demo profile trained on every built-in synthetic category.
 
-Same semantics as ``glass-tune train --config glass_tune/configs/cpu_demo.yaml --epochs 20``
+Same semantics as ``glass-tune train --config glass_tune/config/profiles/cpu_demo.yaml --epochs 20``
 (resnet18 at 128 px, random init, the profile's dims) on the built-in synthetic data: one
-``glass_tune.training.fit`` per category, best epoch selected by image + pixel AUROC. The target is
+``glass_tune.training.loop.fit`` per category, best epoch selected by image + pixel AUROC. The target is
 image AUROC >= 0.90 and pixel AUROC >= 0.90 within 20 epochs. Writes the best epoch's figures, the
 held-out test block (when the run has one) and the per-epoch curves to
 ``benchmarks/results/acceptance_synthetic.json``.
@@ -20,13 +20,13 @@ from typing import Any
 import torch
 
 import glass_tune
-from glass_tune.config import FIELD_NAMES, GlassConfig, load_config
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, load_config
 from glass_tune.data import SYNTHETIC_CATEGORIES
-from glass_tune.io import atomic_write_json
-from glass_tune.runtime import versions
-from glass_tune.training import Callback, EpochRecord, TrainingRun, fit
+from glass_tune.training.loop import Callback, EpochRecord, TrainingRun, fit
+from glass_tune.util.atomic_io import atomic_write_json
+from glass_tune.util.runtime import versions
 
-CPU_DEMO = Path(glass_tune.__file__).parent / "configs" / "cpu_demo.yaml"
+CPU_DEMO = Path(glass_tune.__file__).parent / "config" / "profiles" / "cpu_demo.yaml"
 RESULTS = Path(__file__).parent / "results" / "acceptance_synthetic.json"
 TARGET = 0.90
 CURVE_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1", "loss", "p_true", "p_fake", "seconds")

@@ -51,14 +51,14 @@ import torch
 
 import glass_tune
 import glass_tune.model.glass as glass_module
-from glass_tune import metrics as metrics_lib
-from glass_tune.config import GlassConfig, load_config
+from glass_tune.config.schema import GlassConfig, load_config
 from glass_tune.data import generate_synthetic
-from glass_tune.io import atomic_write_json
-from glass_tune.runtime import resolve_device, versions
-from glass_tune.training import TrainingRun, batches_per_epoch, predict_dataset, start_run, train_epoch
+from glass_tune.training import metrics as metrics_lib
+from glass_tune.training.loop import TrainingRun, batches_per_epoch, predict_dataset, start_run, train_epoch
+from glass_tune.util.atomic_io import atomic_write_json
+from glass_tune.util.runtime import resolve_device, versions
 
-CPU_DEMO = Path(glass_tune.__file__).parent / "configs" / "cpu_demo.yaml"
+CPU_DEMO = Path(glass_tune.__file__).parent / "config" / "profiles" / "cpu_demo.yaml"
 RESULTS = Path(__file__).parent / "results" / "epoch_time.json"
 CATEGORY = "weave"  # a manifold (svd=0) category: no per-epoch center pass
 GPU_BATCHES = 50
@@ -86,7 +86,7 @@ PROFILES = (
         CPU_DEMO,
         cpu_batches=8,
         note=(
-            "glass_tune/configs/cpu_demo.yaml (random init, trained backbone: no feature cache, only the GAS loop "
+            "glass_tune/config/profiles/cpu_demo.yaml (random init, trained backbone: no feature cache, only the GAS loop "
             "differs); an epoch is one pass over the 60 synthetic train images"
         ),
     ),

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from glass_tune.io import atomic_write_json
-from glass_tune.metrics import aupro, image_auroc, image_f1_max, pixel_auroc, roc_points
+from glass_tune.training.metrics import aupro, image_auroc, image_f1_max, pixel_auroc, roc_points
+from glass_tune.util.atomic_io import atomic_write_json
 
 
 def synthetic_category(*, n_images: int, size: int, seed: int) -> tuple[np.ndarray, ...]:

@@ -39,12 +39,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from seed_spread import RESULTS, TEST_KEYS, profile_config, run_figures, spread
 
-from glass_tune.io import atomic_write_json
-from glass_tune.run_data import resolve_run_config
-from glass_tune.runtime import versions
-from glass_tune.search_space import SpaceSampler, load_search_space
-from glass_tune.strategy import make_sampler
-from glass_tune.training import fit
+from glass_tune.search.samplers import make_sampler
+from glass_tune.search.space import SpaceSampler, load_search_space
+from glass_tune.training.loop import fit
+from glass_tune.training.run_inputs import resolve_run_config
+from glass_tune.util.atomic_io import atomic_write_json
+from glass_tune.util.runtime import versions
 
 METHODS = ("random", "tpe")
 SELECTIONS = ("best", "smoothed")
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "space": args.space,
         "summary": summary,
         "per_seed": per_seed,
-        "profile": "glass_tune/configs/cpu_demo.yaml",
+        "profile": "glass_tune/config/profiles/cpu_demo.yaml",
         "torch_threads": args.threads,
         "processes": args.jobs,
         "seconds": round(time.time() - started, 1),

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 
 import glass_tune
-from glass_tune.config import GlassConfig, load_config
-from glass_tune.io import atomic_write_json
-from glass_tune.objective import objective_value
-from glass_tune.runtime import versions
-from glass_tune.training import FitResult, fit
+from glass_tune.config.schema import GlassConfig, load_config
+from glass_tune.search.objective import objective_value
+from glass_tune.training.loop import FitResult, fit
+from glass_tune.util.atomic_io import atomic_write_json
+from glass_tune.util.runtime import versions
 
 CPU_DEMO = Path(glass_tune.__file__).parent / "configs" / "cpu_demo.yaml"
 RESULTS = Path(__file__).parent / "results"

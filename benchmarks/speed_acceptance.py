@@ -28,10 +28,10 @@ import timm
 import torch
 from epoch_time import environment  # the sibling script (benchmarks/ is not a package)
 
-from glass_tune.config import GlassConfig
+from glass_tune.config.schema import GlassConfig
 from glass_tune.data import generate_synthetic
-from glass_tune.io import atomic_write_json
-from glass_tune.training import fit
+from glass_tune.training.loop import fit
+from glass_tune.util.atomic_io import atomic_write_json
 
 RESULTS = Path(__file__).parent / "results" / "speed_acceptance.json"
 CATEGORY = "weave"

@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 import yaml
 
-from glass_tune.cli import main as cli_main
-from glass_tune.config import load_config
+from glass_tune.cli.main import main as cli_main
+from glass_tune.config.schema import load_config
 from glass_tune.data import default_synthetic_root
-from glass_tune.io import atomic_write_json
-from glass_tune.runtime import versions
-from glass_tune.training import fit
+from glass_tune.training.loop import fit
+from glass_tune.util.atomic_io import atomic_write_json
+from glass_tune.util.runtime import versions
 
 PROFILE = Path(__file__).resolve().parents[1] / "glass_tune" / "configs" / "cpu_demo.yaml"
 STEPS = (20, 10, 5, 15, 30, 25, 8, 12)

@@ -25,9 +25,9 @@ import torch
 import yaml
 from epoch_time import environment  # the sibling script (benchmarks/ is not a package)
 
-from glass_tune.cli import main as cli_main
+from glass_tune.cli.main import main as cli_main
 from glass_tune.data import generate_synthetic
-from glass_tune.io import atomic_write_json
+from glass_tune.util.atomic_io import atomic_write_json
 
 RESULTS = Path(__file__).parent / "results" / "tune_throughput.json"
 CATEGORY = "weave"

@@ -2,8 +2,11 @@
 
 from importlib import metadata
 
-from glass_tune.config import GlassConfig, load_config, save_config
-from glass_tune.errors import ConfigError, DataError, UserError
+from glass_tune.config.schema import GlassConfig, load_config, save_config
+from glass_tune.util import legacy_names
+from glass_tune.util.errors import ConfigError, DataError, UserError
+
+legacy_names.install()
 
 try:
     __version__ = metadata.version("glass-tune")  # one source of truth: pyproject.toml

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from glass_tune.config import GlassConfig, from_mapping
+from glass_tune.config.schema import GlassConfig, from_mapping
 from glass_tune.data import generate_synthetic
 from tests.helpers import TINY
 from tests.process_helpers import write_search_inputs

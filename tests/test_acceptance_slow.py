@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from glass_tune.config import load_config
+from glass_tune.config.schema import load_config
 from glass_tune.data import SYNTHETIC_CATEGORIES, default_synthetic_root
-from glass_tune.training import fit
+from glass_tune.training.loop import fit
 
-PROFILE = Path(__file__).resolve().parents[1] / "glass_tune" / "configs" / "cpu_demo.yaml"
+PROFILE = Path(__file__).resolve().parents[1] / "glass_tune" / "config" / "profiles" / "cpu_demo.yaml"
 
 
 @pytest.mark.slow

@@ -21,9 +21,9 @@ import torch
 import yaml
 from PIL import Image
 
-from glass_tune import check_data
-from glass_tune.cli import main
+from glass_tune.cli.main import main
 from glass_tune.data import LocalAnomalySynthesizer, ProceduralTextures, TestDataset, TrainDataset, scan_category
+from glass_tune.training import data_check as check_data
 from tests.data_layouts import make_mvtec, write_mask
 
 

@@ -12,7 +12,7 @@ from types import ModuleType
 import pytest
 import torch
 
-from glass_tune.config import GlassConfig
+from glass_tune.config.schema import GlassConfig
 
 BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "epoch_time.py"
 

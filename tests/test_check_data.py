@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from glass_tune.check_data import check_category, format_report, select_categories
-from glass_tune.cli import build_parser, config_from_args, main
-from glass_tune.config import from_mapping
+from glass_tune.cli.main import build_parser, config_from_args, main
+from glass_tune.config.schema import from_mapping
+from glass_tune.training.data_check import check_category, format_report, select_categories
 from tests.data_layouts import make_folder, make_mvtec, make_visa
 
 LAYOUTS = {
@@ -87,7 +87,7 @@ def test_data_flags_map_onto_the_config() -> None:
 
 
 def test_train_prints_warnings_before_training(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
-    import glass_tune.training as training
+    import glass_tune.training.loop as training
 
     root = make_mvtec(tmp_path.resolve())
     (root / "widget" / "ground_truth" / "crack" / "000_mask.png").unlink()

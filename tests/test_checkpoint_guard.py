@@ -15,7 +15,7 @@ from ray.train import Checkpoint, CheckpointConfig
 from ray.train._internal.checkpoint_manager import _CheckpointManager
 from ray.train._internal.session import _TrainingResult
 
-from glass_tune.checkpoint_guard import VanishedCheckpointGuard, forget_vanished_checkpoints
+from glass_tune.search.checkpoint_guard import VanishedCheckpointGuard, forget_vanished_checkpoints
 
 
 def _result(trial_dir: Path, index: int, score: float) -> _TrainingResult:

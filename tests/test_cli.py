@@ -9,7 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from glass_tune.cli import main
+from glass_tune.cli.main import main
 from tests.helpers import write_tiny_config
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from glass_tune.config import GlassConfig, from_mapping, load_config, parse_override, save_config
-from glass_tune.errors import ConfigError
+from glass_tune.config.schema import GlassConfig, from_mapping, load_config, parse_override, save_config
+from glass_tune.util.errors import ConfigError
 
 
 def test_defaults_are_the_papers():
@@ -117,7 +117,7 @@ def test_written_files_follow_the_umask_not_mkstemp(tmp_path):
 
 def test_exponent_numbers_read_alike_in_config_files_spaces_and_set(tmp_path):
     """One YAML reader: ``1e-4`` is a number in a --config file, a space file and --set."""
-    from glass_tune.search_space import load_search_space
+    from glass_tune.search.space import load_search_space
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text("learning_rate: 1e-4\ngaussian_noise_std: 2e-2\n")

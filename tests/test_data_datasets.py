@@ -19,7 +19,7 @@ from glass_tune.data import (
     scan_category,
 )
 from glass_tune.data.mvtec import Sample
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 SHAPE, GRID = (64, 64), (8, 8)
 

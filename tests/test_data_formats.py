@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from glass_tune.config import DATA_FORMAT_CHOICES, from_mapping
+from glass_tune.config.schema import DATA_FORMAT_CHOICES, from_mapping
 from glass_tune.data import (
     FORMATS,
     LocalAnomalySynthesizer,
@@ -20,9 +20,9 @@ from glass_tune.data import (
     resolve_foreground,
     scan_category,
 )
-from glass_tune.errors import DataError
-from glass_tune.run_data import resolve_run_config
-from glass_tune.training import fit
+from glass_tune.training.loop import fit
+from glass_tune.training.run_inputs import resolve_run_config
+from glass_tune.util.errors import DataError
 from tests.data_layouts import make_folder, make_mvtec, make_visa, write_image, write_mask
 
 MAKERS = {"mvtec": (make_mvtec, "widget"), "visa": (make_visa, "candle"), "folder": (make_folder, "part")}

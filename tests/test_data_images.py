@@ -22,7 +22,7 @@ from glass_tune.data.images import (
     to_float01,
     to_uint8_tensor,
 )
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 RNG = np.random.default_rng(0)
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from glass_tune.data.mvtec import Sample, list_categories, scan_category
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 
 @pytest.fixture

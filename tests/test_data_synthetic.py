@@ -11,8 +11,7 @@ import pytest
 from PIL import Image
 
 from glass_tune.data import auto_svd, known_category
-from glass_tune.data.mvtec import list_categories, scan_category
-from glass_tune.data.synthetic import (
+from glass_tune.data.demo import (
     CATEGORIES,
     MARKER,
     N_TEST_GOOD,
@@ -22,7 +21,8 @@ from glass_tune.data.synthetic import (
     generate_synthetic,
     synthesize_image,
 )
-from glass_tune.errors import DataError
+from glass_tune.data.mvtec import list_categories, scan_category
+from glass_tune.util.errors import DataError
 
 
 @pytest.fixture(scope="module")

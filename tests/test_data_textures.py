@@ -16,7 +16,7 @@ from glass_tune.data.textures import (
     augment_texture,
     make_texture_source,
 )
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 
 @pytest.fixture

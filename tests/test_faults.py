@@ -19,8 +19,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from glass_tune.results import Objective, load_trials
-from glass_tune.storage import resolve
+from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.storage import resolve
 from tests.process_helpers import ONE_TRIAL_AT_A_TIME, cli_argv, kill_session, reported_epochs, run_until, session_pids, tune_cmd
 from tests.study_helpers import study_storage
 

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from glass_tune.model import GlassModel
-from glass_tune.run_data import prepare_data, resolve_run_config
-from glass_tune.training import fit, predict_dataset
+from glass_tune.training.loop import fit, predict_dataset
+from glass_tune.training.run_inputs import prepare_data, resolve_run_config
 
 pytestmark = pytest.mark.gpu
 
@@ -63,7 +63,7 @@ def test_each_precision_trains_and_reports_peak_memory(frozen_cuda_config, cuda,
 
 
 def test_cuda_run_uses_channels_last_and_keeps_the_cache_on_the_device(frozen_cuda_config, cuda):
-    from glass_tune.training import start_run
+    from glass_tune.training.loop import start_run
 
     run = start_run(frozen_cuda_config, out_dir=None, resume=None)
     convs = [m for m in run.model.backbone.modules() if isinstance(m, torch.nn.Conv2d)]
@@ -83,7 +83,7 @@ def test_cache_goes_to_fp16_then_to_pinned_host_memory_as_the_budget_shrinks(cud
 
 
 def test_memory_fraction_guard_caps_the_process(cuda):
-    from glass_tune.runtime import limit_gpu_memory
+    from glass_tune.util.runtime import limit_gpu_memory
 
     try:
         assert limit_gpu_memory(0.25) is True

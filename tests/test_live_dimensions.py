@@ -11,8 +11,8 @@ import math
 import pytest
 import torch
 
-from glass_tune.search_space import load_search_space
-from glass_tune.training import start_run, train_epoch
+from glass_tune.search.space import load_search_space
+from glass_tune.training.loop import start_run, train_epoch
 
 
 def _losses(config) -> dict[str, float]:

@@ -9,7 +9,7 @@ import pytest
 from scipy import ndimage
 from skimage import measure
 
-from glass_tune.metrics import aupro, evaluate, image_auroc, image_f1_max, pixel_auroc, roc_points
+from glass_tune.training.metrics import aupro, evaluate, image_auroc, image_f1_max, pixel_auroc, roc_points
 
 
 def slow_aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3) -> float:

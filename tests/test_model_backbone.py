@@ -11,8 +11,8 @@ import timm
 import torch
 from safetensors.torch import save_file
 
-from glass_tune.errors import ConfigError
 from glass_tune.model import Backbone, resolve_weights_name
+from glass_tune.util.errors import ConfigError
 
 SHAPE = (64, 64)
 

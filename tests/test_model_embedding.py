@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from glass_tune.config import GlassConfig
+from glass_tune.config.schema import GlassConfig
 from glass_tune.model import GlassModel, PatchAggregator, align_patches, mean_map, patch_grid_size, patchify
 
 

@@ -10,9 +10,9 @@ import timm
 import torch
 from scipy import ndimage
 
-from glass_tune.config import GlassConfig
-from glass_tune.errors import ConfigError
+from glass_tune.config.schema import GlassConfig
 from glass_tune.model import Discriminator, GlassModel, Projection, anomaly_maps, gaussian_blur, gaussian_kernel1d
+from glass_tune.util.errors import ConfigError
 
 SIZE = 64
 BATCH = 2

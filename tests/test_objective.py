@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from glass_tune.objective import SEED_STRIDE, lockstep_fit, objective_value
-from glass_tune.training import fit
+from glass_tune.search.objective import SEED_STRIDE, lockstep_fit, objective_value
+from glass_tune.training.loop import fit
 
 
 @pytest.mark.integration  # several complete training runs compared end to end

@@ -13,13 +13,13 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from glass_tune.checkpoint import load_checkpoint
-from glass_tune.cli import main
-from glass_tune.config import from_mapping
+from glass_tune.cli.main import main
+from glass_tune.config.schema import from_mapping
+from glass_tune.export.onnx_model import ExportAggregator, adaptive_pool_matrix
+from glass_tune.inference.predict import load_image01, load_trained_model, onnx_scorer, torch_scorer
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator
-from glass_tune.onnx_export import ExportAggregator, adaptive_pool_matrix
-from glass_tune.predict import load_image01, load_trained_model, onnx_scorer, torch_scorer
+from glass_tune.training.checkpoint import load_checkpoint
 from tests.helpers import TINY, write_tiny_config
 
 pytestmark = pytest.mark.integration  # the module fixture trains through the CLI and exports ONNX
@@ -36,7 +36,7 @@ def run(tmp_path_factory, synthetic_root):
     out = d / "run"
     falling = iter([3.0, 2.0, 1.0])
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("glass_tune.training.score_of", lambda metrics: next(falling))
+        mp.setattr("glass_tune.training.loop.score_of", lambda metrics: next(falling))
         args = [
             "train",
             "--data",

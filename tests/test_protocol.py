@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from glass_tune import notices
-from glass_tune.config import from_mapping
+from glass_tune.config.schema import from_mapping
 from glass_tune.data import preprocess_mask
-from glass_tune.run_data import prepare_data, resolve_run_config
+from glass_tune.training.run_inputs import prepare_data, resolve_run_config
+from glass_tune.util import notices
 from tests.helpers import TINY
 
 

@@ -22,10 +22,10 @@ import optuna
 import pytest
 import yaml
 
-from glass_tune.cli import main
-from glass_tune.report import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
-from glass_tune.results import TrialRecord, trial_held_out
-from glass_tune.storage import resolve
+from glass_tune.cli.main import main
+from glass_tune.experiment.results import TrialRecord, trial_held_out
+from glass_tune.experiment.storage import resolve
+from glass_tune.report.build import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
 from tests.helpers import write_tiny_config
 from tests.study_helpers import study_storage
 from tests.test_tune import SPACE  # the same small space as the tuner tests

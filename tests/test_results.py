@@ -10,9 +10,8 @@ import pytest
 import yaml
 
 import glass_tune
-from glass_tune.config import GlassConfig
-from glass_tune.errors import UserError
-from glass_tune.results import (
+from glass_tune.config.schema import GlassConfig
+from glass_tune.experiment.results import (
     Objective,
     TrialRecord,
     best_trial,
@@ -22,9 +21,10 @@ from glass_tune.results import (
     summarize,
     write_summary,
 )
-from glass_tune.search_space import load_search_space
-from glass_tune.storage import resolve
-from glass_tune.tuner import TuneOptions, load_search_record, save_search_record
+from glass_tune.experiment.storage import resolve
+from glass_tune.search.driver import TuneOptions, load_search_record, save_search_record
+from glass_tune.search.space import load_search_space
+from glass_tune.util.errors import UserError
 
 
 def _trial(tid: str, value: float, *, epoch: int = 4, status: str = "TERMINATED", error: str | None = None) -> TrialRecord:

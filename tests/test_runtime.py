@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import weakref
 
-from glass_tune.runtime import quiet_exit_in_finalizers
+from glass_tune.util.runtime import quiet_exit_in_finalizers
 
 
 class _Thing:
@@ -44,7 +44,7 @@ def test_exit_inside_a_finalizer_is_dropped_but_real_errors_still_reach_the_hook
 def test_cpu_allocator_setting_applies_on_glibc_and_is_a_no_op_elsewhere(monkeypatch):
     import platform
 
-    from glass_tune import runtime
+    from glass_tune.util import runtime
 
     monkeypatch.setattr(runtime, "_allocator_tuned", False)
     expected = sys.platform == "linux" and platform.libc_ver()[0] == "glibc"

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from pyarrow.fs import FileSelector
 
-from glass_tune.results import Objective, load_trials
-from glass_tune.storage import resolve
+from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.storage import resolve
 from tests.helpers import write_tiny_config
 from tests.process_helpers import ONE_TRIAL_AT_A_TIME, STEP_SPACE, cli_argv, free_port, kill_session, run_until
 from tests.study_helpers import study_storage
@@ -180,9 +180,9 @@ def test_report_predict_onnx_and_dashboard_read_the_uri(s3_search, synthetic_roo
     import onnx
     from optuna_dashboard._storage_url import get_storage
 
-    from glass_tune.cli import main
-    from glass_tune.dashboard import study_arguments
-    from glass_tune.report_data import open_experiment
+    from glass_tune.cli.main import main
+    from glass_tune.experiment.view import open_experiment
+    from glass_tune.report.dashboard import study_arguments
     from tests.test_report import _Page
 
     experiment = f"{URI}/s3run"

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from glass_tune.cli import main
+from glass_tune.cli.main import main
 from tests.helpers import TINY, write_tiny_config
 from tests.study_helpers import study_storage
 

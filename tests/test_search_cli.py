@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-import glass_tune.tuner as tuner
-from glass_tune.cli import main
+import glass_tune.search.driver as tuner
+from glass_tune.cli.main import main
 from tests.helpers import TINY
 
 
@@ -83,8 +83,8 @@ def test_bad_search_flags_are_one_line(tmp_path, synthetic_root, captured, capsy
 
 
 def test_objective_metric():
-    from glass_tune.errors import ConfigError
-    from glass_tune.objective import objective_metric
+    from glass_tune.search.objective import objective_metric
+    from glass_tune.util.errors import ConfigError
 
     assert objective_metric(space_metric="best_score", objective="best") == "best_score"
     assert objective_metric(space_metric="best_score", objective="smoothed") == "objective"

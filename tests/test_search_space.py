@@ -9,9 +9,9 @@ import optuna
 import pytest
 import yaml
 
-from glass_tune.config import from_mapping
-from glass_tune.errors import ConfigError
-from glass_tune.search_space import SpaceSampler, bundled_names, load_search_space
+from glass_tune.config.schema import from_mapping
+from glass_tune.search.space import SpaceSampler, bundled_names, load_search_space
+from glass_tune.util.errors import ConfigError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -318,7 +318,7 @@ def test_config_dependent_keys_are_validated(tmp_path, keys, value, message):
 @pytest.mark.parametrize("name", bundled_names())
 def test_recorded_space_round_trips_without_its_file(name):
     """--resume rebuilds the space from search.yaml's copy, so the original file may be gone."""
-    from glass_tune.search_space import space_from_record
+    from glass_tune.search.space import space_from_record
 
     space = load_search_space(name)
     again = space_from_record(yaml.safe_load(yaml.safe_dump(space.to_dict(), sort_keys=False)), source="search.yaml: space")
@@ -327,7 +327,7 @@ def test_recorded_space_round_trips_without_its_file(name):
 
 
 def test_recorded_space_must_be_a_mapping():
-    from glass_tune.search_space import space_from_record
+    from glass_tune.search.space import space_from_record
 
     with pytest.raises(ConfigError, match="search.yaml: the recorded search space is not a mapping"):
         space_from_record(["params"], source="search.yaml")

@@ -12,14 +12,14 @@ import pytest
 import timm
 import torch
 
-from glass_tune.config import GlassConfig
-from glass_tune.errors import ConfigError
+from glass_tune.config.schema import GlassConfig
 from glass_tune.model import GlassModel
 from glass_tune.model import feature_cache as feature_cache_module
 from glass_tune.model.feature_cache import cache_storage
 from glass_tune.model.gas import GAS_LOOPS
-from glass_tune.runtime import limit_gpu_memory, loader_workers, peak_gpu_memory_mb
-from glass_tune.training import batches_per_epoch, fit, predict_dataset, start_run, train_epoch
+from glass_tune.training.loop import batches_per_epoch, fit, predict_dataset, start_run, train_epoch
+from glass_tune.util.errors import ConfigError
+from glass_tune.util.runtime import limit_gpu_memory, loader_workers, peak_gpu_memory_mb
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import math
 import optuna
 import pytest
 
-from glass_tune.errors import ConfigError
-from glass_tune.objective import check_objective, history_objective, objective_value
-from glass_tune.strategy import SAMPLERS, grace_period, make_sampler, startup_trials
+from glass_tune.search.objective import check_objective, history_objective, objective_value
+from glass_tune.search.samplers import SAMPLERS, grace_period, make_sampler, startup_trials
+from glass_tune.util.errors import ConfigError
 
 
 @pytest.mark.parametrize("samples, expected", [(1, 2), (8, 2), (12, 3), (40, 10)])

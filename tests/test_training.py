@@ -11,11 +11,11 @@ import torch
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from glass_tune.config import load_config
-from glass_tune.console import ConsoleCallback
+from glass_tune.config.schema import load_config
 from glass_tune.model import GlassModel
-from glass_tune.tensorboard_log import TensorBoardCallback
-from glass_tune.training import Callback, batches_per_epoch, fit, score_of
+from glass_tune.training.console import ConsoleCallback
+from glass_tune.training.loop import Callback, batches_per_epoch, fit, score_of
+from glass_tune.training.tensorboard_log import TensorBoardCallback
 
 
 def test_official_epoch_limit_is_fifty_batches_of_eight(tiny_config):
@@ -81,7 +81,7 @@ def test_resume_continues_exactly(tiny_config, tmp_path):
 
 
 def test_resume_refuses_a_different_config(tiny_config, tmp_path):
-    from glass_tune.errors import UserError
+    from glass_tune.util.errors import UserError
 
     fit(tiny_config.replace(epochs=1), out_dir=tmp_path / "a")
     with pytest.raises(UserError, match="config differs in 'step'"):
@@ -130,7 +130,7 @@ def test_eval_interval_evaluates_every_nth_epoch_and_the_last(tiny_config):
 
 
 def test_nan_loss_raises_training_diverged(tiny_config, monkeypatch):
-    from glass_tune.training import TrainingDiverged
+    from glass_tune.training.loop import TrainingDiverged
 
     original = GlassModel.training_losses
 
@@ -145,7 +145,7 @@ def test_nan_loss_raises_training_diverged(tiny_config, monkeypatch):
 
 
 def test_console_prints_one_line_per_epoch_unless_quiet(tiny_config, capsys):
-    from glass_tune.logs import setup_console
+    from glass_tune.util.logs import setup_console
 
     setup_console()
     fit(tiny_config, callbacks=[ConsoleCallback()])
@@ -160,8 +160,8 @@ def test_console_prints_one_line_per_epoch_unless_quiet(tiny_config, capsys):
 
 
 def test_predict_dataset_scores_are_max_patch_scores(tiny_config):
-    from glass_tune.run_data import prepare_data, resolve_run_config
-    from glass_tune.training import predict_dataset
+    from glass_tune.training.loop import predict_dataset
+    from glass_tune.training.run_inputs import prepare_data, resolve_run_config
 
     cfg = resolve_run_config(tiny_config)
     model = GlassModel.from_config(cfg)
@@ -177,12 +177,12 @@ def test_predict_dataset_scores_are_max_patch_scores(tiny_config):
 def test_held_out_figures_are_those_of_the_selected_epoch(tiny_config, tmp_path, monkeypatch):
     from itertools import count
 
-    from glass_tune.checkpoint import load_checkpoint
-    from glass_tune.run_data import prepare_data
-    from glass_tune.training import predict_dataset
+    from glass_tune.training.checkpoint import load_checkpoint
+    from glass_tune.training.loop import predict_dataset
+    from glass_tune.training.run_inputs import prepare_data
 
     falling = count(10, -1)  # every later epoch scores lower: the first epoch is selected
-    monkeypatch.setattr("glass_tune.training.score_of", lambda metrics: float(next(falling)))
+    monkeypatch.setattr("glass_tune.training.loop.score_of", lambda metrics: float(next(falling)))
     result = fit(tiny_config.replace(epochs=3, val_source="split"), out_dir=tmp_path)
     assert result.best["epoch"] == 1 and result.test is not None
     best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")

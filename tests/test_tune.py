@@ -13,12 +13,12 @@ import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from glass_tune.cli import main
-from glass_tune.config import load_config
-from glass_tune.objective import SEED_STRIDE
-from glass_tune.results import Objective, load_trials
-from glass_tune.storage import resolve
-from glass_tune.training import fit
+from glass_tune.cli.main import main
+from glass_tune.config.schema import load_config
+from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.storage import resolve
+from glass_tune.search.objective import SEED_STRIDE
+from glass_tune.training.loop import fit
 from tests.helpers import TINY
 from tests.study_helpers import study_storage
 

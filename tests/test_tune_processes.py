@@ -16,7 +16,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from glass_tune.cli import main
+from glass_tune.cli.main import main
 from tests.process_helpers import ONE_TRIAL_AT_A_TIME, free_port, kill_session, reported_epochs, session_pids, start, tune_cmd
 from tests.study_helpers import study_storage
 

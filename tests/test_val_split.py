@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from glass_tune.config import from_mapping
+from glass_tune.config.schema import from_mapping
 from glass_tune.data import Sample, scan_category
 from glass_tune.data.splits import split_validation
-from glass_tune.errors import ConfigError, DataError
-from glass_tune.run_data import RunData, prepare_data, resolve_run_config, run_samples
-from glass_tune.training import fit
+from glass_tune.training.loop import fit
+from glass_tune.training.run_inputs import RunData, prepare_data, resolve_run_config, run_samples
+from glass_tune.util.errors import ConfigError, DataError
 from tests.data_layouts import make_folder, make_mvtec
 
 WHERE = Path("/data/cat")
@@ -137,7 +137,7 @@ def _history(result) -> list[dict]:
 @pytest.mark.integration  # several complete training runs compared end to end
 def test_held_out_part_never_influences_selection(tiny_config, monkeypatch: pytest.MonkeyPatch) -> None:
     """Replacing the held-out images changes the reported test figures and nothing else."""
-    import glass_tune.training as training
+    import glass_tune.training.loop as training
 
     config = tiny_config.replace(epochs=2)
     honest = fit(config)

@@ -1,7 +1,7 @@
 """The Ray Tune function trainable: one full GLASS training run per trial.
 
 Thin on purpose: the trial's config dict becomes a :class:`GlassConfig`, and the core training loop
-(:func:`glass_tune.training.fit`) runs with a callback that reports every evaluation to Tune and
+(:func:`glass_tune.training.loop.fit`) runs with a callback that reports every evaluation to Tune and
 attaches a checkpoint when the best score improves (and every ``checkpoint_every`` evaluations), so
 an interrupted search resumes each trial where it stopped.
 """
@@ -17,12 +17,12 @@ from typing import Any
 import torch
 from ray import tune
 
-from glass_tune.config import FIELD_NAMES, from_mapping
-from glass_tune.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
-from glass_tune.results import HELD_OUT_PREFIX
-from glass_tune.runtime import limit_gpu_memory, quiet_exit_in_finalizers
-from glass_tune.tensorboard_log import TensorBoardCallback
-from glass_tune.training import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.config.schema import FIELD_NAMES, from_mapping
+from glass_tune.experiment.results import HELD_OUT_PREFIX
+from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
+from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.training.tensorboard_log import TensorBoardCallback
+from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner

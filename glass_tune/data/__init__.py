@@ -1,9 +1,9 @@
 """Data layer: dataset layouts (MVTec, VisA, folder), preprocessing, Local Anomaly Synthesis, datasets, synthetic data."""
 
-from glass_tune.data.categories import auto_svd, choose_svd, known_category
 from glass_tune.data.datasets import DEFAULT_CACHE_BYTES, BoundedCache, TestDataset, TrainDataset
+from glass_tune.data.demo import CATEGORIES as SYNTHETIC_CATEGORIES
+from glass_tune.data.demo import default_synthetic_root, generate_synthetic
 from glass_tune.data.foreground import attach_foreground, foreground_dir, resolve_foreground
-from glass_tune.data.formats import FORMATS, detect_format, list_categories, resolve_format, scan_category
 from glass_tune.data.images import (
     IMAGE_EXTENSIONS,
     IMAGENET_MEAN,
@@ -18,10 +18,10 @@ from glass_tune.data.images import (
     resize_crop,
 )
 from glass_tune.data.las import LocalAnomalySynthesizer, pool_to_grid
-from glass_tune.data.layout import CategorySplit, Sample
+from glass_tune.data.layouts import FORMATS, detect_format, list_categories, resolve_format, scan_category
 from glass_tune.data.perlin import perlin_mask, perlin_noise
-from glass_tune.data.synthetic import CATEGORIES as SYNTHETIC_CATEGORIES
-from glass_tune.data.synthetic import default_synthetic_root, generate_synthetic
+from glass_tune.data.samples import CategorySplit, Sample
+from glass_tune.data.svd_table import auto_svd, choose_svd, known_category
 from glass_tune.data.textures import FolderTextures, ProceduralTextures, TextureSource, make_texture_source
 
 __all__ = [

@@ -28,8 +28,8 @@ from glass_tune.data.images import (
     to_uint8_tensor,
 )
 from glass_tune.data.las import LocalAnomalySynthesizer
-from glass_tune.data.layout import Sample
-from glass_tune.errors import DataError
+from glass_tune.data.samples import Sample
+from glass_tune.util.errors import DataError
 
 DEFAULT_CACHE_BYTES = 2 << 30
 

@@ -20,7 +20,7 @@ from PIL import Image
 from scipy import ndimage
 
 from glass_tune.data.images import load_rgb
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 JUDGE_INPUT = (288, 288)  # the official judge mode resizes every image to 288x288 (aspect not kept)
 JUDGE_SIZE = 289

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glass_tune.data.layout import (
+from glass_tune.data.samples import (
     GOOD,
     CategorySplit,
     MaskIndex,

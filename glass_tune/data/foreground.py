@@ -12,8 +12,8 @@ import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
-from glass_tune.data.layout import MaskIndex, Sample
-from glass_tune.errors import DataError
+from glass_tune.data.samples import MaskIndex, Sample
+from glass_tune.util.errors import DataError
 
 FG_DIR = "fg_mask"
 AUTO = "auto"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glass_tune.data.layout import (
+from glass_tune.data.samples import (
     GOOD,
     CategorySplit,
     MaskIndex,
@@ -24,7 +24,7 @@ from glass_tune.data.layout import (
     resolve_root,
     subdirs,
 )
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 NAME = "mvtec"
 EXPECTED = "<category>/train/good, <category>/test/<type> and <category>/ground_truth/<type> folders"

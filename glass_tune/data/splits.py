@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from glass_tune.data.layout import GOOD, Sample
-from glass_tune.errors import DataError
+from glass_tune.data.samples import GOOD, Sample
+from glass_tune.util.errors import DataError
 
 
 def split_validation(test: Sequence[Sample], *, ratio: float, seed: int, where: Path) -> tuple[list[Sample], list[Sample]]:

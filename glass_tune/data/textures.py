@@ -20,7 +20,7 @@ from torch import Tensor
 
 from glass_tune.data.images import is_image_file, load_rgb, resize_cover, to_float01, to_uint8_tensor
 from glass_tune.data.perlin import perlin_noise
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 Transform = Callable[[Image.Image, np.random.Generator], Image.Image]
 TRANSFORMS_PER_TEXTURE = 3

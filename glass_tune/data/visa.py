@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from glass_tune.data.layout import (
+from glass_tune.data.samples import (
     GOOD,
     CategorySplit,
     Sample,
@@ -24,7 +24,7 @@ from glass_tune.data.layout import (
     require_train_images,
     resolve_root,
 )
-from glass_tune.errors import DataError
+from glass_tune.util.errors import DataError
 
 NAME = "visa"
 SPLIT_CSV = Path("split_csv") / "1cls.csv"

@@ -27,8 +27,8 @@ import torch
 from safetensors.torch import load_file as load_safetensors
 from torch import Tensor, nn
 
-from glass_tune.errors import ConfigError
 from glass_tune.model.precision import autocast_to
+from glass_tune.util.errors import ConfigError
 
 TORCHVISION_TAG = "tv_in1k"
 HUB_PROBE_TIMEOUT_S = 3.0

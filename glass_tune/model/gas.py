@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glass_tune.config import GAS_LOOP_CHOICES as GAS_LOOPS  # one list of loop names: the config's
+from glass_tune.config.schema import GAS_LOOP_CHOICES as GAS_LOOPS  # one list of loop names: the config's
 from glass_tune.model.heads import Discriminator
 
 ASCENT_STEP_SIZE = 1e-3  # hard-coded in both implementations (not a CLI option)

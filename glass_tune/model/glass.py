@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from glass_tune.config import PRECISION_CHOICES, GlassConfig
-from glass_tune.errors import ConfigError
+from glass_tune.config.schema import PRECISION_CHOICES, GlassConfig
 from glass_tune.model.backbone import Backbone
 from glass_tune.model.embedding import Grid, PatchAggregator, patch_grid_size
 from glass_tune.model.gas import (
@@ -29,6 +28,7 @@ from glass_tune.model.gas import (
 from glass_tune.model.heads import Discriminator, Projection
 from glass_tune.model.losses import bce_to, correct_side_fractions, las_loss
 from glass_tune.model.scoring import anomaly_maps, image_scores
+from glass_tune.util.errors import ConfigError
 
 MODEL_FIELDS = (
     "input_shape", "backbone", "pretrain_embed_dim", "target_embed_dim", "patchsize", "patchstride",
@@ -123,7 +123,7 @@ class GlassModel(nn.Module):
 
     def set_precision(self, precision: str) -> None:
         """``bf16`` runs the backbone and discriminator forwards under autocast; ``fp32``/``tf32`` do not
-        (TF32 is a process-wide CUDA matmul switch, see ``glass_tune.runtime.apply_precision``).
+        (TF32 is a process-wide CUDA matmul switch, see ``glass_tune.util.runtime.apply_precision``).
 
         Both modules hand float32 back, so the patch aggregation, the GAS ascent and projections,
         the losses and the scores stay float32.

@@ -1,0 +1,336 @@
+"""The one home for search results: what a trial reported, how trials are judged and summarised.
+
+The tuner, the progress lines, ``export``, ``status`` and the HTML report all read results through
+this module, so the metric name, the stopped-early rule, the one-line error and the best-trial
+choice exist once.  Everything is read through Ray's :class:`~ray.tune.ExperimentAnalysis` over the
+experiment's ``pyarrow`` filesystem, so a local folder, a shared mount and ``s3://`` read alike,
+and nothing depends on a trial folder on some node (held-out figures travel in the last report).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from glass_tune.util.errors import UserError
+from glass_tune.util.logs import quieted
+
+if TYPE_CHECKING:
+    from glass_tune.experiment.storage import Location
+
+METRIC = "best_score"  # the default objective: the best validation score so far (space files may choose another)
+MODE = "max"
+BEST_CONFIG_FILE = "best_config.yaml"
+SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
+SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
+HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
+HELD_OUT_PREFIX = "test_"  # the trial's last report carries the held-out figures as test_<key>
+BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
+CHECKPOINT_FILE = "checkpoint.pt"  # what a trial's Ray checkpoint folder holds (trainables/glass.py)
+# How a trial ended, as readers (report, plots) name it.
+COMPLETED, STOPPED, ERRORED, RUNNING = "completed", "stopped early", "errored", "running"
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Which reported key is optimised, and in which direction (from the space file)."""
+
+    metric: str = METRIC
+    mode: str = MODE
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` beats ``b``."""
+        return a > b if self.mode == "max" else a < b
+
+
+@dataclass
+class TrialRecord:
+    """One Ray trial as readers need it (status, report, config, error), independent of any node."""
+
+    trial_id: str
+    status: str  # Ray's: PENDING, RUNNING, PAUSED, TERMINATED, ERROR
+    config: dict[str, Any]
+    last_result: dict[str, Any]
+    error: str | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: str | None = None  # fs path of the best checkpoint folder
+    folder: str | None = None  # the trial's folder name in the category
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.status == "TERMINATED" and stopped_early(last_result=self.last_result, config=self.config)
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The searched values of this trial."""
+        return {k: self.config[k] for k in self.config.get("searched", []) if k in self.config}
+
+    @property
+    def held_out(self) -> dict[str, float] | None:
+        return held_out_figures(last_result=self.last_result)
+
+    @property
+    def outcome(self) -> str:
+        """:data:`COMPLETED`, :data:`STOPPED`, :data:`ERRORED` or :data:`RUNNING` (also pending/paused)."""
+        if self.status == "ERROR":
+            return ERRORED
+        if self.status == "TERMINATED":
+            return STOPPED if self.stopped_early else COMPLETED
+        return RUNNING
+
+    @property
+    def duration_s(self) -> float | None:
+        """Ray's wall time of the trial so far (``time_total_s`` of the last report)."""
+        value = self.last_result.get("time_total_s")
+        return None if value is None else float(value)
+
+
+@dataclass
+class CategoryOutcome:
+    """The result of one category's search, as the summary and the export need it."""
+
+    category: str
+    best_trial: str | None
+    best: dict[str, Any]
+    params: dict[str, Any]
+    trials: int
+    stopped_early: int
+    errors: list[str] = field(default_factory=list)
+    best_config_path: str | None = None
+    held_out: dict[str, float] | None = None
+
+
+def read_search_record(*, experiment: Location) -> dict[str, Any]:
+    """The raw ``search.yaml`` of an experiment (options, categories, space, base config)."""
+    import yaml
+
+    path = experiment / SEARCH_FILE
+    if not path.is_file():
+        raise UserError(f"{experiment}: no glass-tune experiment there (missing {SEARCH_FILE})")
+    return yaml.safe_load(path.read_text())
+
+
+def experiment_objective(*, experiment: Location) -> Objective:
+    """The metric and mode the experiment's space optimised (defaults for records without a space)."""
+    space = read_search_record(experiment=experiment).get("space") or {}
+    return Objective(metric=space.get("metric", METRIC), mode=space.get("mode", MODE))
+
+
+def is_category_dir(*, location: Location) -> bool:
+    """Whether a folder holds a Ray experiment (one category's search)."""
+    import pyarrow.fs as pafs
+
+    infos = location.fs.get_file_info(pafs.FileSelector(location.path, recursive=False, allow_not_found=True))
+    return any(posixpath.basename(i.path).startswith("experiment_state") for i in infos)
+
+
+def category_dirs(*, experiment: Location) -> list[Location]:
+    """The category searches of an experiment, by name."""
+    return [d for d in experiment.subdirs() if is_category_dir(location=d)]
+
+
+def stopped_early(*, last_result: Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:
+    """A trial stopped early ended before its last epoch (ASHA's decision, not an error)."""
+    return (last_result or {}).get("epoch", 0) < config.get("epochs", 0)
+
+
+def held_out_figures(*, last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """The held-out test figures of the selected epoch, from the final report (None if it never came)."""
+    last = last_result or {}
+    figures = {k: last[HELD_OUT_PREFIX + k] for k in HELD_OUT_KEYS if HELD_OUT_PREFIX + k in last}
+    return figures or None
+
+
+def error_message(error: BaseException | None) -> str:
+    """The trial's own exception in one line, not Ray's wrapper or traceback around it."""
+    cause = getattr(error, "cause", None) or error
+    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
+    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"
+
+
+def best_trial(trials: Iterable[TrialRecord], *, objective: Objective) -> TrialRecord | None:
+    """The best trial by its last reported objective value; trials without a finite one never win."""
+    best: TrialRecord | None = None
+    for t in trials:
+        value = t.last_result.get(objective.metric)
+        if not isinstance(value, (int, float)) or math.isnan(value):
+            continue
+        if best is None or objective.better(value, best.last_result[objective.metric]):
+            best = t
+    return best
+
+
+def summarize(trials: Sequence[TrialRecord], *, category: str, objective: Objective) -> CategoryOutcome:
+    """Best trial, counts of early-stopped and errored trials."""
+    errors = [f"{t.trial_id}: {t.error}" for t in trials if t.error is not None]
+    finished = [t for t in trials if t.error is None]
+    stopped = sum(1 for t in finished if t.stopped_early)
+    best = best_trial(finished, objective=objective)
+    if best is None:
+        return CategoryOutcome(category, None, {}, {}, len(trials), stopped, errors)
+    return CategoryOutcome(
+        category=category,
+        best_trial=best.trial_id,
+        best={k: best.last_result.get(f"best_{k}") for k in BEST_KEYS},
+        params=best.params,
+        trials=len(trials),
+        stopped_early=stopped,
+        errors=errors,
+        held_out=best.held_out,
+    )
+
+
+def load_trials(*, category_dir: Location, objective: Objective, with_history: bool = False) -> list[TrialRecord]:
+    """Every Ray trial of one category's experiment (during or after the search).
+
+    ``with_history`` adds each trial's reported rows (epoch, metrics) for plots.
+    """
+    from ray.tune import ExperimentAnalysis
+
+    try:
+        with quieted("ray.tune.analysis.experiment_analysis"):  # pending trials have no results yet
+            analysis = ExperimentAnalysis(category_dir.path, storage_filesystem=category_dir.fs)
+    except Exception as exc:  # Ray raises ValueError/FileNotFoundError/TuneError for non-experiments
+        raise UserError(f"{category_dir}: not a Ray Tune experiment folder ({type(exc).__name__})") from None
+    records = []
+    for trial in analysis.trials:
+        error = None
+        if trial.status == "ERROR":
+            error = _trial_error(trial)
+        checkpoint = None
+        if trial.status != "ERROR" and trial.checkpoint is not None:  # a running trial may have none yet
+            try:
+                best = analysis.get_best_checkpoint(trial, metric=objective.metric, mode=objective.mode)
+            except Exception:  # no checkpoint with that metric yet
+                best = None
+            checkpoint = best.path if best is not None else None
+        history = []
+        if with_history:
+            frame = analysis.trial_dataframes.get(trial.trial_id)
+            if frame is not None and not frame.empty:
+                history = json.loads(frame.to_json(orient="records"))
+        records.append(
+            TrialRecord(
+                trial_id=trial.trial_id,
+                status=trial.status,
+                config=dict(trial.config),
+                last_result=dict(trial.last_result or {}),
+                error=error,
+                history=history,
+                checkpoint=checkpoint,
+                folder=trial.storage.trial_dir_name,
+            )
+        )
+    return records
+
+
+def trial_held_out(*, trial: TrialRecord, category_dir: Location) -> dict[str, float] | None:
+    """Held-out figures from the final report, or from ``run/metrics.json`` for older experiments."""
+    if trial.held_out is not None or trial.folder is None:
+        return trial.held_out
+    metrics = category_dir / trial.folder / "run" / "metrics.json"
+    if not metrics.is_file():
+        return None
+    return json.loads(metrics.read_text()).get("test")
+
+
+def checkpoint_file(*, trial: TrialRecord, category_dir: Location) -> Location | None:
+    """The trial's best checkpoint file on the experiment's filesystem (None when it kept none)."""
+    from glass_tune.experiment.storage import Location
+
+    if trial.checkpoint is None:
+        return None
+    folder = trial.checkpoint.rstrip("/")
+    if category_dir.is_local:
+        uri = folder
+    else:
+        uri = f"{category_dir.uri.split('://', 1)[0]}://{folder.lstrip('/')}"
+    return Location(category_dir.fs, folder, uri) / CHECKPOINT_FILE
+
+
+def _trial_error(trial: Any) -> str:
+    """One line for an errored trial, from the pickled exception Ray stored with the experiment."""
+    try:
+        exc = trial.get_pickled_error()
+    except Exception:
+        exc = None
+    if exc is not None:
+        return error_message(exc)
+    try:
+        text = trial.get_error()
+    except Exception:
+        text = None
+    return error_message(text) if text is not None else "unknown error (see the trial's error.txt)"
+
+
+# --- the summary table ---------------------------------------------------------------------------
+
+SUMMARY_COLUMNS = (
+    "category",
+    "best_score",
+    "image_auroc",
+    "pixel_auroc",
+    "aupro",
+    "image_f1",
+    "best_epoch",
+    "test_image_auroc",
+    "test_pixel_auroc",
+    "trials",
+    "stopped_early",
+    "errored",
+    "best_trial",
+    "best_params",
+    "errors",
+)
+
+
+def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
+    rows = []
+    for o in outcomes:
+        held_out = o.held_out or {}
+        rows.append(
+            {
+                "category": o.category,
+                "best_score": o.best.get("score"),
+                **{k: o.best.get(k) for k in HELD_OUT_KEYS},
+                "best_epoch": o.best.get("epoch"),
+                "test_image_auroc": held_out.get("image_auroc"),
+                "test_pixel_auroc": held_out.get("pixel_auroc"),
+                "trials": o.trials,
+                "stopped_early": o.stopped_early,
+                "errored": len(o.errors),
+                "best_trial": o.best_trial,
+                "best_params": ", ".join(f"{k}={short(v)}" for k, v in o.params.items()),
+                "errors": "; ".join(o.errors),
+            }
+        )
+    return rows
+
+
+def short(value: Any) -> str:
+    """A number as a table cell."""
+    if isinstance(value, float) and not math.isnan(value):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) -> tuple[Location, Location]:
+    """``summary.csv`` and ``summary.md``: one row per category, errored trials named."""
+    rows = summary_rows(outcomes)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path, md_path = experiment / SUMMARY_CSV, experiment / SUMMARY_MD
+    csv_path.write_text(buf.getvalue())
+    lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
+    for row in rows:
+        lines.append("| " + " | ".join(short(row[c]) if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |")
+    md_path.write_text("\n".join(lines) + "\n")
+    return csv_path, md_path

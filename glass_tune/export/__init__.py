@@ -1,0 +1,1 @@
+"""Outputs that leave glass-tune: the best config in other formats (official flags, anomalib) and ONNX."""

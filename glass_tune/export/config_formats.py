@@ -1,0 +1,272 @@
+"""Take a finished search home: its best config (with provenance) in four formats, and the summary.
+
+``yaml``/``json`` feed ``glass-tune train --config`` (the provenance block is ignored there);
+``anomalib`` is an anomalib ``Glass`` model config; ``official`` is the official GLASS command line.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
+from glass_tune.experiment.results import (
+    BEST_CONFIG_FILE,
+    HELD_OUT_KEYS,
+    SEARCH_FILE,
+    Objective,
+    TrialRecord,
+    best_trial,
+    category_dirs,
+    checkpoint_file,
+    experiment_objective,
+    is_category_dir,
+    load_trials,
+    trial_held_out,
+)
+from glass_tune.experiment.storage import Location, resolve
+from glass_tune.util.errors import UserError
+from glass_tune.util.runtime import versions
+
+FORMATS = ("yaml", "json", "anomalib", "official")
+# timm names -> the official code's backbone keys (backbones.py)
+OFFICIAL_BACKBONES = {
+    "wide_resnet50_2": "wideresnet50",
+    "wide_resnet101_2": "wideresnet101",
+    "resnet50": "resnet50",
+    "resnet101": "resnet101",
+}
+
+
+def best_trial_record(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> dict[str, Any]:
+    """The best trial of one category's Ray experiment: config, provenance and checkpoint path."""
+    if trials is None:
+        trials = load_trials(category_dir=category_dir, objective=objective)
+    trial = best_trial((t for t in trials if t.error is None), objective=objective)
+    if trial is None:
+        raise UserError(f"{category_dir}: no trial reported {objective.metric} (all errored?)")
+    config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(category_dir))
+    last = trial.last_result
+    checkpoint = checkpoint_file(trial=trial, category_dir=category_dir)
+    provenance = {
+        "experiment": str(category_dir.parent),
+        "category": config.category,
+        "trial_id": trial.trial_id,
+        "objective": {"metric": objective.metric, "mode": objective.mode, "value": last.get(objective.metric)},
+        "metrics": {
+            "score": last.get("best_score"),
+            "epoch": last.get("best_epoch"),
+            **{k: last.get(f"best_{k}") for k in HELD_OUT_KEYS},
+        },
+        "searched_params": trial.params,
+        "seed": config.seed,
+        "val_source": last.get("val_source", "test"),
+        "held_out_test": trial_held_out(trial=trial, category_dir=category_dir),
+        "checkpoint": None if checkpoint is None else str(checkpoint),
+        "versions": versions(),
+    }
+    return {"config": config, "provenance": provenance}
+
+
+def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
+    """The best config in ``fmt`` (one of :data:`FORMATS`)."""
+    if fmt == "yaml":
+        return yaml.safe_dump({**config.to_dict(), "provenance": provenance}, sort_keys=False)
+    if fmt == "json":
+        return json.dumps({**config.to_dict(), "provenance": provenance}, indent=2) + "\n"
+    if fmt == "anomalib":
+        return anomalib_config(config, provenance)
+    if fmt == "official":
+        return official_command(config, provenance)
+    raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+
+
+def anomalib_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
+    """An ``anomalib train --config`` file for ``anomalib.models.Glass`` (v2.5+)."""
+    init_args = {
+        "input_shape": list(config.input_shape),
+        "anomaly_source_path": config.anomaly_source_path,
+        "backbone": _anomalib_backbone(config.backbone),
+        "pretrain_embed_dim": config.pretrain_embed_dim,
+        "target_embed_dim": config.target_embed_dim,
+        "patchsize": config.patchsize,
+        "patchstride": config.patchstride,
+        "pre_trained": config.pre_trained,
+        "layers": list(config.layers),
+        "pre_projection": config.pre_projection,
+        "discriminator_layers": config.discriminator_layers,
+        "discriminator_hidden": config.discriminator_hidden,
+        "learning_rate": config.learning_rate,
+        "step": config.step,
+        "svd": config.svd,
+        "gaussian_noise_std": config.gaussian_noise_std,
+        "radius_quantile": config.radius_quantile,
+        "focal_loss_quantile_threshold": config.focal_loss_quantile_threshold,
+        "mining": config.mining,
+    }
+    doc = {
+        "seed_everything": config.seed,
+        "model": {"class_path": "anomalib.models.Glass", "init_args": init_args},
+        "data": {
+            "class_path": "anomalib.data.MVTecAD",
+            "init_args": {
+                "root": config.data_root,
+                "category": config.category,
+                "train_batch_size": config.batch_size,
+                "eval_batch_size": config.batch_size,
+            },
+        },
+        "trainer": {"max_epochs": config.epochs, "limit_train_batches": config.samples_per_epoch // config.batch_size + 1},
+    }
+    header = (
+        f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')}, "
+        f"score {provenance.get('metrics', {}).get('score')})\n"
+        "# anomalib's timm backbone is named with an explicit weight tag so it matches the official torchvision weights.\n"
+    )
+    return header + yaml.safe_dump(doc, sort_keys=False)
+
+
+def _anomalib_backbone(name: str) -> str:
+    """anomalib's default timm tag for wide_resnet50_2 is racm_in1k; the official weights are tv_in1k."""
+    return name if "." in name or name not in OFFICIAL_BACKBONES else f"{name}.tv_in1k"
+
+
+def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
+    """The official ``main.py`` command line; svd is forced with --distribution 2 (manifold) / 3 (hypersphere)."""
+    note = ""
+    if config.backbone not in OFFICIAL_BACKBONES:
+        note = f"# backbone {config.backbone!r} has no official key; known keys: {sorted(OFFICIAL_BACKBONES.values())}\n"
+    root = Path(config.data_root or "DATA_ROOT")
+    aug = config.anomaly_source_path or "DTD_IMAGES"
+    args = [
+        "python",
+        "main.py",
+        "--gpu",
+        "0",
+        "--seed",
+        str(config.seed),
+        "--test",
+        "ckpt",
+        "net",
+        "-b",
+        OFFICIAL_BACKBONES.get(config.backbone, config.backbone),
+    ]
+    for layer in config.layers:
+        args += ["-le", layer]
+    args += [
+        "--pretrain_embed_dimension",
+        str(config.pretrain_embed_dim),
+        "--target_embed_dimension",
+        str(config.target_embed_dim),
+        "--patchsize",
+        str(config.patchsize),
+        "--meta_epochs",
+        str(config.epochs),
+        "--eval_epochs",
+        str(config.eval_interval),
+        "--dsc_layers",
+        str(config.discriminator_layers),
+        "--dsc_hidden",
+        str(config.discriminator_hidden),
+        "--pre_proj",
+        str(config.pre_projection),
+        "--mining",
+        str(int(config.mining)),
+        "--noise",
+        repr(config.gaussian_noise_std),
+        "--radius",
+        repr(config.radius_quantile),
+        "--p",
+        repr(config.focal_loss_quantile_threshold),
+        "--step",
+        str(config.step),
+        "--limit",
+        str(config.samples_per_epoch),
+        "--lr",
+        repr(config.learning_rate),
+        "dataset",
+        "--distribution",
+        "3" if config.svd == 1 else "2",
+        "--mean",
+        "0.5",
+        "--std",
+        "0.1",
+        "--fg",
+        _official_fg(config),
+        "--rand_aug",
+        "1",
+        "--batch_size",
+        str(config.batch_size),
+        "--resize",
+        str(config.input_shape[0]),
+        "--imagesize",
+        str(config.input_shape[0]),
+        "-d",
+        str(config.category),
+        "visa" if config.data_format == "visa" else "mvtec",
+        str(root),
+        str(aug),
+    ]
+    header = f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')})\n"
+    return header + note + shlex.join(args) + "\n"
+
+
+def _official_fg(config: GlassConfig) -> str:
+    """--fg 1 reads <root>/fg_mask/<category>/, as glass-tune's ``foreground`` does."""
+    if config.foreground == "auto":
+        used = config.data_root is not None and (Path(config.data_root) / "fg_mask" / str(config.category)).is_dir()
+    else:
+        used = bool(config.foreground)
+    return "1" if used else "0"
+
+
+def write_best_config(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> Location:
+    """Export the category's best config as YAML next to the Ray experiment (end of every search)."""
+    record = best_trial_record(category_dir=category_dir, objective=objective, trials=trials)
+    target = category_dir / BEST_CONFIG_FILE
+    target.write_text(render(record["config"], record["provenance"], "yaml"))
+    return target
+
+
+def export_experiment(experiment: str, *, fmt: str, out: str | None, category: str | None = None) -> str:
+    """The best config of an experiment (or of one category of it) rendered in ``fmt``; written to ``out`` if given.
+
+    ``experiment`` and ``out`` may be local paths or storage URIs.
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    category_dir, objective = locate_category(experiment, category=category)
+    record = best_trial_record(category_dir=category_dir, objective=objective)
+    text = render(record["config"], record["provenance"], fmt)
+    if out is not None:
+        resolve(str(out)).write_text(text)
+    return text
+
+
+def locate_category(experiment: str | Path, *, category: str | None = None) -> tuple[Location, Objective]:
+    """The one category search an experiment argument names (see :func:`_category_dir`) and its objective."""
+    category_dir = _category_dir(resolve(str(experiment)), category)
+    parent = category_dir.parent
+    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
+    return category_dir, objective
+
+
+def _category_dir(path: Location, category: str | None) -> Location:
+    """Accept the experiment folder (one category, or ``category`` named) or a category folder itself."""
+    if not path.is_dir():
+        raise UserError(f"{path}: no such experiment folder")
+    if category is not None:
+        return path / category
+    if is_category_dir(location=path):
+        return path
+    candidates = category_dirs(experiment=path)
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise UserError(f"{path}: not a glass-tune experiment (no Ray experiment state found)")
+    names = ", ".join(p.name for p in candidates)
+    raise UserError(f"{path}: holds several categories ({names}); pass --category")

@@ -1,0 +1,206 @@
+"""Score new images with a trained model: heat-map overlays and a CSV of image scores.
+
+The model is the run's SELECTED epoch (``Checkpoint.best_model_state``), found from a checkpoint
+file, a train run folder, a Ray trial or checkpoint folder, or an experiment (its best trial); an
+exported ONNX file gives the same outputs through onnxruntime.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from glass_tune.data import normalize
+from glass_tune.data.images import load_rgb, resize_crop, to_float01, to_uint8_tensor
+from glass_tune.experiment.results import CHECKPOINT_FILE, best_trial, checkpoint_file, load_trials
+from glass_tune.experiment.storage import Location, resolve
+from glass_tune.model import GlassModel
+from glass_tune.training.checkpoint import Checkpoint, load_checkpoint, selected_model
+from glass_tune.util.atomic_io import atomic_write_bytes, atomic_write_text
+from glass_tune.util.errors import UserError
+from glass_tune.util.runtime import resolve_device
+
+RUN_CHECKPOINTS = ("best.pt", "last.pt")  # a train run folder's checkpoints/, in order of preference
+RAY_RESULT_FILE = "result.json"  # what marks a Ray trial folder
+
+OUTPUT_NAMES = ("score", "anomaly_map")  # of an exported ONNX graph (glass_tune.export.onnx_model)
+# images in [0, 1] (B x 3 x H x W) -> (scores B, maps B x H x W)
+Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class Prediction:
+    path: Path
+    score: float
+    heatmap: Path
+
+
+def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Location:
+    """The checkpoint file behind ``source`` (a local path or a storage URI): a file, a train run
+    folder (checkpoints/best.pt), a Ray checkpoint folder (checkpoint.pt), a trial folder (its newest
+    kept checkpoint), or an experiment or category folder (its best trial, see glass_tune.experiment.results)."""
+    location = resolve(str(source))
+    if location.is_file() or not location.exists():
+        return location  # read_checkpoint names a missing file
+    candidates = [location / CHECKPOINT_FILE] + [location / "checkpoints" / name for name in RUN_CHECKPOINTS]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    if (location / RAY_RESULT_FILE).is_file():
+        return _newest_trial_checkpoint(location)
+    return _best_trial_checkpoint(source, category)
+
+
+def _newest_trial_checkpoint(trial_dir: Location) -> Location:
+    """A trial folder's newest kept Ray checkpoint: every checkpoint carries the selected epoch's
+    weights as of its epoch, so the newest holds the trial's final selection."""
+    kept = [d / CHECKPOINT_FILE for d in trial_dir.subdirs() if d.name.startswith("checkpoint_")]
+    kept = [f for f in kept if f.is_file()]
+    if not kept:
+        raise UserError(f"{trial_dir}: this trial kept no checkpoint")
+    return kept[-1]
+
+
+def _best_trial_checkpoint(source: str | Path, category: str | None) -> Location:
+    from glass_tune.export.config_formats import locate_category
+
+    category_dir, objective = locate_category(source, category=category)
+    trials = load_trials(category_dir=category_dir, objective=objective)
+    best = best_trial((t for t in trials if t.error is None), objective=objective)
+    found = None if best is None else checkpoint_file(trial=best, category_dir=category_dir)
+    if found is None:
+        raise UserError(f"{category_dir}: no trial with a checkpoint (all errored?)")
+    return found
+
+
+def read_checkpoint(location: Location) -> Checkpoint:
+    """Load a checkpoint file wherever it lives (on object storage through a temporary local copy)."""
+    if location.is_local:
+        return load_checkpoint(location.local_path)
+    if not location.is_file():
+        raise UserError(f"{location}: checkpoint file not found")
+    with tempfile.TemporaryDirectory(prefix="glass-tune-checkpoint-") as tmp:
+        local = Path(tmp) / location.name
+        location.download_to(local)
+        return load_checkpoint(local)
+
+
+def load_trained_model(source: str | Path, *, device: torch.device, category: str | None = None) -> GlassModel:
+    """The selected epoch's model behind ``source`` (see :func:`locate_checkpoint`), in eval mode."""
+    location = locate_checkpoint(source, category=category)
+    return selected_model(read_checkpoint(location), source=str(location)).to(device)
+
+
+def load_image01(path: str | Path, *, input_shape: tuple[int, int]) -> torch.Tensor:
+    """One file through the official geometry, as float32 3 x H x W in [0, 1] (before normalisation)."""
+    return to_float01(to_uint8_tensor(resize_crop(load_rgb(path), tuple(input_shape))))
+
+
+def jet(values: np.ndarray) -> np.ndarray:
+    """The classic jet colour map for values in [0, 1] -> uint8 RGB (no plotting library needed)."""
+    v = np.clip(values, 0.0, 1.0)[..., None]
+    rgb = np.clip(1.5 - np.abs(4.0 * v - np.array([3.0, 2.0, 1.0])), 0.0, 1.0)
+    return (rgb * 255).astype(np.uint8)
+
+
+def overlay(image01: torch.Tensor, anomaly_map: np.ndarray, *, alpha: float = 0.5) -> Image.Image:
+    """Blend the [0, 1] image with the jet-coloured map; scores are absolute (sigmoid), not rescaled."""
+    rgb = (image01.cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.float32)
+    blended = (1 - alpha) * rgb + alpha * jet(anomaly_map).astype(np.float32)
+    return Image.fromarray(blended.round().astype(np.uint8))
+
+
+def torch_scorer(model: GlassModel, device: torch.device) -> Scorer:
+    def score(images01: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        scores, maps = model.predict(normalize(images01).to(device))
+        return scores.cpu().numpy(), maps.cpu().numpy()
+
+    return score
+
+
+def require_optional(module: str) -> Any:
+    """Import an optional dependency of the ``onnx`` extra, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{module} is not installed (pip install 'glass-tune[onnx]')") from None
+
+
+def onnx_scorer(path: str | Path) -> tuple[tuple[int, int], Scorer]:
+    """``(input_shape, scorer)`` for an exported file, run by onnxruntime on the CPU."""
+    ort = require_optional("onnxruntime")
+    file = Path(path)
+    if not file.is_file():
+        raise UserError(f"{file}: ONNX file not found")
+    try:
+        session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for bad files
+        raise UserError(f"{file}: not a loadable ONNX model ({type(exc).__name__})") from None
+    inputs = session.get_inputs()
+    shape = inputs[0].shape if len(inputs) == 1 else []
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:]):
+        raise UserError(f"{file}: expected one N x 3 x H x W input (a glass-tune export), found {[i.shape for i in inputs]}")
+    name, input_shape = inputs[0].name, (int(shape[2]), int(shape[3]))
+
+    def score(images01: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        scores, maps = session.run(list(OUTPUT_NAMES), {name: images01.numpy().astype(np.float32)})
+        return scores, maps
+
+    return input_shape, score
+
+
+def predict_images(
+    images: Sequence[str | Path],
+    *,
+    out_dir: str | Path,
+    checkpoint: str | Path | None = None,
+    onnx: str | Path | None = None,
+    device: str = "auto",
+    category: str | None = None,
+) -> list[Prediction]:
+    """Write ``<stem>_heatmap.png`` per image and ``scores.csv``; inputs are validated before any output.
+
+    Exactly one of ``checkpoint`` (torch) and ``onnx`` (an exported model, run by onnxruntime).
+    """
+    if (checkpoint is None) == (onnx is None):
+        raise UserError("predict needs exactly one of --checkpoint and --onnx")
+    if onnx is not None:
+        input_shape, scorer = onnx_scorer(onnx)
+    else:
+        dev = resolve_device(device)
+        model = load_trained_model(checkpoint, device=dev, category=category)
+        input_shape, scorer = model.input_shape, torch_scorer(model, dev)
+    tensors = [load_image01(p, input_shape=input_shape) for p in images]
+    return write_predictions(images, tensors, scorer, out_dir=Path(out_dir))
+
+
+@torch.no_grad()
+def write_predictions(
+    images: Sequence[str | Path], tensors: Sequence[torch.Tensor], scorer: Scorer, *, out_dir: Path
+) -> list[Prediction]:
+    results: list[Prediction] = []
+    for path, tensor in zip(images, tensors, strict=True):
+        score, amap = scorer(tensor.unsqueeze(0))
+        target = out_dir / f"{Path(path).stem}_heatmap.png"
+        buf = io.BytesIO()
+        overlay(tensor, amap[0]).save(buf, format="PNG")
+        atomic_write_bytes(target, buf.getvalue())
+        results.append(Prediction(Path(path), float(score[0]), target))
+    rows = io.StringIO()
+    writer = csv.writer(rows)
+    writer.writerow(["image", "score", "heatmap"])
+    for r in results:
+        writer.writerow([str(r.path), f"{r.score:.6f}", r.heatmap.name])
+    atomic_write_text(out_dir / "scores.csv", rows.getvalue())
+    return results

@@ -1,0 +1,72 @@
+"""Keep Ray's per-trial checkpoint bookkeeping true to storage after a driver crash.
+
+Ray deletes the worst checkpoints as soon as a new one is registered (``num_to_keep``) but snapshots
+the experiment state only every few checkpoints. A driver killed between the two leaves a snapshot
+that names checkpoints already deleted. On resume Ray then fails to delete them again (a logged
+``FileNotFoundError`` traceback that also skips its experiment snapshot) or, when the vanished one is
+the latest, restores the trial from a folder that is gone. This callback forgets vanished checkpoints
+before Ray acts on them: once before the first trial (re)starts and before every registration.
+
+It reads Ray's private ``_CheckpointManager`` fields (``_checkpoint_results``,
+``_latest_checkpoint_result``); the Ray range in pyproject.toml is the range this was tested on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray.train._internal.storage import _exists_at_fs_path
+from ray.tune import Callback
+
+from glass_tune.util.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def _exists(result: Any) -> bool:
+    checkpoint = result.checkpoint
+    return _exists_at_fs_path(checkpoint.filesystem, checkpoint.path)
+
+
+def forget_vanished_checkpoints(trial: Any) -> list[str]:
+    """Drop the trial's recorded checkpoints whose folders are gone; return their paths.
+
+    A vanished latest checkpoint falls back to the newest recorded one still present (or none, so
+    the trial starts afresh rather than failing to restore).
+    """
+    manager = trial.run_metadata.checkpoint_manager
+    recorded = list(manager._checkpoint_results)
+    latest = manager._latest_checkpoint_result
+    if latest is not None and all(latest is not r for r in recorded):
+        recorded.append(latest)
+    present = [r for r in recorded if _exists(r)]
+    if len(present) == len(recorded):
+        return []
+    manager._checkpoint_results = [r for r in manager._checkpoint_results if any(r is p for p in present)]
+    if latest is not None and all(latest is not p for p in present):
+        manager._latest_checkpoint_result = max(present, key=lambda r: r.checkpoint.path, default=None)
+    return [r.checkpoint.path for r in recorded if all(r is not p for p in present)]
+
+
+class VanishedCheckpointGuard(Callback):
+    """Runs :func:`forget_vanished_checkpoints` where Ray would otherwise trip over a crash's leftovers."""
+
+    def __init__(self) -> None:
+        self._checked_restored = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled with the experiment state: a resumed driver must check its restored trials again.
+        return {"_checked_restored": False}
+
+    def _forget(self, trial: Any) -> None:
+        for path in forget_vanished_checkpoints(trial):
+            log.info(f"[{trial.trial_id}] checkpoint {path} was deleted before the last crash; forgotten")
+
+    def on_step_begin(self, iteration: int, trials: list, **info: Any) -> None:
+        if not self._checked_restored:
+            self._checked_restored = True
+            for trial in trials:
+                self._forget(trial)
+
+    def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:
+        self._forget(trial)

@@ -1,0 +1,456 @@
+"""The search service: Ray Tune runs GLASS trainings as trials, Optuna proposes the hyperparameters.
+
+One search per category.  Layout of an experiment ``<storage>/<name>/`` (a folder, a shared mount
+or an object-store prefix; see :mod:`glass_tune.experiment.storage`)::
+
+    search.yaml        what was asked (base config, space, options): --resume reads it back
+    optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.search.optuna_searcher)
+    <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
+    <category>/best_config.yaml   the exported best config, written when the category finishes
+    summary.csv, summary.md       one row per category
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import optuna
+import yaml
+
+from glass_tune.config.schema import GlassConfig, from_mapping, parse_override
+from glass_tune.experiment.results import (
+    BEST_CONFIG_FILE,
+    SEARCH_FILE,
+    CategoryOutcome,
+    Objective,
+    load_trials,
+    read_search_record,
+    summarize,
+    write_summary,
+)
+from glass_tune.experiment.storage import Location, resolve
+from glass_tune.export.config_formats import write_best_config
+from glass_tune.search.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVE_KEY, REPEATS_KEY, check_objective
+from glass_tune.search.samplers import DEFAULT_SAMPLER, SAMPLERS, grace_period, make_sampler
+from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
+from glass_tune.util.errors import ConfigError, UserError
+from glass_tune.util.logs import get_logger
+
+log = get_logger(__name__)
+
+RESOURCE_FLAGS = {"cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial"}
+
+
+class SearchInterrupted(UserError):
+    """Ctrl-C (or a stop) left trials unfinished: nothing is exported, ``--resume`` continues."""
+
+    exit_code = 130
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    """How the search runs (not what GLASS trains): sizes, scheduler, resources, storage."""
+
+    name: str
+    storage: str
+    samples: int = 8
+    scheduler: str = "asha"
+    grace_period: int | None = None  # None: strategy.grace_period (a fraction of the epochs)
+    reduction_factor: int = 2
+    max_concurrent: int | None = None
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    address: str | None = None
+    seed: int = 0
+    optuna_storage: str | None = None
+    max_failures: int = 0
+    checkpoint_every: int = 5
+    max_concurrent_total: int | None = None
+    sampler: str = DEFAULT_SAMPLER
+    objective: str = DEFAULT_OBJECTIVE
+    repeats: int = DEFAULT_REPEATS
+
+    @property
+    def experiment(self) -> Location:
+        return resolve(self.storage) / self.name
+
+    def study_store(self):
+        from glass_tune.data.demo import cache_dir
+        from glass_tune.search.optuna_searcher import StudyStore
+
+        return StudyStore(experiment=self.experiment, url=self.optuna_storage, cache=cache_dir())
+
+    def resume_command(self) -> str:
+        """The complete command that continues this experiment (what the recorded search needs besides)."""
+        args = ["glass-tune", "tune", "--resume", "--name", self.name, "--storage", self.storage]
+        if self.address:
+            args += ["--address", self.address]
+        if self.optuna_storage:
+            args += ["--optuna-storage", self.optuna_storage]
+        return shlex.join(args)
+
+    def validate(self) -> None:
+        """One-line errors before Ray starts."""
+        checks = [
+            (self.samples >= 1, f"--samples {self.samples}: expected at least 1"),
+            (self.scheduler in ("asha", "fifo"), f"--scheduler {self.scheduler}: expected asha or fifo"),
+            (self.grace_period is None or self.grace_period >= 1, f"--grace-period {self.grace_period}: expected at least 1"),
+            (self.sampler in SAMPLERS, f"--sampler {self.sampler}: expected one of {', '.join(SAMPLERS)}"),
+            (self.reduction_factor >= 2, f"--reduction-factor {self.reduction_factor}: expected at least 2"),
+            (self.cpus_per_trial > 0, f"--cpus-per-trial {self.cpus_per_trial}: expected a positive number"),
+            (self.gpus_per_trial >= 0, f"--gpus-per-trial {self.gpus_per_trial}: expected 0 or more"),
+            (self.max_concurrent is None or self.max_concurrent >= 1, "--max-concurrent: expected at least 1"),
+            (self.max_concurrent_total is None or self.max_concurrent_total >= 1, "--max-concurrent-total: expected at least 1"),
+            (self.checkpoint_every >= 1, "--checkpoint-every: expected at least 1"),
+            (self.max_failures >= 0, f"--max-failures {self.max_failures}: expected 0 or more"),
+            (bool(self.name) and "/" not in self.name, f"--name {self.name!r}: expected a folder name without '/'"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        check_objective(objective=self.objective, repeats=self.repeats)
+
+
+def objective_of(space: SearchSpace) -> Objective:
+    """The space file names what is optimised and in which direction."""
+    return Objective(metric=space.metric, mode=space.mode)
+
+
+def reject_searched_overrides(space: SearchSpace, overrides: Sequence[str]) -> None:
+    """``--set step=5`` while the space searches ``step`` would be silently ignored: say so instead."""
+    for text in overrides:
+        key = parse_override(text)[0]
+        if key in space.params:
+            raise ConfigError(
+                f"--set {key}: '{key}' is searched by space '{space.name}'; fix it in the space's 'fixed' block instead"
+            )
+
+
+# --- Ray connection ----------------------------------------------------------------------------
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not after Ray's long retry loop, when a HOST:PORT address does not answer."""
+    target = address.removeprefix("ray://")
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"--address {address!r}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=3):
+            pass
+    except OSError as exc:
+        raise UserError(f"--address {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
+
+
+def connect_ray(options: TuneOptions) -> None:
+    """Start an embedded local Ray (never attaching to a stray cluster) or connect to ``--address``.
+
+    Address and GPU problems are reported before Ray starts where possible, and always before a trial.
+    """
+    import ray
+
+    if options.address is None and options.gpus_per_trial > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: this machine has no GPU (use 0)")
+    if options.address not in (None, "auto"):
+        _check_reachable(options.address)
+    if not ray.is_initialized():
+        _init_ray(options.address)
+    resources = ray.cluster_resources()
+    gpus = resources.get("GPU", 0)
+    if options.gpus_per_trial > gpus:
+        raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: the Ray cluster has {gpus:g} GPU(s)")
+    where = "embedded local Ray" if options.address is None else f"Ray cluster at {options.address}"
+    log.info(f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU")
+
+
+def _init_ray(address: str | None) -> None:
+    import ray
+
+    kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
+    if address is None:
+        ray.init(address="local", **kwargs)
+        return
+    # Ray >= 2.52 clusters default to token authentication; a token-mode driver also connects to a
+    # cluster without it, so this only turns a 20-second failure into a working connection.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    try:
+        ray.init(address=address, **kwargs)
+    except ConnectionError as exc:
+        raise UserError(
+            f"--address {address}: could not connect to a Ray cluster ({exc}); if it uses token "
+            "authentication, this machine needs the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+        ) from None
+    except Exception as exc:
+        if "auth" in f"{type(exc).__name__} {exc}".lower():
+            raise UserError(
+                f"--address {address}: the cluster requires token authentication "
+                "(run with RAY_AUTH_MODE=token and the cluster's token in ~/.ray/auth_token)"
+            ) from None
+        raise
+
+
+# --- the search ----------------------------------------------------------------------------------
+
+
+def study_name(options: TuneOptions, category: str) -> str:
+    return f"{options.name}/{category}"
+
+
+def _trial_space(base: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
+    """Constants every trial receives; Optuna's suggestions are merged over them by name."""
+    from trainables.glass import CHECKPOINT_EVERY_KEY, SEARCHED_KEY
+
+    values = base.to_dict()
+    values[CHECKPOINT_EVERY_KEY] = options.checkpoint_every
+    values[SEARCHED_KEY] = list(space.params)
+    return values
+
+
+def trial_dirname(trial: Any) -> str:
+    """Short trial folder names (Ray's default spells out every config key)."""
+    return f"trial_{trial.trial_id}"
+
+
+def _sampler(options: TuneOptions, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    return make_sampler(
+        kind=options.sampler,
+        seed=options.seed,
+        samples=options.samples,
+        parallel=options.max_concurrent != 1,
+        conditional=any(p.condition is not None for p in space.params.values()),
+    )
+
+
+def _scheduler(base: GlassConfig, options: TuneOptions):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    if options.scheduler != "asha":
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="epoch",
+        max_t=base.epochs,
+        grace_period=grace_period(epochs=base.epochs, eval_interval=base.eval_interval, explicit=options.grace_period),
+        reduction_factor=options.reduction_factor,
+    )
+
+
+def _trainable(options: TuneOptions):
+    from ray import tune
+
+    from trainables.glass import train_glass
+
+    return tune.with_resources(train_glass, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
+
+
+def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str):
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    from glass_tune.search.checkpoint_guard import VanishedCheckpointGuard
+    from glass_tune.search.optuna_searcher import GlassOptunaSearch
+    from glass_tune.search.progress import ProgressCallback
+
+    space = space.resolve(base)  # per category: e.g. radius_quantile only under svd=1
+    objective = objective_of(space)
+    searcher = GlassOptunaSearch(
+        epochs=base.epochs,
+        study_name=study_name(options, category),
+        slots_key=options.name,
+        space=SpaceSampler(space),
+        metric=objective.metric,
+        mode=objective.mode,
+        points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
+        sampler=_sampler(options, space),
+    )
+    search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
+    return tune.Tuner(
+        _trainable(options),
+        param_space={**_trial_space(base, space, options), REPEATS_KEY: options.repeats, OBJECTIVE_KEY: options.objective},
+        tune_config=tune.TuneConfig(
+            search_alg=search_alg,
+            scheduler=_scheduler(base, options),
+            num_samples=options.samples,
+            metric=objective.metric,
+            mode=objective.mode,
+            trial_dirname_creator=trial_dirname,
+            trial_name_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=category,
+            storage_path=options.experiment.uri,
+            # Trials write TensorBoard events and run/metrics.json into their working directory on
+            # whatever node they run; Ray uploads it to the trial's folder in storage.
+            sync_config=tune.SyncConfig(sync_artifacts=True, sync_period=30),
+            failure_config=tune.FailureConfig(max_failures=options.max_failures),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=objective.metric, checkpoint_score_order=objective.mode
+            ),
+            callbacks=[
+                VanishedCheckpointGuard(),
+                ProgressCallback(category=category, samples=options.samples, objective=objective),
+            ],
+            verbose=0,
+        ),
+    )
+
+
+def _restored_tuner(options: TuneOptions, category_dir: Location):
+    from ray import tune
+
+    return tune.Tuner.restore(category_dir.uri, trainable=_trainable(options), resume_unfinished=True, resume_errored=False)
+
+
+def search_category(
+    base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool
+) -> CategoryOutcome:
+    """Run, resume or (when already finished) just read back one category's search."""
+    from ray import tune
+
+    from glass_tune.search.optuna_searcher import reconcile, register_study
+    from glass_tune.training.run_inputs import resolve_run_config
+
+    objective = objective_of(space)
+    category_dir = options.experiment / category
+    store = options.study_store()
+    storage = store.open()
+    register_study(study_name(options, category), storage=storage, on_save=store.upload)
+    restorable = resume and tune.Tuner.can_restore(category_dir.uri)
+    if restorable and (category_dir / BEST_CONFIG_FILE).is_file():
+        log.info(f"[{category}] already finished; nothing to resume")
+    else:
+        if restorable:
+            log.info(f"[{category}] resuming the interrupted search")
+            tuner = _restored_tuner(options, category_dir)
+        else:
+            config = resolve_run_config(base.replace(category=category))
+            if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
+                config = config.replace(data_root=None)
+            tuner = _build_tuner(config, space, options, category)
+        tuner.fit()
+    trials = load_trials(category_dir=category_dir, objective=objective)
+    counts = reconcile(
+        storage=storage, study_name=study_name(options, category), trials=trials, objective=objective, epochs=base.epochs
+    )
+    store.upload()
+    finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    if len(trials) < options.samples or finished < len(trials):
+        raise SearchInterrupted(
+            f"search of '{category}' interrupted with {finished} of {options.samples} trials finished; "
+            f"continue it with: {options.resume_command()}"
+        )
+    outcome = summarize(trials, category=category, objective=objective)
+    if outcome.best_trial is not None:
+        outcome.best_config_path = str(write_best_config(category_dir=category_dir, objective=objective, trials=trials))
+    log.info(f"[{category}] study {store.describe()}: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    return outcome
+
+
+def save_search_record(base: GlassConfig, space: SearchSpace, options: TuneOptions, categories: Sequence[str]) -> None:
+    record = {
+        "options": asdict(options),
+        "started_at": time.time(),
+        "categories": list(categories),
+        "space": space.to_dict(),
+        "base_config": base.to_dict(),
+    }
+    (options.experiment / SEARCH_FILE).write_text(yaml.safe_dump(record, sort_keys=False))
+
+
+def load_search_record(
+    options: TuneOptions, *, explicit: Sequence[str] = ()
+) -> tuple[GlassConfig, SearchSpace, TuneOptions, list[str]]:
+    """What an interrupted search was asked to do.
+
+    Storage and address come from this call; resources stay as recorded unless named in ``explicit``
+    (flags the user gave on the command line), so a GPU search resumes on GPUs.
+    """
+    record = read_search_record(experiment=options.experiment)
+    saved = record["options"]
+    known = {f.name for f in fields(TuneOptions)}
+    merged = {k: v for k, v in saved.items() if k in known}
+    merged.update(address=options.address, storage=options.storage)
+    if options.optuna_storage:
+        merged["optuna_storage"] = options.optuna_storage
+    for key in RESOURCE_FLAGS:
+        if key in explicit:
+            merged[key] = getattr(options, key)
+    space = space_from_record(record["space"], source=f"{options.experiment / SEARCH_FILE}: space")
+    base = from_mapping(record["base_config"], source=str(options.experiment / SEARCH_FILE))
+    return base, space, TuneOptions(**merged), list(record["categories"])
+
+
+def run_search(
+    *,
+    base: GlassConfig,
+    space: SearchSpace,
+    options: TuneOptions,
+    categories: Sequence[str],
+    resume: bool = False,
+) -> list[CategoryOutcome]:
+    """Search every category at once; the summary is written when all have ended.
+
+    The experiment record is written only once Ray and the storage are known to work.
+    """
+    from glass_tune.search.optuna_searcher import register_total_limit
+
+    options.validate()
+    options.experiment.parent.check_writable()
+    connect_ray(options)
+    if not resume:
+        save_search_record(base, space, options, categories)
+    register_total_limit(options.name, options.max_concurrent_total)
+    if len(categories) == 1:
+        outcomes = [search_category(base, space, options, category=categories[0], resume=resume)]
+    else:
+        outcomes = _search_concurrently(base, space, options, categories=categories, resume=resume)
+    write_summary(experiment=options.experiment, outcomes=outcomes)
+    return outcomes
+
+
+def _search_concurrently(
+    base: GlassConfig, space: SearchSpace, options: TuneOptions, *, categories: Sequence[str], resume: bool
+) -> list[CategoryOutcome]:
+    """One thread per category, each driving its own Tuner (own study, own scheduler).
+
+    Ray Tune runs from worker threads (it then leaves SIGINT alone): Ctrl-C stops this driver as a
+    crash would, which ``--resume`` is built for.  Ray's trainable registry is not thread-safe, so
+    each search is started once the previous one has set up its Tune run.
+    """
+    from glass_tune.search.progress import started_event
+
+    ended: dict[str, CategoryOutcome | BaseException] = {}
+
+    def work(category: str) -> None:
+        try:
+            ended[category] = search_category(base, space, options, category=category, resume=resume)
+        except BaseException as exc:  # handed to the main thread below
+            ended[category] = exc
+
+    threads = [threading.Thread(target=work, args=(c,), name=f"search-{c}", daemon=True) for c in categories]
+    try:
+        for category, thread in zip(categories, threads, strict=True):
+            started = started_event(category)
+            started.clear()
+            thread.start()
+            while thread.is_alive() and not started.wait(timeout=0.5):
+                pass
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(timeout=0.5)
+    except KeyboardInterrupt:
+        raise SearchInterrupted(f"search interrupted; continue it with: {options.resume_command()}") from None
+    failures = [ended[c] for c in categories if isinstance(ended[c], BaseException)]
+    user_errors = [e for e in failures if isinstance(e, UserError) and not isinstance(e, SearchInterrupted)]
+    if user_errors or failures:
+        raise (user_errors or failures)[0]
+    return [ended[c] for c in categories]

@@ -1,0 +1,85 @@
+"""One readable line per event while a search runs, instead of Ray's full status tables."""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import Any
+
+import cloudpickle
+from ray.tune import Callback
+
+from glass_tune.experiment.results import Objective, error_message, stopped_early
+from glass_tune.util.logs import get_logger
+
+log = get_logger(__name__)
+
+_STARTED: dict[str, threading.Event] = {}
+
+
+def started_event(category: str) -> threading.Event:
+    """Set once the category's Tune run is set up (its trainable registered, its controller built)."""
+    return _STARTED.setdefault(category, threading.Event())
+
+
+class ProgressCallback(Callback):
+    """Prints trial results, completions and errors with running/done/stopped counts and the best so far."""
+
+    def __init__(self, *, category: str, samples: int, objective: Objective) -> None:
+        # No stream attribute: Ray pickles callbacks with the experiment state; stdout is looked up per line.
+        self.category = category
+        self.samples = samples
+        self.objective = objective
+        self.best: tuple[float, str] | None = None
+
+    def setup(self, **info: Any) -> None:
+        started_event(self.category).set()
+
+    def _status(self, trials: list[Any], current: Any = None, now: str | None = None) -> str:
+        """Counts by status; ``current`` is reported as ``now`` (Ray updates its status after the hook)."""
+        status = {t.trial_id: t.status for t in trials}
+        if current is not None and now is not None:
+            status[current.trial_id] = now
+        counts: dict[str, int] = {}
+        for value in status.values():
+            counts[value] = counts.get(value, 0) + 1
+        stopped = sum(1 for t in trials if status[t.trial_id] == "TERMINATED" and _stopped_early(t))
+        done = counts.get("TERMINATED", 0) - stopped
+        best = f"best {self.best[0]:.4f} ({self.best[1]})" if self.best else "best n/a"
+        return (
+            f"{counts.get('RUNNING', 0)} running, {done} done, {stopped} stopped early, "
+            f"{counts.get('ERROR', 0)} errored of {self.samples} | {best}"
+        )
+
+    def _say(self, text: str) -> None:
+        log.info(f"[tune {self.category}] {text}")
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        value = result.get(self.objective.metric)
+        if value is not None and not math.isnan(value):
+            if self.best is None or self.objective.better(value, self.best[0]):
+                self.best = (float(value), trial.trial_id)
+        self._say(
+            f"{trial.trial_id} epoch {result.get('epoch')}: score {result.get('score', math.nan):.4f} "
+            f"(trial best {value if value is not None else math.nan:.4f}) | {self._status(trials)}"
+        )
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        how = "stopped early by the scheduler" if _stopped_early(trial) else "finished"
+        self._say(f"{trial.trial_id} {how} | {self._status(trials, trial, 'TERMINATED')}")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._say(f"{trial.trial_id} ERRORED: {_first_line(trial)} | {self._status(trials, trial, 'ERROR')}")
+
+
+def _stopped_early(trial: Any) -> bool:
+    return stopped_early(last_result=trial.last_result, config=trial.config)
+
+
+def _first_line(trial: Any) -> str:
+    """The error's own message in one line, from the exception Ray pickled on the driver just before."""
+    try:
+        with open(trial.pickled_error_file, "rb") as fh:
+            return error_message(cloudpickle.load(fh))
+    except (OSError, TypeError, ValueError):  # no pickled error (e.g. the actor died): Ray's text
+        return "see the trial's error.txt"

@@ -1,0 +1,31 @@
+"""Human-readable progress of a training run: one line per epoch."""
+
+from __future__ import annotations
+
+from glass_tune.training.loop import Callback, EpochRecord, TrainingRun
+from glass_tune.util.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or value != value else f"{value:.4f}"
+
+
+def format_metrics(m: dict) -> str:
+    """``image AUROC 0.9812  pixel AUROC ...`` for a metrics mapping (missing values print n/a)."""
+    return (
+        f"image AUROC {_fmt(m.get('image_auroc'))}  pixel AUROC {_fmt(m.get('pixel_auroc'))}  "
+        f"AUPRO {_fmt(m.get('aupro'))}  image F1 {_fmt(m.get('image_f1'))}"
+    )
+
+
+class ConsoleCallback(Callback):
+    """Prints the epoch's loss, and the metrics when the epoch was evaluated (``*`` marks a new best)."""
+
+    def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
+        line = f"epoch {record.epoch:>3}/{run.config.epochs}  loss {record.losses['loss']:.4f}"
+        if record.evaluation is not None:
+            line += "  " + format_metrics(record.evaluation.metrics) + (" *" if record.improved else "")
+        line += f"  ({record.seconds:.1f}s)"
+        log.info(line)
