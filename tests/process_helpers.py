@@ -26,6 +26,8 @@ from tests.helpers import write_tiny_config
 STEP_SPACE = {"params": {"step": {"type": "int", "low": 2, "high": 6}}, "points_to_evaluate": [{"step": 5}]}
 # One trial at a time with a checkpoint every epoch: a kill lands between known states.
 ONE_TRIAL_AT_A_TIME = ("--scheduler", "fifo", "--max-concurrent", "1", "--checkpoint-every", "1")
+# Searches whose confirmation stage is not what a test checks skip it (later flags override this).
+NO_CONFIRM = ("--confirm-top", "0")
 
 
 def cli_argv(*args: str) -> list[str]:
@@ -46,7 +48,7 @@ def tune_cmd(inputs: tuple[Path, Path, Path], storage: Path, *extra: str) -> lis
     config, space, data = inputs
     return cli_argv(
         "tune", "--data", str(data), "--category", "weave", "--config", str(config), "--space", str(space),
-        "--storage", str(storage), *extra,
+        "--storage", str(storage), *NO_CONFIRM, *extra,
     )  # fmt: skip
 
 

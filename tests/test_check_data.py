@@ -104,7 +104,7 @@ def test_tune_checks_every_category_before_the_experiment_exists(tmp_path: Path,
     bad = root / "b" / "test" / "good" / "002.jpeg"
     bad.write_bytes(b"\xff\xd8\xff")
     storage = tmp_path / "runs"
-    args = ["tune", "--data", str(root), "--storage", str(storage), "--name", "x", "--samples", "1"]
+    args = ["tune", "--data", str(root), "--storage", str(storage), "--name", "x", "--confirm-top", "0", "--samples", "1"]
     assert main([*args, "--category", "all"]) == 2
     assert str(bad) in capsys.readouterr().err and not (storage / "x").exists()
     assert main([*args, "--category", "a", "--format", "folder"]) == 2  # --format reaches the config

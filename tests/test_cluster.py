@@ -32,7 +32,7 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for namespaces"),
 ]
 
-SEARCH = ["--category", "weave", "--samples", "2", "--epochs", "2", "--scheduler", "fifo"]
+SEARCH = ["--category", "weave", "--confirm-top", "0", "--samples", "2", "--epochs", "2", "--scheduler", "fifo"]
 
 
 def _script(root: Path, ray_tmp: Path, port: int, tune: list[list[str]]) -> str:

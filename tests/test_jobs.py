@@ -278,6 +278,8 @@ def test_submit_list_logs_stop_resume_and_finish(head, inputs, synthetic_root, t
         str(config),
         "--space",
         str(space),
+        "--confirm-top",
+        "0",
         "--samples",
         "3",
         "--epochs",

@@ -77,6 +77,8 @@ def experiment(tmp_path_factory, synthetic_root):
         str(d),
         "--name",
         "rep",
+        "--confirm-top",
+        "0",
         "--samples",
         "3",
         "--epochs",

@@ -93,6 +93,8 @@ def s3_search(s3_env, tmp_path_factory, synthetic_root):
         URI,
         "--name",
         "s3run",
+        "--confirm-top",
+        "0",
         "--samples",
         "2",
         "--epochs",

@@ -44,6 +44,8 @@ def experiment(synthetic_root: Path, tmp_path_factory):
                 str(storage),
                 "--name",
                 "acc",
+                "--confirm-top",
+                "0",
                 "--samples",
                 "3",
                 "--epochs",

@@ -76,6 +76,8 @@ def _tune_args(files, storage: Path, name: str, *extra: str) -> list[str]:
         str(storage),
         "--name",
         name,
+        "--confirm-top",
+        "0",
         *extra,
     ]
 

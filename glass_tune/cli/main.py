@@ -22,6 +22,7 @@ from glass_tune.config.schema import (
     GlassConfig,
     load_config,
 )
+from glass_tune.experiment.confirmation import DEFAULT_CONFIRM_SEEDS, DEFAULT_CONFIRM_TOP
 from glass_tune.search.objective import (
     DEFAULT_OBJECTIVE,
     DEFAULT_REPEATS,
@@ -195,6 +196,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         sampler=args.sampler,
         objective=args.objective,
         repeats=args.repeats,
+        confirm_top=args.confirm_top,
+        confirm_seeds=args.confirm_seeds,
     )
     if args.resume:
         if not args.name:
@@ -221,7 +224,14 @@ def cmd_tune(args: argparse.Namespace) -> int:
             log.info(f"[{o.category}] no trial finished ({len(o.errors)} errored)")
             continue
         log.info(f"[{o.category}] best trial {o.best_trial} (score {o.best.get('score'):.4f}): {format_metrics(o.best)}")
-        log.info(f"[{o.category}] best config: {o.best_config_path}")
+        if o.confirmation is not None:
+            from glass_tune.experiment.confirmation import finalists_table
+
+            log.info(f"[{o.category}] finalists on fresh seeds {o.confirmation['seeds']}:")
+            for line in finalists_table(o.confirmation):
+                log.info(f"[{o.category}]   {line}")
+            log.info(f"[{o.category}] verdict: {o.verdict}")
+        log.info(f"[{o.category}] exported config: {o.best_config_path}")
         for err in o.errors:
             log.info(f"[{o.category}] errored trial {err}")
     log.info(f"summary: {exp / 'summary.md'}")
@@ -367,6 +377,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_REPEATS,
         metavar="K",
         help="train each configuration with K seeds in lockstep and optimise their per-epoch mean",
+    )
+    p.add_argument(
+        "--confirm-top",
+        type=int,
+        default=DEFAULT_CONFIRM_TOP,
+        metavar="K",
+        help=f"after each search, race the top K configs and the paper default on fresh seeds (default {DEFAULT_CONFIRM_TOP}; 0: off)",
+    )
+    p.add_argument(
+        "--confirm-seeds",
+        type=int,
+        default=DEFAULT_CONFIRM_SEEDS,
+        metavar="S",
+        help=f"seeds per finalist in that race (default {DEFAULT_CONFIRM_SEEDS}; 0: off; (K+1) x S trainings)",
     )
     p.set_defaults(func=cmd_tune)
 

@@ -104,6 +104,17 @@ class CategoryOutcome:
     errors: list[str] = field(default_factory=list)
     best_config_path: str | None = None
     held_out: dict[str, float] | None = None
+    confirmation: dict[str, Any] | None = None  # confirmation.json (glass_tune.experiment.confirmation)
+
+    @property
+    def verdict(self) -> str | None:
+        """The confirmation's one-line verdict against the paper default (None without one)."""
+        return None if self.confirmation is None else self.confirmation.get("line")
+
+    @property
+    def exported(self) -> str | None:
+        """Which configuration the export holds: the confirmation's choice, else the best search trial."""
+        return self.best_trial if self.confirmation is None else self.confirmation.get("exported")
 
 
 def read_search_record(*, experiment: Location) -> dict[str, Any]:
@@ -286,6 +297,8 @@ SUMMARY_COLUMNS = (
     "errored",
     "best_trial",
     "best_params",
+    "exported",
+    "verdict",
     "errors",
 )
 
@@ -307,6 +320,8 @@ def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
                 "errored": len(o.errors),
                 "best_trial": o.best_trial,
                 "best_params": ", ".join(f"{k}={short(v)}" for k, v in o.params.items()),
+                "exported": o.exported,
+                "verdict": o.verdict,
                 "errors": "; ".join(o.errors),
             }
         )
@@ -321,7 +336,8 @@ def short(value: Any) -> str:
 
 
 def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) -> tuple[Location, Location]:
-    """``summary.csv`` and ``summary.md``: one row per category, errored trials named."""
+    """``summary.csv`` and ``summary.md``: one row per category, errored trials named; the markdown
+    adds each category's finalists table and verdict after the table."""
     rows = summary_rows(outcomes)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS)
@@ -332,5 +348,12 @@ def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) 
     lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
     for row in rows:
         lines.append("| " + " | ".join(short(row[c]) if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |")
+    for o in outcomes:
+        if o.confirmation is not None:
+            from glass_tune.experiment.confirmation import finalists_table
+
+            lines += ["", f"## {o.category}: finalists on fresh seeds {o.confirmation['seeds']}", ""]
+            lines += finalists_table(o.confirmation)
+            lines += ["", f"**Verdict:** {o.verdict}"]
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path

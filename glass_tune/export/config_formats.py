@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
+from glass_tune.experiment.confirmation import CONFIRM_DIR, FINALIST_KEY, read_confirmation
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
     HELD_OUT_KEYS,
@@ -43,15 +44,51 @@ OFFICIAL_BACKBONES = {
 
 
 def best_trial_record(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> dict[str, Any]:
-    """The best trial of one category's Ray experiment: config, provenance and checkpoint path."""
+    """The exported trial of one category: config, provenance and checkpoint path.
+
+    After a confirmation stage that is the exported finalist's confirmation run with the best
+    validation objective (its seed and checkpoint), with the verdict in the provenance; without
+    one, the best search trial.
+    """
+    confirmation = read_confirmation(category_dir)
+    if confirmation is not None and confirmation.get("exported") is not None:
+        return _confirmed_record(category_dir=category_dir, objective=objective, confirmation=confirmation)
     if trials is None:
         trials = load_trials(category_dir=category_dir, objective=objective)
     trial = best_trial((t for t in trials if t.error is None), objective=objective)
     if trial is None:
         raise UserError(f"{category_dir}: no trial reported {objective.metric} (all errored?)")
-    config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(category_dir))
+    return _trial_record(trial, category_dir=category_dir, folder=category_dir, objective=objective)
+
+
+def _confirmed_record(*, category_dir: Location, objective: Objective, confirmation: dict[str, Any]) -> dict[str, Any]:
+    folder = category_dir / CONFIRM_DIR
+    exported = confirmation["exported"]
+    runs = [t for t in load_trials(category_dir=folder, objective=objective) if t.config.get(FINALIST_KEY) == exported]
+    trial = best_trial((t for t in runs if t.error is None), objective=objective)
+    if trial is None:
+        raise UserError(f"{folder}: no confirmation run of finalist '{exported}' reported {objective.metric}")
+    record = _trial_record(trial, category_dir=category_dir, folder=folder, objective=objective)
+    row = next(r for r in confirmation["finalists"] if r["name"] == exported)
+    record["provenance"]["confirmation"] = {
+        "verdict": confirmation["line"],
+        "exported": exported,
+        "winner": confirmation["winner"],
+        "beats_default": confirmation["beats_default"],
+        "search_trial": row["search_trial"],
+        "seeds": confirmation["seeds"],
+        "validation": row["validation_interval"],
+        "held_out": row["held_out_intervals"],
+        "vs_default": row.get("vs_default"),
+    }
+    return record
+
+
+def _trial_record(trial: TrialRecord, *, category_dir: Location, folder: Location, objective: Objective) -> dict[str, Any]:
+    """``trial`` (of the Ray experiment in ``folder``) as an exported config with its provenance."""
+    config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(folder))
     last = trial.last_result
-    checkpoint = checkpoint_file(trial=trial, category_dir=category_dir)
+    checkpoint = checkpoint_file(trial=trial, category_dir=folder)
     provenance = {
         "experiment": str(category_dir.parent),
         "category": config.category,
@@ -65,7 +102,7 @@ def best_trial_record(*, category_dir: Location, objective: Objective, trials: l
         "searched_params": trial.params,
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),
-        "held_out_test": trial_held_out(trial=trial, category_dir=category_dir),
+        "held_out_test": trial_held_out(trial=trial, category_dir=folder),
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "versions": versions(),
     }
@@ -126,6 +163,7 @@ def anomalib_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
         f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')}, "
         f"score {provenance.get('metrics', {}).get('score')})\n"
         "# anomalib's timm backbone is named with an explicit weight tag so it matches the official torchvision weights.\n"
+        + verdict_comment(provenance)
     )
     return header + yaml.safe_dump(doc, sort_keys=False)
 
@@ -133,6 +171,12 @@ def anomalib_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
 def _anomalib_backbone(name: str) -> str:
     """anomalib's default timm tag for wide_resnet50_2 is racm_in1k; the official weights are tv_in1k."""
     return name if "." in name or name not in OFFICIAL_BACKBONES else f"{name}.tv_in1k"
+
+
+def verdict_comment(provenance: dict[str, Any]) -> str:
+    """The confirmation's verdict as a comment line (formats without a provenance block)."""
+    confirmation = provenance.get("confirmation")
+    return "" if not confirmation else f"# confirmation: {confirmation['verdict']}\n"
 
 
 def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
@@ -212,7 +256,7 @@ def official_command(config: GlassConfig, provenance: dict[str, Any]) -> str:
         str(aug),
     ]
     header = f"# glass-tune best config for {provenance.get('category')} (trial {provenance.get('trial_id')})\n"
-    return header + note + shlex.join(args) + "\n"
+    return header + verdict_comment(provenance) + note + shlex.join(args) + "\n"
 
 
 def _official_fg(config: GlassConfig) -> str:

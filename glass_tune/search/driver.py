@@ -6,7 +6,10 @@ or an object-store prefix; see :mod:`glass_tune.experiment.storage`)::
     search.yaml        what was asked (base config, space, options): --resume reads it back
     optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.search.optuna_searcher)
     <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
-    <category>/best_config.yaml   the exported best config, written when the category finishes
+    <category>/finalists.json     the confirmation's finalists and seeds, fixed when the search ends
+    <category>/confirm/           the confirmation's Ray experiment (finalists x fresh seeds)
+    <category>/confirmation.json  the finalists' intervals and the verdict against the paper default
+    <category>/best_config.yaml   the exported config, written when the category finishes
     summary.csv, summary.md       one row per category
 """
 
@@ -24,7 +27,14 @@ from typing import Any
 import optuna
 import yaml
 
-from glass_tune.config.schema import GlassConfig, from_mapping, parse_override
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping, parse_override
+from glass_tune.experiment.confirmation import (
+    CONFIRM_DIR,
+    DEFAULT_CONFIRM_SEEDS,
+    DEFAULT_CONFIRM_TOP,
+    FINALISTS_FILE,
+    read_confirmation,
+)
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
     SEARCH_FILE,
@@ -38,6 +48,7 @@ from glass_tune.experiment.results import (
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.export.config_formats import write_best_config
 from glass_tune.search.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, OBJECTIVE_KEY, REPEATS_KEY, check_objective
+from glass_tune.search.progress import fit_in_turn
 from glass_tune.search.samplers import DEFAULT_SAMPLER, SAMPLERS, grace_period, make_sampler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
@@ -76,6 +87,13 @@ class TuneOptions:
     sampler: str = DEFAULT_SAMPLER
     objective: str = DEFAULT_OBJECTIVE
     repeats: int = DEFAULT_REPEATS
+    confirm_top: int = DEFAULT_CONFIRM_TOP
+    confirm_seeds: int = DEFAULT_CONFIRM_SEEDS
+
+    @property
+    def confirming(self) -> bool:
+        """Whether each category's search ends with the confirmation stage (0 for either turns it off)."""
+        return self.confirm_top > 0 and self.confirm_seeds > 0
 
     @property
     def experiment(self) -> Location:
@@ -110,6 +128,11 @@ class TuneOptions:
             (self.max_concurrent_total is None or self.max_concurrent_total >= 1, "--max-concurrent-total: expected at least 1"),
             (self.checkpoint_every >= 1, "--checkpoint-every: expected at least 1"),
             (self.max_failures >= 0, f"--max-failures {self.max_failures}: expected 0 or more"),
+            (self.confirm_top >= 0, f"--confirm-top {self.confirm_top}: expected 0 (off) or more"),
+            (
+                self.confirm_seeds == 0 or self.confirm_seeds >= 2,
+                f"--confirm-seeds {self.confirm_seeds}: expected 0 (off) or at least 2 (an interval needs two seeds)",
+            ),
             (bool(self.name) and "/" not in self.name, f"--name {self.name!r}: expected a folder name without '/'"),
         ]
         for ok, message in checks:
@@ -256,9 +279,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
-    from glass_tune.search.checkpoint_guard import VanishedCheckpointGuard
     from glass_tune.search.optuna_searcher import GlassOptunaSearch
-    from glass_tune.search.progress import ProgressCallback
 
     space = space.resolve(base)  # per category: e.g. radius_quantile only under svd=1
     objective = objective_of(space)
@@ -285,22 +306,31 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
             trial_dirname_creator=trial_dirname,
             trial_name_creator=trial_dirname,
         ),
-        run_config=tune.RunConfig(
-            name=category,
-            storage_path=options.experiment.uri,
-            # Trials write TensorBoard events and run/metrics.json into their working directory on
-            # whatever node they run; Ray uploads it to the trial's folder in storage.
-            sync_config=tune.SyncConfig(sync_artifacts=True, sync_period=30),
-            failure_config=tune.FailureConfig(max_failures=options.max_failures),
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=2, checkpoint_score_attribute=objective.metric, checkpoint_score_order=objective.mode
-            ),
-            callbacks=[
-                VanishedCheckpointGuard(),
-                ProgressCallback(category=category, samples=options.samples, objective=objective),
-            ],
-            verbose=0,
+        run_config=_run_config(
+            options, objective, name=category, storage=options.experiment, label=category, trials=options.samples
         ),
+    )
+
+
+def _run_config(options: TuneOptions, objective: Objective, *, name: str, storage: Location, label: str, trials: int):
+    """Storage, failures, checkpoints and callbacks: the same for a search and its confirmation."""
+    from ray import tune
+
+    from glass_tune.search.checkpoint_guard import VanishedCheckpointGuard
+    from glass_tune.search.progress import ProgressCallback
+
+    return tune.RunConfig(
+        name=name,
+        storage_path=storage.uri,
+        # Trials write TensorBoard events and run/metrics.json into their working directory on
+        # whatever node they run; Ray uploads it to the trial's folder in storage.
+        sync_config=tune.SyncConfig(sync_artifacts=True, sync_period=30),
+        failure_config=tune.FailureConfig(max_failures=options.max_failures),
+        checkpoint_config=tune.CheckpointConfig(
+            num_to_keep=2, checkpoint_score_attribute=objective.metric, checkpoint_score_order=objective.mode
+        ),
+        callbacks=[VanishedCheckpointGuard(), ProgressCallback(category=label, samples=trials, objective=objective)],
+        verbose=0,
     )
 
 
@@ -313,7 +343,7 @@ def _restored_tuner(options: TuneOptions, category_dir: Location):
 def search_category(
     base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool
 ) -> CategoryOutcome:
-    """Run, resume or (when already finished) just read back one category's search."""
+    """Run, resume or (when already finished) just read back one category's search and confirmation."""
     from ray import tune
 
     from glass_tune.search.optuna_searcher import reconcile, register_study
@@ -325,34 +355,98 @@ def search_category(
     storage = store.open()
     register_study(study_name(options, category), storage=storage, on_save=store.upload)
     restorable = resume and tune.Tuner.can_restore(category_dir.uri)
-    if restorable and (category_dir / BEST_CONFIG_FILE).is_file():
+    finished = restorable and (category_dir / BEST_CONFIG_FILE).is_file()
+    if finished:
         log.info(f"[{category}] already finished; nothing to resume")
+    elif restorable and (category_dir / FINALISTS_FILE).is_file():
+        log.info(f"[{category}] search finished; resuming its confirmation")
+    elif restorable:
+        log.info(f"[{category}] resuming the interrupted search")
+        fit_in_turn(lambda: _restored_tuner(options, category_dir), category)
     else:
-        if restorable:
-            log.info(f"[{category}] resuming the interrupted search")
-            tuner = _restored_tuner(options, category_dir)
-        else:
-            config = resolve_run_config(base.replace(category=category))
-            if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
-                config = config.replace(data_root=None)
-            tuner = _build_tuner(config, space, options, category)
-        tuner.fit()
+        config = resolve_run_config(base.replace(category=category))
+        if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
+            config = config.replace(data_root=None)
+        fit_in_turn(lambda: _build_tuner(config, space, options, category), category)
     trials = load_trials(category_dir=category_dir, objective=objective)
     counts = reconcile(
         storage=storage, study_name=study_name(options, category), trials=trials, objective=objective, epochs=base.epochs
     )
     store.upload()
-    finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
-    if len(trials) < options.samples or finished < len(trials):
+    ended = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    if len(trials) < options.samples or ended < len(trials):
         raise SearchInterrupted(
-            f"search of '{category}' interrupted with {finished} of {options.samples} trials finished; "
+            f"search of '{category}' interrupted with {ended} of {options.samples} trials finished; "
             f"continue it with: {options.resume_command()}"
         )
     outcome = summarize(trials, category=category, objective=objective)
     if outcome.best_trial is not None:
+        if options.confirming and not finished:
+            _confirm(base, space, options, category_dir=category_dir, trials=trials, objective=objective)
+        outcome.confirmation = read_confirmation(category_dir)
         outcome.best_config_path = str(write_best_config(category_dir=category_dir, objective=objective, trials=trials))
     log.info(f"[{category}] study {store.describe()}: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
     return outcome
+
+
+def paper_default_config(base: GlassConfig, space: SearchSpace, template: dict[str, Any]) -> dict[str, Any]:
+    """The trial config of the paper default: a search trial's config with every searched value
+    taken from the space's first starting point (resolved for the category), else from the base."""
+    run = from_mapping({k: v for k, v in template.items() if k in FIELD_NAMES}, source="trial config")
+    points = space.resolve(run).points_to_evaluate
+    point = points[0] if points else {}
+    values = base.to_dict()
+    return {**template, **{k: point.get(k, values[k]) for k in template.get("searched", [])}}
+
+
+def _confirm(
+    base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category_dir: Location, trials, objective: Objective
+) -> None:
+    """The finalists of a finished search, raced on fresh seeds (see glass_tune.search.confirm)."""
+    from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    from glass_tune.search.confirm import FixedTrials, fix_finalists, run_confirmation
+
+    category = category_dir.name
+    finalists, seeds = fix_finalists(
+        category_dir,
+        trials=trials,
+        objective=objective,
+        default_config=paper_default_config(base, space, trials[0].config),
+        top=options.confirm_top,
+        seeds=options.confirm_seeds,
+    )
+    label = f"{category}/{CONFIRM_DIR}"
+
+    def build(configs: list[dict[str, Any]]):
+        searcher = FixedTrials(configs, metric=objective.metric, mode=objective.mode, slots_key=options.name)
+        search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
+        return tune.Tuner(
+            _trainable(options),
+            tune_config=tune.TuneConfig(
+                search_alg=search_alg,
+                scheduler=FIFOScheduler(),  # every seed trains all epochs: like is compared with like
+                num_samples=len(configs),
+                metric=objective.metric,
+                mode=objective.mode,
+                trial_dirname_creator=trial_dirname,
+                trial_name_creator=trial_dirname,
+            ),
+            run_config=_run_config(options, objective, name=CONFIRM_DIR, storage=category_dir, label=label, trials=len(configs)),
+        )
+
+    run_confirmation(
+        category_dir=category_dir,
+        finalists=finalists,
+        seeds=seeds,
+        objective=objective,
+        build=build,
+        restore=lambda folder: _restored_tuner(options, folder),
+        fit=lambda make: fit_in_turn(make, label),
+        resume_command=options.resume_command(),
+    )
 
 
 def save_search_record(base: GlassConfig, space: SearchSpace, options: TuneOptions, categories: Sequence[str]) -> None:

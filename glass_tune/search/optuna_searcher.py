@@ -131,6 +131,11 @@ def register_total_limit(key: str, limit: int | None) -> None:
         _SLOTS[key] = TrialSlots(limit)
 
 
+def total_slots(key: str | None) -> TrialSlots | None:
+    """The shared limit registered for ``key`` (None: no total limit)."""
+    return _SLOTS.get(key or "")
+
+
 def register_study(study_name: str, *, storage: optuna.storages.BaseStorage, on_save: Callable[[], None]) -> None:
     """Bind a study name to its storage in this driver, before a searcher is built or restored."""
     _STUDIES[study_name] = (storage, on_save)
@@ -191,7 +196,7 @@ class GlassOptunaSearch(OptunaSearch):
         return self._ot_study._storage.get_trial(ot_trial._trial_id).state
 
     def suggest(self, trial_id: str) -> dict | None:
-        slots = _SLOTS.get(self._slots_key or "")
+        slots = total_slots(self._slots_key)
         if slots is not None and not slots.take(trial_id):
             return None  # the total limit is reached: Ray asks again later
         if trial_id not in self._ot_trials:
@@ -221,7 +226,7 @@ class GlassOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
         self._completed_trials.add(trial_id)
-        slots = _SLOTS.get(self._slots_key or "")
+        slots = total_slots(self._slots_key)
         if slots is not None:
             slots.give(trial_id)
         # An errored trial is told FAIL by reconcile(), which knows the reason (Ray does not pass it here).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import cloudpickle
@@ -20,6 +21,31 @@ _STARTED: dict[str, threading.Event] = {}
 def started_event(category: str) -> threading.Event:
     """Set once the category's Tune run is set up (its trainable registered, its controller built)."""
     return _STARTED.setdefault(category, threading.Event())
+
+
+_SETUP = threading.Lock()
+
+
+def fit_in_turn(make: Callable[[], Any], label: str) -> Any:
+    """``make().fit()`` once no other Tune run of this driver is being set up.
+
+    Ray's trainable registry is not thread-safe: the concurrent category searches (and their
+    confirmation runs, which start whenever a search ends) set up one at a time; the turn passes
+    on when this run's :class:`ProgressCallback` is set up, or when it ends.
+    """
+    started = started_event(label)
+    started.clear()
+    _SETUP.acquire()
+    threading.Thread(target=_release_when, args=(started,), name=f"setup-{label}", daemon=True).start()
+    try:
+        return make().fit()
+    finally:
+        started.set()
+
+
+def _release_when(started: threading.Event) -> None:
+    started.wait()
+    _SETUP.release()
 
 
 class ProgressCallback(Callback):
