@@ -148,12 +148,14 @@ class Interval:
         half = float(stats.t.ppf(0.5 + confidence / 2, df=arr.size - 1)) * sem
         return cls(mean, mean - half, mean + half, int(arr.size))
 
-    def text(self, *, signed: bool = False) -> str:
-        """``0.912 (95% CI 0.880..0.944)``; ``signed`` writes ``+0.031 (95% CI +0.012..+0.050)``."""
+    def text(self, *, signed: bool = False, unit: str = "") -> str:
+        """``0.912 (95% CI 0.880..0.944)``; ``signed`` writes ``+0.031 (95% CI +0.012..+0.050)``,
+        ``unit`` goes after the mean."""
         f = "{:+.3f}" if signed else "{:.3f}"
+        mean = f.format(self.mean) + (f" {unit}" if unit else "")
         if math.isnan(self.low):
-            return f.format(self.mean)
-        return f"{f.format(self.mean)} (95% CI {f.format(self.low)}..{f.format(self.high)})"
+            return mean
+        return f"{mean} (95% CI {f.format(self.low)}..{f.format(self.high)})"
 
     def excludes_zero(self) -> bool:
         return self.low > 0 or self.high < 0
@@ -236,7 +238,7 @@ def decide(results: Sequence[FinalistResult], *, objective: Objective) -> Verdic
             DEFAULT,
             DEFAULT,
             False,
-            f"the paper default is the best of {len(scored)} finalists ({metric} {default.validation_interval.text()}, "
+            f"the paper default is the best of {len(scored)} finalists ({default.validation_interval.text(unit=metric)}, "
             f"{default.validation_interval.n} seeds): no searched config beats it; exported: the paper default",
         )
     diff = paired(winner.validation, default.validation)
@@ -246,7 +248,7 @@ def decide(results: Sequence[FinalistResult], *, objective: Objective) -> Verdic
             winner.name,
             winner.name,
             True,
-            f"winner {winner.name} beats the paper default by {diff.text(signed=True)} {metric}, "
+            f"winner {winner.name} beats the paper default by {diff.text(signed=True, unit=metric)}, "
             f"{diff.n} paired seeds{quoted}; exported: the winner",
         )
     return Verdict(
@@ -254,7 +256,7 @@ def decide(results: Sequence[FinalistResult], *, objective: Objective) -> Verdic
         DEFAULT,
         False,
         f"no config is distinguishable from the paper default at this budget (best finalist {winner.name}: "
-        f"{diff.text(signed=True)} {metric}, {diff.n} paired seeds{quoted}); exported: the paper default",
+        f"{diff.text(signed=True, unit=metric)}, {diff.n} paired seeds{quoted}); exported: the paper default",
     )
 
 
@@ -263,7 +265,7 @@ def _held_out_quote(winner: FinalistResult, default: FinalistResult) -> str:
     key = "image_auroc"
     if key not in winner.held_out or key not in default.held_out:
         return ""
-    return f"; {LABELS[key]} {paired(winner.held_out[key], default.held_out[key]).text(signed=True)}"
+    return f"; {paired(winner.held_out[key], default.held_out[key]).text(signed=True, unit=LABELS[key])}"
 
 
 def confirmation_record(

@@ -12,12 +12,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from glass_tune.experiment.confirmation import CONFIRM_DIR, read_confirmation, read_finalists
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
     Objective,
     best_trial,
     category_dirs,
     experiment_objective,
+    is_category_dir,
     load_trials,
     read_search_record,
     short,
@@ -31,7 +33,7 @@ class CategoryStatus:
     """Counts of one category's trials by what happened to them, and the best so far."""
 
     category: str
-    state: str  # not started | running | finished
+    state: str  # not started | running | confirming | finished
     samples: int
     pending: int = 0
     running: int = 0
@@ -42,6 +44,9 @@ class CategoryStatus:
     best_trial: str | None = None
     errors: list[str] = field(default_factory=list)
     last_report: float | None = None  # unix time of the newest result
+    confirmation: CategoryStatus | None = None  # the confirmation run's counts, once it has started
+    finalists: list[str] = field(default_factory=list)
+    verdict: str | None = None
 
 
 @dataclass
@@ -63,7 +68,29 @@ class ExperimentStatus:
 
 
 def category_status(*, category_dir: Location, objective: Objective, samples: int) -> CategoryStatus:
-    """One category's status from Ray's experiment state (None-safe while the search starts up)."""
+    """One category's status from Ray's experiment state (None-safe while the search starts up),
+    with its confirmation stage's counts and verdict when it has one."""
+    out = _trial_counts(category_dir=category_dir, objective=objective, samples=samples)
+    recorded = read_finalists(category_dir)
+    if recorded is not None:
+        finalists, seeds = recorded
+        out.state = "confirming"
+        out.finalists = [f.name for f in finalists]
+        folder = category_dir / CONFIRM_DIR
+        total = len(finalists) * len(seeds)
+        if is_category_dir(location=folder):
+            out.confirmation = _trial_counts(category_dir=folder, objective=objective, samples=total)
+            stamps = [s for s in (out.last_report, out.confirmation.last_report) if s is not None]
+            out.last_report = max(stamps) if stamps else None
+        else:
+            out.confirmation = CategoryStatus(category=out.category, state="not started", samples=total)
+        out.verdict = (read_confirmation(category_dir) or {}).get("line")
+    if (category_dir / BEST_CONFIG_FILE).is_file():
+        out.state = "finished"
+    return out
+
+
+def _trial_counts(*, category_dir: Location, objective: Objective, samples: int) -> CategoryStatus:
     out = CategoryStatus(category=category_dir.name, state="running", samples=samples)
     trials = load_trials(category_dir=category_dir, objective=objective)
     for t in trials:
@@ -82,8 +109,6 @@ def category_status(*, category_dir: Location, objective: Objective, samples: in
         out.best_value, out.best_trial = float(best.last_result[objective.metric]), best.trial_id
     stamps = [t.last_result["timestamp"] for t in trials if "timestamp" in t.last_result]
     out.last_report = max(stamps) if stamps else None
-    if (category_dir / BEST_CONFIG_FILE).is_file():
-        out.state = "finished"
     return out
 
 
@@ -124,4 +149,13 @@ def format_status(status: ExperimentStatus) -> str:
             f"{c.stopped} stopped early, {c.errored} errored of {c.samples} | best {best}"
         )
         lines.extend(f"[{c.category}] errored trial {e}" for e in c.errors)
+        if c.confirmation is not None:
+            k = c.confirmation
+            lines.append(
+                f"[{c.category}] confirmation of {', '.join(c.finalists)}: {k.running} running, {k.pending} pending, "
+                f"{k.finished} finished, {k.errored} errored of {k.samples}"
+            )
+            lines.extend(f"[{c.category}] errored confirmation trial {e}" for e in k.errors)
+        if c.verdict is not None:
+            lines.append(f"[{c.category}] verdict: {c.verdict}")
     return "\n".join(lines)

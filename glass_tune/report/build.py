@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from glass_tune import __version__
+from glass_tune.experiment.confirmation import finalists_table, read_confirmation
 from glass_tune.experiment.results import ERRORED, STOPPED, TrialRecord, best_trial, checkpoint_file, trial_held_out
 from glass_tune.experiment.storage import Location
 from glass_tune.experiment.view import ExperimentView, open_experiment
@@ -48,6 +49,7 @@ class Section:
     held_out: dict[str, dict[str, float] | None] = field(default_factory=dict)  # by trial id
     plots: list[Plot] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    confirmation: dict[str, Any] | None = None  # confirmation.json: finalists, intervals, verdict
 
 
 def write_report(experiment: str | Path, *, out_dir: str | Path | None = None, device: str = "auto") -> Path:
@@ -88,6 +90,9 @@ def build_section(view: ExperimentView, category_dir: Location, *, device: str, 
             plots.parallel_coordinates(trials, params=view.searched, metric=objective.metric),
         ),
     ]
+    section.confirmation = read_confirmation(category_dir)
+    if section.confirmation is not None:
+        section.plots.append(Plot("finalists", "Finalists on fresh seeds", plots.finalists(section.confirmation)))
     missing = sum(h is None for h in section.held_out.values())
     if missing:
         section.notes.append(
@@ -308,6 +313,26 @@ def _figure(section: Section, plot: Plot) -> str:
     )
 
 
+def _finalists_section(section: Section) -> list[str]:
+    """The confirmation: the verdict, the finalists' table and their seeds as points."""
+    record = section.confirmation or {}
+    head, _, *rows = finalists_table(record)
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    header = "".join(f"<th>{html.escape(h.strip())}</th>" for h in head.strip("|").split("|"))
+    body = "".join(
+        f'<tr data-finalist="{html.escape(r["name"])}">' + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+        for r, row in zip(record["finalists"], cells, strict=True)
+    )
+    return [
+        "<h3>Finalists on fresh seeds</h3>",
+        f'<p class="verdict" data-category="{html.escape(section.category)}"><b>Verdict:</b> {html.escape(record["line"])}</p>',
+        f'<p class="note">Each finalist trained again with seeds {html.escape(str(record["seeds"]))}, which no search trial used; '
+        "the winner has the best mean validation objective; held-out figures are shown, never used to choose.</p>",
+        f'<table class="finalists">{header and f"<tr>{header}</tr>"}{body}</table>',
+        *[_figure(section, p) for p in section.plots if p.key == "finalists"],
+    ]
+
+
 def render_html(view: ExperimentView, sections: list[Section]) -> str:
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
@@ -326,7 +351,9 @@ def render_html(view: ExperimentView, sections: list[Section]) -> str:
         parts.append(f'<section id="cat-{html.escape(s.category)}"><h2>{html.escape(s.category)}</h2>')
         best = f"best trial {s.best.trial_id}" if s.best else "no trial reported a score"
         parts.append(f'<p class="note">{len(s.trials)} trials; {html.escape(best)}.</p>')
-        parts += [_figure(s, p) for p in s.plots if not p.key.startswith(BEST_TRIAL_PREFIX)]
+        if s.confirmation is not None:
+            parts += _finalists_section(s)
+        parts += [_figure(s, p) for p in s.plots if not p.key.startswith(BEST_TRIAL_PREFIX) and p.key != "finalists"]
         parts += ["<h3>Trials</h3>", _trial_table(view, s)]
         parts += [f'<p class="note">{html.escape(n)}</p>' for n in s.notes]
         best_plots = [p for p in s.plots if p.key.startswith(BEST_TRIAL_PREFIX)]

@@ -214,3 +214,47 @@ def score_histogram(labels: np.ndarray, scores: np.ndarray) -> bytes:
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.legend(fontsize=8)
     return to_png(fig)
+
+
+def finalists(record: dict[str, Any]) -> bytes:
+    """Each finalist's confirmation seeds as points (one colour per seed, so pairs line up) with the
+    mean and 95% interval; the paper default first. One panel for the validation objective (what
+    chose the winner), one per held-out figure the runs have (what it is worth)."""
+    from glass_tune.experiment.confirmation import LABELS, interval_from
+
+    rows = record["finalists"]
+    panels = [("validation", LABELS.get(record["objective"]["metric"], record["objective"]["metric"]))]
+    panels += [(k, LABELS[k]) for k in ("image_auroc", "pixel_auroc") if any(k in r["held_out"] for r in rows)]
+    fig, axes = new_figure(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
+    seeds = record["seeds"]
+    colours = colormaps["tab10"]
+    for ax, (key, label) in zip(axes[0], panels, strict=True):
+        for x, row in enumerate(rows):
+            values = row["validation"] if key == "validation" else row["held_out"].get(key, [])
+            stats = row["validation_interval"] if key == "validation" else row["held_out_intervals"].get(key)
+            for j, v in enumerate(values):
+                if v is not None:
+                    ax.plot(x + 0.08 * (j - (len(seeds) - 1) / 2), v, "o", color=colours(j % 10), ms=5, alpha=0.8)
+            if stats and stats.get("mean") is not None:
+                interval = interval_from(stats)
+                style = {"color": "black" if row["name"] != "default" else "tab:red", "capsize": 6, "lw": 1.5}
+                if math.isnan(interval.low):
+                    ax.plot(x + 0.3, interval.mean, "_", ms=14, **{k: v for k, v in style.items() if k == "color"})
+                else:
+                    ax.errorbar(
+                        x + 0.3,
+                        interval.mean,
+                        yerr=[[interval.mean - interval.low], [interval.high - interval.mean]],
+                        fmt="_",
+                        **style,
+                    )
+        names = [r["name"] + ("\n(winner)" if r["name"] == record.get("winner") else "") for r in rows]
+        ax.set_xticks(range(len(rows)), names, fontsize=8)
+        ax.set_xlim(-0.5, len(rows) - 0.3)
+        ax.set_title(label, fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    handles = [Line2D([], [], marker="o", ls="", color=colours(j % 10), label=f"seed {s}") for j, s in enumerate(seeds)]
+    handles.append(Line2D([], [], marker="_", ls="", color="black", ms=12, label="mean, 95% CI"))
+    axes[0][0].legend(handles=handles, fontsize=7, loc="best")
+    fig.tight_layout()
+    return to_png(fig)

@@ -140,5 +140,5 @@ def run_confirmation(
     for t in trials:
         if t.error is not None:
             log.info(f"[{category}] confirmation trial {t.trial_id} errored: {t.error}")
-    log.info(f"[{category}] verdict: {verdict.line}")
+    log.info(f"[{category}] confirmation finished: {verdict.line}")
     return record
