@@ -30,7 +30,7 @@ from glass_tune.training.loop import FitResult, fit
 from glass_tune.util.atomic_io import atomic_write_json
 from glass_tune.util.runtime import versions
 
-CPU_DEMO = Path(glass_tune.__file__).parent / "configs" / "cpu_demo.yaml"
+CPU_DEMO = Path(glass_tune.__file__).parent / "config" / "profiles" / "cpu_demo.yaml"
 RESULTS = Path(__file__).parent / "results"
 TEST_KEYS = ("image_auroc", "pixel_auroc", "aupro")
 
@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "smoothed": spread([r["smoothed"] for r in runs]),
             **{f"test_{k}": spread([r["test"][k] for r in with_test]) for k in TEST_KEYS},
         },
-        "profile": "glass_tune/configs/cpu_demo.yaml",
+        "profile": "glass_tune/config/profiles/cpu_demo.yaml",
         "torch_threads": args.threads,
         "seconds": round(time.time() - started, 1),
         "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -84,10 +86,49 @@ def _tune_args(files, storage: Path, name: str, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def experiment(ray_session, files, tmp_path_factory):
+    """A search with its confirmation stage (the best other trial and the default, 2 fresh seeds);
+    the console is kept in console.txt beside the experiment."""
     storage = tmp_path_factory.mktemp("tune-runs")
-    code = main(_tune_args(files, storage, "smoke", "--samples", "3", "--epochs", "2", "--scheduler", "fifo"))
+    args = _tune_args(files, storage, "smoke", "--samples", "3", "--epochs", "2", "--scheduler", "fifo")
+    with contextlib.redirect_stdout(io.StringIO()) as console:
+        code = main([*args, "--confirm-top", "1", "--confirm-seeds", "2"])
+    (storage / "console.txt").write_text(console.getvalue())
     assert code == 0
     return storage / "smoke"
+
+
+def test_search_ends_with_the_finalists_raced_on_fresh_seeds(experiment):
+    """Console, summary, status record, export and the confirmation trials agree on the verdict."""
+    cat = experiment / "weave"
+    record = json.loads((cat / "confirmation.json").read_text())
+    assert record["seeds"] == [1, 2]  # the search trained every trial with seed 0
+    confirm = load_trials(category_dir=resolve(str(cat / "confirm")), objective=Objective())
+    runs = sorted((t.config["finalist"], t.config["seed"]) for t in confirm)
+    names = [row["name"] for row in record["finalists"]]
+    assert names[0] == "default" and len(names) == 2
+    assert runs == sorted((n, s) for n in names for s in (1, 2))
+    assert all(t.status == "TERMINATED" and t.last_result["epoch"] == 2 for t in confirm)  # no early stopping
+    for row in record["finalists"]:  # the statistics are those of the confirmation trials themselves
+        values = [
+            t.last_result["best_score"]
+            for t in sorted(confirm, key=lambda t: t.config["seed"])
+            if t.config["finalist"] == row["name"]
+        ]
+        assert row["validation"] == pytest.approx(values)
+        assert row["validation_interval"]["mean"] == pytest.approx(sum(values) / 2)
+    console = (experiment.parent / "console.txt").read_text()
+    assert "| finalist | search value | validation score |" in console
+    assert f"[weave] verdict: {record['line']}" in console
+    assert record["line"] in (experiment / "summary.md").read_text()
+    row = next(csv.DictReader((experiment / "summary.csv").open()))
+    assert row["verdict"] == record["line"] and row["exported"] == record["exported"]
+    exported = yaml.safe_load((cat / "best_config.yaml").read_text())
+    provenance = exported["provenance"]
+    assert provenance["confirmation"]["verdict"] == record["line"]
+    chosen = {t.trial_id: t for t in confirm if t.config["finalist"] == record["exported"]}
+    assert provenance["trial_id"] in chosen and exported["seed"] == chosen[provenance["trial_id"]].config["seed"]
+    best_seed = max(chosen.values(), key=lambda t: t.last_result["best_score"])
+    assert provenance["trial_id"] == best_seed.trial_id  # of the exported finalist's runs, the best by validation
 
 
 def _trial_dirs(category_dir: Path) -> list[Path]:
@@ -110,14 +151,20 @@ def test_search_writes_best_config_summary_and_study(experiment):
 
 
 def test_every_trial_has_auroc_curves_in_tensorboard(experiment):
-    for trial in _trial_dirs(experiment / "weave"):
+    confirm = _trial_dirs(experiment / "weave" / "confirm")
+    assert len(confirm) == 4
+    for trial in _trial_dirs(experiment / "weave") + confirm:
         acc = EventAccumulator(str(trial))
         acc.Reload()
         assert [e.step for e in acc.Scalars("auroc/image")] == [1, 2]
         assert [e.step for e in acc.Scalars("auroc/pixel")] == [1, 2]
         assert len(acc.Scalars("roc/image")) == 101
         start = plugin_data_pb2.HParamsPluginData.FromString(acc.PluginTagToContent("hparams")["_hparams_/session_start_info"])
-        assert set(start.session_start_info.hparams) == {"step", "gaussian_noise_std"}
+        hparams = set(start.session_start_info.hparams)
+        if trial in confirm:  # a confirmation run also names its finalist and seed
+            assert hparams - {"finalist", "seed"} == {"step", "gaussian_noise_std"}
+        else:
+            assert hparams == {"step", "gaussian_noise_std"}
         metrics = json.loads((trial / "run" / "metrics.json").read_text())
         assert len(metrics["history"]) == 2
 
@@ -157,10 +204,17 @@ def test_status_reads_a_finished_experiment(experiment, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"{experiment}: best_score (max), elapsed ")
     best = yaml.safe_load((experiment / "weave" / "best_config.yaml").read_text())["provenance"]
+    record = json.loads((experiment / "weave" / "confirmation.json").read_text())
+    trials = load_trials(category_dir=resolve(str(experiment / "weave")), objective=Objective())
+    search_best = max(trials, key=lambda t: t.last_result["best_score"])
     assert out[1] == (
         f"[weave] finished: 0 running, 0 pending, 3 finished, 0 stopped early, 0 errored of 3 | "
-        f"best {best['objective']['value']:.4g} ({best['trial_id']})"
+        f"best {search_best.last_result['best_score']:.4g} ({search_best.trial_id})"
     )
+    names = ", ".join(r["name"] for r in record["finalists"])
+    assert out[2] == f"[weave] confirmation of {names}: 0 running, 0 pending, 4 finished, 0 errored of 4"
+    assert out[3] == f"[weave] verdict: {record['line']}"
+    assert best["confirmation"]["verdict"] == record["line"]
 
 
 def test_status_of_a_folder_that_is_no_experiment(tmp_path, capsys):

@@ -265,7 +265,7 @@ def _held_out_quote(winner: FinalistResult, default: FinalistResult) -> str:
     key = "image_auroc"
     if key not in winner.held_out or key not in default.held_out:
         return ""
-    return f"; {paired(winner.held_out[key], default.held_out[key]).text(signed=True, unit=LABELS[key])}"
+    return f"; {LABELS[key]} {paired(winner.held_out[key], default.held_out[key]).text(signed=True)}"
 
 
 def confirmation_record(

@@ -79,6 +79,16 @@ def trial_configs(finalists: Sequence[Finalist], seeds: Sequence[int]) -> list[d
     return [{**f.config, "seed": s, REPEATS_KEY: 1, FINALIST_KEY: f.name} for s in seeds for f in finalists]
 
 
+def split_common(configs: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The values every config shares (the Tune run's param_space) and what each adds (its suggestion).
+
+    Ray records a searcher's suggestion as the trial's evaluated parameters (TensorBoard's hparams),
+    so only what differs between the runs is suggested: the searched values, seed and finalist.
+    """
+    common = {k: v for k, v in configs[0].items() if all(k in c and c[k] == v for c in configs[1:])} if configs else {}
+    return common, [{k: v for k, v in c.items() if k not in common} for c in configs]
+
+
 def fix_finalists(
     category_dir: Location,
     *,

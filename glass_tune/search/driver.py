@@ -407,7 +407,7 @@ def _confirm(
     from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
 
-    from glass_tune.search.confirm import FixedTrials, fix_finalists, run_confirmation
+    from glass_tune.search.confirm import FixedTrials, fix_finalists, run_confirmation, split_common
 
     category = category_dir.name
     finalists, seeds = fix_finalists(
@@ -421,10 +421,12 @@ def _confirm(
     label = f"{category}/{CONFIRM_DIR}"
 
     def build(configs: list[dict[str, Any]]):
-        searcher = FixedTrials(configs, metric=objective.metric, mode=objective.mode, slots_key=options.name)
+        common, suggestions = split_common(configs)
+        searcher = FixedTrials(suggestions, metric=objective.metric, mode=objective.mode, slots_key=options.name)
         search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
         return tune.Tuner(
             _trainable(options),
+            param_space=common,
             tune_config=tune.TuneConfig(
                 search_alg=search_alg,
                 scheduler=FIFOScheduler(),  # every seed trains all epochs: like is compared with like
