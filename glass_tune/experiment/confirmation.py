@@ -41,9 +41,6 @@ CONFIRMATION_FILE = "confirmation.json"
 DEFAULT = "default"  # the paper default's finalist name (the others are named by their search trial)
 FINALIST_KEY = "finalist"  # trial-config key of a confirmation trial: which finalist it trains
 CONFIDENCE = 0.95
-# --confirm-top / --confirm-seeds: (2 + 1) x 3 = 9 full trainings after a search (see README.md,
-# "Confirmation stage", for the measurement behind them)
-DEFAULT_CONFIRM_TOP, DEFAULT_CONFIRM_SEEDS = 2, 3
 SEED_OFFSET = 1  # confirmation seeds: seed + 1 .. seed + S; the search trains every trial with seed
 # (and --repeats adds seed + 1000 k), so these are fresh for S < 1000
 LABELS = {
