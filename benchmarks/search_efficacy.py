@@ -62,12 +62,12 @@ from glass_tune.data.demo import cache_dir, generate_synthetic
 from glass_tune.experiment.confirmation import (
     DEFAULT,
     FINALIST_KEY,
-    Interval,
     choose_finalists,
     confirm_seeds,
     decide,
     finalist_results,
 )
+from glass_tune.experiment.intervals import Interval
 from glass_tune.experiment.results import HELD_OUT_PREFIX, Objective, TrialRecord
 from glass_tune.search.objective import lockstep_fit, objective_value
 from glass_tune.search.samplers import make_sampler

@@ -17,7 +17,7 @@ from tests.process_helpers import ONE_TRIAL_AT_A_TIME, cli_argv, reported_epochs
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.slow,  # about 2 minutes on 2 cores
+    pytest.mark.slow,  # 2-4 minutes on 2 cores
     pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for PID namespaces"),
 ]
 

@@ -11,16 +11,15 @@ import pytest
 from glass_tune.experiment.confirmation import (
     DEFAULT,
     FINALIST_KEY,
-    Interval,
     choose_finalists,
     confirm_seeds,
     confirmation_record,
     decide,
     finalist_results,
-    finalists_table,
     read_confirmation,
     write_confirmation,
 )
+from glass_tune.experiment.intervals import Interval, finalists_table
 from glass_tune.experiment.results import Objective, TrialRecord
 from glass_tune.experiment.storage import resolve
 from glass_tune.search.confirm import FixedTrials, split_common, trial_configs

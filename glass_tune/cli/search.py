@@ -76,7 +76,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
             continue
         log.info(f"[{o.category}] best trial {o.best_trial} (score {o.best.get('score'):.4f}): {format_metrics(o.best)}")
         if o.confirmation is not None:
-            from glass_tune.experiment.confirmation import finalists_table
+            from glass_tune.experiment.intervals import finalists_table
 
             log.info(f"[{o.category}] finalists on fresh seeds {o.confirmation['seeds']}:")
             for line in finalists_table(o.confirmation):

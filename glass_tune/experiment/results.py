@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.experiment.intervals import finalists_table
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import quieted
 
@@ -350,8 +351,6 @@ def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) 
         lines.append("| " + " | ".join(short(row[c]) if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |")
     for o in outcomes:
         if o.confirmation is not None:
-            from glass_tune.experiment.confirmation import finalists_table
-
             lines += ["", f"## {o.category}: finalists on fresh seeds {o.confirmation['seeds']}", ""]
             lines += finalists_table(o.confirmation)
             lines += ["", f"**Verdict:** {o.verdict}"]

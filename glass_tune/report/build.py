@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 
 from glass_tune import __version__
-from glass_tune.experiment.confirmation import finalists_table, read_confirmation
+from glass_tune.experiment.confirmation import read_confirmation
+from glass_tune.experiment.intervals import finalists_table
 from glass_tune.experiment.results import ERRORED, STOPPED, TrialRecord, best_trial, checkpoint_file, trial_held_out
 from glass_tune.experiment.storage import Location
 from glass_tune.experiment.view import ExperimentView, open_experiment

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from glass_tune.experiment.intervals import LABELS, interval_from
 from glass_tune.experiment.results import COMPLETED, ERRORED, STOPPED, TrialRecord
 from glass_tune.training.metrics import pro_points, roc_points
 
@@ -220,7 +221,6 @@ def finalists(record: dict[str, Any]) -> bytes:
     """Each finalist's confirmation seeds as points (one colour per seed, so pairs line up) with the
     mean and 95% interval; the paper default first. One panel for the validation objective (what
     chose the winner), one per held-out figure the runs have (what it is worth)."""
-    from glass_tune.experiment.confirmation import LABELS, interval_from
 
     rows = record["finalists"]
     panels = [("validation", LABELS.get(record["objective"]["metric"], record["objective"]["metric"]))]

@@ -31,8 +31,8 @@ from glass_tune.experiment.confirmation import (
 )
 from glass_tune.experiment.results import Objective, TrialRecord, load_trials
 from glass_tune.experiment.storage import Location
-from glass_tune.search.driver import SearchInterrupted
 from glass_tune.search.objective import REPEATS_KEY
+from glass_tune.search.options import SearchInterrupted
 from glass_tune.search.optuna_searcher import total_slots
 from glass_tune.util.logs import get_logger
 

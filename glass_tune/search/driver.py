@@ -41,7 +41,7 @@ from glass_tune.experiment.results import (
 from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
 from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY
-from glass_tune.search.options import RESOURCE_FLAGS, TuneOptions
+from glass_tune.search.options import RESOURCE_FLAGS, SearchInterrupted, TuneOptions
 from glass_tune.search.progress import fit_in_turn
 from glass_tune.search.samplers import grace_period, make_sampler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
@@ -49,12 +49,6 @@ from glass_tune.util.errors import ConfigError, UserError
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
-
-
-class SearchInterrupted(UserError):
-    """Ctrl-C (or a stop) left trials unfinished: nothing is exported, ``--resume`` continues."""
-
-    exit_code = 130
 
 
 def objective_of(space: SearchSpace) -> Objective:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from glass_tune.search.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, check_objective
 from glass_tune.search.samplers import DEFAULT_SAMPLER, SAMPLERS
-from glass_tune.util.errors import ConfigError
+from glass_tune.util.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
@@ -24,6 +24,12 @@ SCHEDULERS = ("asha", "fifo")
 # "Confirmation stage", gives the reasoning; 0 for either turns the stage off)
 DEFAULT_CONFIRM_TOP, DEFAULT_CONFIRM_SEEDS = 2, 3
 RESOURCE_FLAGS = {"cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial"}
+
+
+class SearchInterrupted(UserError):
+    """Ctrl-C (or a stop) left trials unfinished: nothing is exported, ``--resume`` continues."""
+
+    exit_code = 130
 
 
 def default_name() -> str:
