@@ -371,6 +371,57 @@ def _pooled_sd(groups: Sequence[Sequence[dict[str, float] | None]]) -> float:
     return math.sqrt(squares / dof) if dof else math.nan
 
 
+def markdown_table(summary: dict[str, Any]) -> list[str]:
+    """The README table: per method the fresh-data held-out figures and paired differences."""
+    keys = [k for k in ("image_auroc", "pixel_auroc", "aupro") if f"test_{k}" in summary]
+    head = "| method | units | exported the default | " + " | ".join(f"held-out {k} | vs default" for k in keys) + " |"
+    lines = [head, "|---|---:|---:|" + "---:|---:|" * len(keys)]
+    for name, first in summary[f"test_{keys[0]}"].items():
+        cells = [name, str(first["units"]), str(first.get("exported_default", ""))]
+        for k in keys:
+            row = summary[f"test_{k}"][name]
+            cells.append(_interval_text(row["held_out"]))
+            cells.append(_interval_text(row["vs_default"], signed=True) if "vs_default" in row else "")
+        lines.append("| " + " | ".join(cells) + " |")
+    v = summary["verdicts"]
+    lines += ["", f"Confirmation verdicts right on fresh data: {v['right']} of {v['of']}"]
+    lines += [f"- {u['unit']}: {u['claim']}, fresh-data difference {u['fresh_difference']}" for u in v["units"]]
+    return lines
+
+
+def _interval_text(record: dict[str, Any], *, signed: bool = False) -> str:
+    from glass_tune.experiment.intervals import interval_from
+
+    return interval_from(record).text(signed=signed) if record.get("mean") is not None else ""
+
+
+def probe(args: argparse.Namespace) -> int:
+    """One training of the paper default per category: the regime check behind the defaults."""
+    torch.set_num_threads(args.threads)
+    for category in args.categories:
+        config = resolve_run_config(profile(args, category=category, seed=0, data_seed=SEARCH_DATA_SEED))
+        space = load_search_space(args.space).resolve(config)
+        t0 = time.time()
+        result = fit(default_config(config, space))
+        curve = [round(row["score"], 3) for row in result.history if "score" in row]
+        print(
+            json.dumps(
+                {
+                    "category": category,
+                    "svd": config.svd,
+                    "size": args.size,
+                    "epochs": args.epochs,
+                    "seconds": round(time.time() - t0, 1),
+                    "best_epoch": result.best.get("epoch"),
+                    "held_out": result.test,
+                    "validation_curve": curve,
+                }
+            ),
+            flush=True,
+        )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--categories", nargs="+", default=list(CATEGORIES))
@@ -390,7 +441,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=RESULTS / "search_efficacy_converged_runs.jsonl")
     parser.add_argument("--out", type=Path, default=RESULTS / "search_efficacy_converged.json")
     parser.add_argument("--summary-only", action="store_true", help="only rebuild --out from the units finished so far")
+    parser.add_argument(
+        "--probe", action="store_true", help="only train the paper default once per category (seed 0): does it converge?"
+    )
     args = parser.parse_args(argv)
+    if args.probe:
+        return probe(args)
     started, load_start = time.time(), os.getloadavg()[0]
     plan = [(c, s) for s in range(args.seeds) for c in args.categories]  # seed-major: every category early
     units_dir = args.out.with_suffix("")  # one JSON per finished unit
@@ -422,6 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def write_summary(args: argparse.Namespace, units: list[dict[str, Any]], *, started: float, load_start: float) -> None:
+    summary = summarize(units, [m for m in args.methods if any(m in u["evaluation"] for u in units)]) if units else None
     doc = {
         "question": "fresh-data held-out figures of each method's exported config vs the paper default, at equal compute",
         "plan": {
@@ -440,7 +497,8 @@ def write_summary(args: argparse.Namespace, units: list[dict[str, Any]], *, star
             "space": args.space,
         },
         "units_finished": [f"{u['category']} seed {u['seed']}" for u in units],
-        "summary": summarize(units, args.methods) if units else None,
+        "summary": summary,
+        "table": markdown_table(summary) if summary else None,
         "profile": "glass_tune/config/profiles/cpu_demo.yaml",
         "torch_threads": args.threads,
         "processes": args.jobs,
@@ -450,6 +508,7 @@ def write_summary(args: argparse.Namespace, units: list[dict[str, Any]], *, star
     }
     atomic_write_json(args.out, doc)
     print(f"written {args.out} ({len(units)} units)", flush=True)
+    print("\n".join(doc["table"] or []), flush=True)
 
 
 if __name__ == "__main__":
