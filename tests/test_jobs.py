@@ -26,7 +26,7 @@ from glass_tune.cli.jobs import _SUBMIT_OWN, _tune_argv
 from glass_tune.cli.main import build_parser
 from glass_tune.search.jobs import job_server_url, submit_search
 from glass_tune.util.errors import UserError
-from tests.process_helpers import ONE_TRIAL_AT_A_TIME, cli_argv, free_port, write_search_inputs
+from tests.process_helpers import NO_CONFIRM, ONE_TRIAL_AT_A_TIME, cli_argv, free_port, write_search_inputs
 
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -279,8 +279,7 @@ def test_submit_list_logs_stop_resume_and_finish(head, inputs, synthetic_root, t
         str(config),
         "--space",
         str(space),
-        "--confirm-top",
-        "0",
+        *NO_CONFIRM,
         "--samples",
         "3",
         "--epochs",

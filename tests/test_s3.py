@@ -21,7 +21,7 @@ from pyarrow.fs import FileSelector
 from glass_tune.experiment.results import Objective, load_trials
 from glass_tune.experiment.storage import resolve
 from tests.helpers import write_tiny_config
-from tests.process_helpers import ONE_TRIAL_AT_A_TIME, STEP_SPACE, cli_argv, free_port, kill_session, run_until
+from tests.process_helpers import NO_CONFIRM, ONE_TRIAL_AT_A_TIME, STEP_SPACE, cli_argv, free_port, kill_session, run_until
 from tests.study_helpers import study_storage
 
 pytest.importorskip("moto")
@@ -93,8 +93,7 @@ def s3_search(s3_env, tmp_path_factory, synthetic_root):
         URI,
         "--name",
         "s3run",
-        "--confirm-top",
-        "0",
+        *NO_CONFIRM,
         "--samples",
         "2",
         "--epochs",
