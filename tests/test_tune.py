@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import io
 import json
 import math
@@ -401,3 +402,13 @@ def test_missing_space_file(files, tmp_path, capsys):
 def test_existing_experiment_needs_resume(experiment, files, capsys):
     assert main(_tune_args(files, experiment.parent, "smoke")) == 2
     assert "experiment exists (pass --resume" in capsys.readouterr().err
+
+
+def test_report_shows_the_finalists_and_the_verdict(experiment, tmp_path):
+    assert main(["report", str(experiment), "--out", str(tmp_path), "--device", "cpu"]) == 0
+    page = (tmp_path / "report.html").read_text()
+    record = json.loads((experiment / "weave" / "confirmation.json").read_text())
+    assert "<h3>Finalists on fresh seeds</h3>" in page and html.escape(record["line"]) in page
+    for row in record["finalists"]:
+        assert f'data-finalist="{row["name"]}"' in page
+    assert (tmp_path / "weave-finalists.png").stat().st_size > 1000
