@@ -59,6 +59,7 @@ REPO = Path(__file__).resolve().parents[1]
 PHASES = ("timing", "profile", "auroc", "packing", "compile")
 PRECISIONS = ("fp32", "bf16", "tf32")  # fp32 first: the comparison base of the AUROC phase
 MIN_PHASE_SECONDS = 10.0
+LAUNCH_CALLS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")  # runtime/driver API
 BARRIER_SECONDS = 120.0
 
 
@@ -106,22 +107,12 @@ PROFILES = {
     "tiny": CheckProfile(
         epoch_time.Profile(
             "tiny",
-            None,
-            {
-                "backbone": "resnet18",
-                "input_shape": [64, 64],
-                "pretrain_embed_dim": 64,
-                "target_embed_dim": 64,
-                "discriminator_hidden": 32,
-                "step": 5,
-                "batch_size": 4,
-                "samples_per_epoch": 8,
-            },
+            epoch_time.CPU_DEMO.with_name("tiny.yaml"),  # the test suite's profile
             train_images=8,
             frozen=True,
-            note="dry run: resnet18 frozen (random-init state dict), 64 px, dims 64, step 5, batch 4, 8 train images",
+            note="dry run: glass_tune/config/profiles/tiny.yaml (resnet18, 64 px, dims 64, step 5, batch 4) frozen, 8 train images",
         ),
-        budget=600.0,  # generous caps: a loaded 2-core test machine runs this 5x slower than a quiet one
+        budget=600.0,  # generous caps: the dry run took about 3 min on 2 cores at load average ~12
         caps={"timing": 120.0, "profile": 60.0, "auroc": 90.0, "packing": 150.0, "compile": 90.0},
         precisions=("fp32", "bf16"),  # tf32 is fp32 off CUDA
         timing_batches=1,
@@ -345,7 +336,7 @@ def phase_profile(check: Check, phase: dict[str, Any]) -> None:
     n = plan.profiled_batches
     kernels = [e for e in events if e.device_type == DeviceType.CUDA]
     kernel_us = sum(e.time_range.elapsed_us() for e in kernels)
-    launches = sum(1 for e in events if e.name in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC"))
+    launches = sum(1 for e in events if e.name in LAUNCH_CALLS)
     aten_ops = sum(1 for e in events if e.device_type == DeviceType.CPU and e.name.startswith("aten::"))
     phase.update(
         {
@@ -360,7 +351,7 @@ def phase_profile(check: Check, phase: dict[str, Any]) -> None:
             "gpu_busy_fraction": round(kernel_us / 1e6 / wall, 4) if cuda and wall > 0 else None,
         }
     )
-    sort_by = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    sort_by = "self_device_time_total" if cuda else "self_cpu_time_total"
     table = prof.key_averages().table(sort_by=sort_by, row_limit=12)
     phase["top_ops"] = table.splitlines()
     check.log(
