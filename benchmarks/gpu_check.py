@@ -30,6 +30,7 @@ that does not fit the budget left is recorded as skipped):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import math
@@ -566,6 +567,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", choices=sorted(PROFILES), default="paper")
     parser.add_argument("--phases", nargs="+", choices=PHASES, default=list(PHASES))
     parser.add_argument("--budget", type=float, help="seconds for all phases (default: the profile's, 360 for paper)")
+    parser.add_argument(
+        "--compile-backend", help="torch.compile backend of the compile phase (default: the profile's, inductor for paper)"
+    )
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)  # one packed process (internal)
     args = parser.parse_args(argv)
     if args.worker is not None:
@@ -575,6 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--out is required")
 
     plan = PROFILES[args.profile]
+    if args.compile_backend is not None:
+        plan = dataclasses.replace(plan, compile_backend=args.compile_backend)
     device = resolve_device(args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu_check.log").unlink(missing_ok=True)
