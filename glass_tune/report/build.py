@@ -133,7 +133,7 @@ def importance_plot(study: Any | None) -> tuple[bytes | None, str]:
 def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
     """The best trial's selected model on its held-out images (validation images when none are held out)."""
     from glass_tune.data import TestDataset, denormalize
-    from glass_tune.inference.predict import read_checkpoint
+    from glass_tune.inference.predict import read_checkpoint, relative_names
     from glass_tune.training.checkpoint import selected_model
     from glass_tune.training.loop import predict_dataset
     from glass_tune.training.run_inputs import run_samples
@@ -161,10 +161,8 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
     picks = _overlay_picks(ev.labels)
     items = [dataset[i] for i in picks]
     images = [denormalize(it["image"]).clamp(0, 1).permute(1, 2, 0).numpy() for it in items]
-    titles = [
-        f"{Path(it['path']).parent.name}/{Path(it['path']).stem}  score {ev.scores[i]:.3f}"
-        for it, i in zip(items, picks, strict=True)
-    ]
+    names = relative_names([s.path for s in dataset.samples])  # distinct, like predict's outputs
+    titles = [f"{names[i].with_suffix('').as_posix()}  score {ev.scores[i]:.3f}" for i in picks]
     return [
         Plot(
             "best_trial_overlays",
