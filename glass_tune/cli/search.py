@@ -58,7 +58,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         space = _with_objective(space, options.objective)
     else:
         options.validate()
-        options.experiment.parent.check_writable()  # before the (possibly slow) data checks
+        options.experiment.parent.check_creatable()  # before the (possibly slow) data checks; created by run_search
         space = _with_objective(load_search_space(args.space), options.objective)
         base = config_from_args(args, fixed=space.fixed)
         reject_searched_overrides(space, args.set or ())

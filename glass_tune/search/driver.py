@@ -33,6 +33,7 @@ from glass_tune.experiment.results import (
     load_trials,
     read_search_record,
     summarize,
+    timestamp_text,
     write_summary,
 )
 from glass_tune.experiment.storage import Location
@@ -312,7 +313,7 @@ def search_category(
 def save_search_record(base: GlassConfig, space: SearchSpace, options: TuneOptions, categories: Sequence[str]) -> None:
     record = {
         "options": asdict(options),
-        "started_at": time.time(),
+        "started_at": timestamp_text(time.time()),
         "categories": list(categories),
         "space": space.to_dict(),
         "base_config": base.to_dict(),
