@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,7 @@ from glass_tune.cli.jobs import _SUBMIT_OWN, _tune_argv
 from glass_tune.cli.main import build_parser
 from glass_tune.search.jobs import job_server_url, submit_search
 from glass_tune.util.errors import UserError
+from glass_tune.util.logs import setup_console
 from tests.process_helpers import ONE_TRIAL_AT_A_TIME, cli_argv, free_port, write_search_inputs
 
 VENV_BIN = str(Path(sys.executable).parent)
@@ -361,3 +363,66 @@ def test_cluster_without_job_server_is_one_line(tmp_path):
         _one_line_error(_cli("submit", "--address", url, "--storage", str(tmp_path)), url, "no job server")
     finally:
         _end(proc)
+
+
+def _submit_now(url: str, storage: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """A submit whose job ends at once (--samples 0 is refused by the job's tune): the submit is tested."""
+    args = ["submit", "--address", url, "--storage", str(storage), "--samples", "0"]
+    return subprocess.run(cli_argv(*args), capture_output=True, text=True, timeout=180, env={**_env(), **(env or {})})
+
+
+@pytest.mark.integration
+def test_submit_right_after_the_head_starts_returns_a_job_id(tmp_path):
+    temp_dir = Path(tempfile.mkdtemp(prefix="gt-fresh-"))
+    proc, port = _start_head(temp_dir)  # returns as soon as `ray start` says the runtime started
+    try:
+        _job_id(_submit_now(f"http://127.0.0.1:{port}", tmp_path))  # the agent registers later: submit waits
+    finally:
+        _end(proc)
+
+
+@pytest.mark.integration
+def test_head_whose_agent_port_is_taken_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        temp_dir = Path(tempfile.mkdtemp(prefix="gt-agent-"))
+        proc, port = _start_head(temp_dir, "--dashboard-agent-listen-port", str(taken.getsockname()[1]))
+        try:
+            result = _submit_now(f"http://127.0.0.1:{port}", tmp_path, env={"GLASS_TUNE_AGENT_WAIT_S": "20"})
+        finally:
+            _end(proc)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "waiting up to 20 s" in lines[0] and len(lines) == 2, result.stderr  # the wait is said, then one error line
+    assert "job agent did not become available" in lines[1] and "dashboard_agent.log" in lines[1], lines[1]
+
+
+class _BusyAgentClient:
+    """Refuses like a head whose job agent is not serving yet, ``refusals`` times, then answers."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+
+    def get_address(self) -> str:
+        return "http://h:8265"
+
+    def list_jobs(self) -> list:
+        if self.refusals:
+            self.refusals -= 1
+            raise RuntimeError("Request failed with status code 500: No available agent to submit job, please try again later..")
+        return []
+
+
+def test_agent_calls_wait_for_the_job_agent_then_end_in_one_line(monkeypatch, capsys):
+    from glass_tune.search import jobs
+
+    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
+    setup_console()
+    assert jobs.list_jobs(client=_BusyAgentClient(refusals=3)) == []
+    assert capsys.readouterr().err.count("job agent is not available yet") == 1  # said once
+    monkeypatch.setattr(jobs, "AGENT_WAIT_S", 0.0)
+    with pytest.raises(UserError, match=r"job agent did not become available .*dashboard_agent.log.*52365"):
+        jobs.list_jobs(client=_BusyAgentClient(refusals=10**6))
+    with pytest.raises(RuntimeError, match="boom"):  # other errors are not retried
+        jobs.agent_call(lambda: (_ for _ in ()).throw(RuntimeError("boom")), client=_BusyAgentClient(0))

@@ -213,7 +213,8 @@ def test_trial_table_numbers_equal_the_experiment_results(experiment, page):
             assert page.cells[(table, tid, "test_image_auroc")] == held_out
             state = page.cells[(table, tid, "state")]
             assert state == ("completed" if last["epoch"] == EPOCHS else "stopped early")
-        assert page.cells[(table, trials[1].name.removeprefix("trial_"), "state")] == "stopped early"  # REPORT_SPACE
+        normal = [t.name.removeprefix("trial_") for t in trials if _last_result(t)["config"]["learning_rate"] == 1e-4]
+        assert [page.cells[(table, tid, "state")] for tid in normal] == ["stopped early"]  # forced by REPORT_SPACE
 
 
 def test_summary_table_links_each_category_and_matches_the_summary(experiment, page):
