@@ -6,6 +6,7 @@ or an object-store prefix; see :mod:`glass_tune.experiment.storage`)::
     search.yaml        what was asked (base config, space, options): --resume reads it back
     optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.search.optuna_searcher)
     <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
+    <category>/trial_base.json    what every trial gets besides its suggestion (written before Ray starts)
     <category>/best_config.yaml   the exported best config, written when the category finishes
     summary.csv, summary.md       one row per category
 """
