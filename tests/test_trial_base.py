@@ -8,7 +8,8 @@ import pytest
 
 import glass_tune.search.driver as driver
 from glass_tune.experiment.storage import resolve
-from glass_tune.search.driver import TuneOptions, ray_state_restorable, trial_base
+from glass_tune.search.driver import ray_state_restorable, trial_base
+from glass_tune.search.options import TuneOptions
 from glass_tune.search.space import space_from_record
 from glass_tune.util.errors import ConfigError
 from tests.process_helpers import STEP_SPACE
