@@ -7,7 +7,7 @@ an interrupted search resumes each trial where it stopped.
 
 The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
 restores an experiment whose state is younger than its first snapshot.  The driver writes the
-category's trial constants to ``<category>/trial_base.json`` before Ray starts; every trial reads it
+category's trial constants to ``<category>/search_base.json`` before Ray starts; every trial reads it
 and refuses (an errored trial with a one-line reason) a config that is not that base plus the
 searched values.
 """
@@ -36,7 +36,7 @@ from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner
 SEARCHED_KEY = "searched"  # names of the searched parameters, for the hparams summary
-TRIAL_BASE_FILE = "trial_base.json"  # in Ray's experiment folder of the category, written by the driver
+TRIAL_BASE_FILE = "search_base.json"  # in the category folder, by the driver; not trial_*: that names trial folders
 
 
 def write_trial_base(category_dir: Location, base: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ or an object-store prefix; see :mod:`glass_tune.experiment.storage`)::
     search.yaml        what was asked (base config, space, options): --resume reads it back
     optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.search.optuna_searcher)
     <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
-    <category>/trial_base.json    what every trial gets besides its suggestion (written before Ray starts)
+    <category>/search_base.json    what every trial gets besides its suggestion (written before Ray starts)
     <category>/best_config.yaml   the exported best config, written when the category finishes
     summary.csv, summary.md       one row per category
 """
@@ -284,7 +284,7 @@ def _category_inputs(
 def _start_or_restore(base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool):
     """A Tuner that continues Ray's state of the category, or starts it (over) from the record.
 
-    ``<category>/trial_base.json`` is written before Ray starts and kept for the whole search: the
+    ``<category>/search_base.json`` is written before Ray starts and kept for the whole search: the
     param space of a fresh start and of a restore, and what every trial is checked against.
     """
     from trainables.glass import TRIAL_BASE_FILE, read_trial_base, write_trial_base
@@ -294,7 +294,7 @@ def _start_or_restore(base: GlassConfig, space: SearchSpace, options: TuneOption
         log.info(f"[{category}] resuming the interrupted search")
         if (category_dir / TRIAL_BASE_FILE).is_file():
             return _restored_tuner(options, category_dir, read_trial_base(category_dir))
-        # started before trial_base.json existed: the record gives it; Ray keeps its own param space
+        # started before search_base.json existed: the record gives it; Ray keeps its own param space
         write_trial_base(category_dir, _category_inputs(base, space, options, category)[2])
         return _restored_tuner(options, category_dir, None)
     if resume and category_dir.exists():

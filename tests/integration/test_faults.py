@@ -75,7 +75,7 @@ def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
 
 def _check_trial_configs(experiment: Path) -> None:
     """Every trial ran on the user's base config plus its own suggestion, never on defaults."""
-    base = json.loads((experiment / "weave" / "trial_base.json").read_text())
+    base = json.loads((experiment / "weave" / "search_base.json").read_text())
     assert {k: base[k] for k in TINY if k != "epochs"} == {k: v for k, v in TINY.items() if k != "epochs"}
     for params_file in sorted((experiment / "weave").glob("trial_*/params.json")):
         params = json.loads(params_file.read_text())

@@ -1,5 +1,5 @@
 """The search's base config reaches every trial (no Ray here): the trainable's check of a trial
-config against ``trial_base.json``, and the driver's choice between restoring Ray's state and
+config against ``search_base.json``, and the driver's choice between restoring Ray's state and
 starting a category over when that state is younger than Ray's first snapshot."""
 
 from __future__ import annotations
