@@ -31,6 +31,7 @@ from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY, history_obje
 from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
 from glass_tune.util.errors import ConfigError
+from glass_tune.util.logs import NOTICES_LOGGER
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -146,6 +147,8 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     """Ray Tune entry point (function trainable)."""
     # Ray logs every persisted checkpoint at INFO on the driver console; the progress lines say enough.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    # The driver's preflight said each protocol notice once; per trial they would repeat behind Ray's prefixes.
+    logging.getLogger(NOTICES_LOGGER).setLevel(logging.ERROR)
     quiet_exit_in_finalizers()
     storage = tune.get_context().get_storage()
     category_dir = Location(storage.storage_filesystem, storage.experiment_fs_path, storage.experiment_fs_path)
