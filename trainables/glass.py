@@ -52,9 +52,12 @@ def read_trial_base(category_dir: Location) -> dict[str, Any]:
 def trial_values(trial_config: dict[str, Any], base: dict[str, Any]) -> tuple[GlassConfig, dict[str, Any]]:
     """The trial's GlassConfig (the base plus its searched values) and the base's other settings.
 
-    A config that lacks base keys or contradicts the base outside the searched keys is refused.
+    A config that lacks base keys or contradicts the base outside the searched keys is refused.  A
+    missing field whose base value is GlassConfig's default is no contradiction: the trial's config
+    is the same either way (a trial Ray restores from an experiment started before the field existed).
     """
-    missing = [k for k in base if k not in trial_config]
+    defaults = GlassConfig()
+    missing = [k for k in base if k not in trial_config and not (k in FIELD_NAMES and base[k] == getattr(defaults, k))]
     if missing:
         named = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
         raise ConfigError(

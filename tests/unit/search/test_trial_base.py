@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import glass_tune.search.driver as driver
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig
 from glass_tune.experiment.storage import resolve
 from glass_tune.search.driver import ray_state_restorable, trial_base
 from glass_tune.search.options import TuneOptions
@@ -35,6 +36,15 @@ def test_config_without_the_base_keys_is_refused(base):
     with pytest.raises(ConfigError, match=r"lacks \d+ of the search's \d+ base keys .*refused") as err:
         trial_values({"gaussian_noise_std": 0.01, "step": 5}, base)
     assert "\n" not in str(err.value)
+
+
+def test_a_field_missing_at_its_default_is_accepted_one_off_its_default_is_not(base):
+    # a trial Ray restores from an experiment started before a field existed lacks that field
+    at_default = next(k for k in FIELD_NAMES if base[k] == getattr(GlassConfig(), k))
+    config, _ = trial_values({k: v for k, v in base.items() if k != at_default}, base)
+    assert getattr(config, at_default) == base[at_default]
+    with pytest.raises(ConfigError, match="lacks 1 of the search's .* base keys \\(backbone\\)"):
+        trial_values({k: v for k, v in base.items() if k != "backbone"}, base)
 
 
 def test_config_that_contradicts_an_unsearched_base_key_is_refused(base):
