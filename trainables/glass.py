@@ -4,11 +4,18 @@ Thin on purpose: the trial's config dict becomes a :class:`GlassConfig`, and the
 (:func:`glass_tune.training.loop.fit`) runs with a callback that reports every evaluation to Tune and
 attaches a checkpoint when the best score improves (and every ``checkpoint_every`` evaluations), so
 an interrupted search resumes each trial where it stopped.
+
+The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
+restores an experiment whose state is younger than its first snapshot.  The driver writes the
+category's trial constants to ``<category>/search_base.json`` before Ray starts; every trial reads it
+and refuses (an errored trial with a one-line reason) a config that is not that base plus the
+searched values.
 """
 
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import tempfile
 from pathlib import Path
@@ -17,16 +24,61 @@ from typing import Any
 import torch
 from ray import tune
 
-from glass_tune.config.schema import FIELD_NAMES, from_mapping
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.experiment.results import HELD_OUT_PREFIX
+from glass_tune.experiment.storage import Location
 from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
 from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
+from glass_tune.util.errors import ConfigError
+from glass_tune.util.logs import NOTICES_LOGGER
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner
 SEARCHED_KEY = "searched"  # names of the searched parameters, for the hparams summary
+VARIED_KEY = "varied"  # trial-base key: fields that differ per trial besides the searched ones
+TRIAL_BASE_FILE = "search_base.json"  # in the category folder, by the driver; not trial_*: that names trial folders
+
+
+def write_trial_base(category_dir: Location, base: dict[str, Any]) -> None:
+    """Record what every trial of the category receives besides its suggestion (before Ray starts)."""
+    (category_dir / TRIAL_BASE_FILE).write_text(json.dumps(base, indent=1, sort_keys=True))
+
+
+def read_trial_base(category_dir: Location) -> dict[str, Any]:
+    return json.loads((category_dir / TRIAL_BASE_FILE).read_text())
+
+
+def trial_values(trial_config: dict[str, Any], base: dict[str, Any]) -> tuple[GlassConfig, dict[str, Any]]:
+    """The trial's GlassConfig (the base plus its searched values) and the base's other settings.
+
+    A config that lacks base keys or contradicts the base outside the searched keys (and those the
+    base names as ``varied``: the confirmation's seed) is refused.  A
+    missing field whose base value is GlassConfig's default is no contradiction: the trial's config
+    is the same either way (a trial Ray restores from an experiment started before the field existed).
+    """
+    defaults = GlassConfig()
+    missing = [k for k in base if k not in trial_config and not (k in FIELD_NAMES and base[k] == getattr(defaults, k))]
+    if missing:
+        named = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        raise ConfigError(
+            f"trial config lacks {len(missing)} of the search's {len(base)} base keys ({named}): "
+            "refused rather than trained on GlassConfig defaults"
+        )
+    searched = {k: trial_config[k] for k in [*base[SEARCHED_KEY], *base.get(VARIED_KEY, [])] if k in trial_config}
+    expected = from_mapping({k: v for k, v in {**base, **searched}.items() if k in FIELD_NAMES}, source=TRIAL_BASE_FILE)
+    got = from_mapping({k: v for k, v in trial_config.items() if k in FIELD_NAMES}, source="trial config")
+    settings = {k: v for k, v in base.items() if k not in FIELD_NAMES}
+    differ = [k for k in FIELD_NAMES if getattr(got, k) != getattr(expected, k)]
+    differ += [k for k, v in settings.items() if json.loads(json.dumps(trial_config[k])) != v]  # tuples: lists
+    if differ:
+        key = differ[0]
+        raise ConfigError(
+            f"trial config {key}={trial_config[key]!r} differs from the search's base ({key}={base[key]!r} in "
+            f"{TRIAL_BASE_FILE}) and {key} is not searched: refused"
+        )
+    return expected, settings
 
 
 def report_metrics(record: EpochRecord, best: dict[str, Any] | None) -> dict[str, Any]:
@@ -100,16 +152,19 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     """Ray Tune entry point (function trainable)."""
     # Ray logs every persisted checkpoint at INFO on the driver console; the progress lines say enough.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    # The driver's preflight said each protocol notice once; per trial they would repeat behind Ray's prefixes.
+    logging.getLogger(NOTICES_LOGGER).setLevel(logging.ERROR)
     quiet_exit_in_finalizers()
-    glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
-    config = from_mapping(glass_values, source="trial config")
-    searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
+    storage = tune.get_context().get_storage()
+    category_dir = Location(storage.storage_filesystem, storage.experiment_fs_path, storage.experiment_fs_path)
+    config, settings = trial_values(trial_config, read_trial_base(category_dir))
+    searched = {k: getattr(config, k) for k in settings[SEARCHED_KEY]}
     # The trial's working directory on the node it runs on: Ray uploads it to the trial's folder in
     # the experiment storage (SyncConfig(sync_artifacts=True)). get_trial_dir() is a driver-side
     # staging folder that only the driver's own node syncs.
-    trial_dir = Path(tune.get_context().get_storage().trial_working_directory)
+    trial_dir = Path(storage.trial_working_directory)
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
-    objective, repeats = trial_config.get(OBJECTIVE_KEY, "best"), int(trial_config.get(REPEATS_KEY, 1))
+    objective, repeats = settings[OBJECTIVE_KEY], int(settings[REPEATS_KEY])
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
         for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
             tune.report(
@@ -123,7 +178,7 @@ def train_glass(trial_config: dict[str, Any]) -> None:
         return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
-        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5)), objective=objective),
+        TuneReportCallback(checkpoint_every=int(settings[CHECKPOINT_EVERY_KEY]), objective=objective),
     ]
     try:
         restored = tune.get_checkpoint()

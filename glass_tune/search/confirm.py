@@ -114,28 +114,21 @@ def run_confirmation(
     finalists: Sequence[Finalist],
     seeds: Sequence[int],
     objective: Objective,
-    build: Callable[[list[dict[str, Any]]], Any],
-    restore: Callable[[Location], Any],
+    start: Callable[[list[dict[str, Any]]], Any],
     fit: Callable[[Callable[[], Any]], Any],
     resume_command: str,
 ) -> dict[str, Any]:
     """Run (or resume) the confirmation trials, then write and return ``confirmation.json``'s record.
 
-    ``build(configs)`` makes the Tuner, ``restore(folder)`` restores it, ``fit(make)`` runs
-    ``make().fit()`` in the driver's turn; the driver owns all three (resources, storage, callbacks).
+    ``start(configs)`` makes or restores the Tuner, ``fit(make)`` runs ``make().fit()`` in the
+    driver's turn; the driver owns both (resources, storage, callbacks).
     """
-    from ray import tune
-
     folder = category_dir / CONFIRM_DIR
     configs = trial_configs(finalists, seeds)
     category = category_dir.name
-    if tune.Tuner.can_restore(folder.uri):
-        log.info(f"[{category}] resuming the confirmation ({len(configs)} trials)")
-        fit(lambda: restore(folder))
-    else:
-        names = ", ".join(f.name for f in finalists)
-        log.info(f"[{category}] confirmation: {len(finalists)} finalists ({names}) x seeds {list(seeds)}")
-        fit(lambda: build(configs))
+    names = ", ".join(f.name for f in finalists)
+    log.info(f"[{category}] confirmation: {len(finalists)} finalists ({names}) x seeds {list(seeds)}")
+    fit(lambda: start(configs))
     trials = load_trials(category_dir=folder, objective=objective)
     ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
     if len(trials) < len(configs) or len(ended) < len(trials):
