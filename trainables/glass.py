@@ -18,28 +18,20 @@ import torch
 from ray import tune
 
 from glass_tune.config.schema import FIELD_NAMES, from_mapping
-from glass_tune.experiment.results import HELD_OUT_PREFIX
-from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
-from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.search.objective import history_objective, lockstep_fit
+from glass_tune.search.protocol import (
+    CHECKPOINT_EVERY_KEY,
+    CHECKPOINT_FILE,
+    OBJECTIVE_KEY,
+    REPEATS_KEY,
+    best_report,
+    epoch_report,
+    held_out_report,
+    searched_values,
+)
+from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
-
-CHECKPOINT_FILE = "checkpoint.pt"
-CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner
-SEARCHED_KEY = "searched"  # names of the searched parameters, for the hparams summary
-
-
-def report_metrics(record: EpochRecord, best: dict[str, Any] | None) -> dict[str, Any]:
-    """What a trial reports per evaluation: this epoch's metrics and the best epoch's as ``best_*``.
-
-    ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
-    """
-    assert record.evaluation is not None
-    out: dict[str, Any] = {"epoch": record.epoch, **record.evaluation.metrics}
-    out["score"] = record.score
-    out.update({f"best_{k}": v for k, v in (best or {}).items()})
-    out.update({k: record.losses[k] for k in LOSS_KEYS})
-    return out
 
 
 class TuneReportCallback(Callback):
@@ -62,7 +54,7 @@ class TuneReportCallback(Callback):
             return
         self._evaluations += 1
         metrics = {
-            **report_metrics(record, run.best),
+            **epoch_report(record, run.best),
             "val_source": run.data.val_source,
             OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
         }
@@ -79,12 +71,11 @@ class TuneReportCallback(Callback):
                 return
             last = {
                 **run.history[-1],
-                **{f"best_{k}": v for k, v in (run.best or {}).items()},
+                **best_report(run.best),
                 "val_source": run.data.val_source,
                 OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
             }
-        held_out = {f"{HELD_OUT_PREFIX}{k}": v for k, v in (result.test or {}).items()}
-        self._report({**last, **held_out}, run, checkpoint=True)
+        self._report({**last, **held_out_report(result.test)}, run, checkpoint=True)
 
     @staticmethod
     def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:
@@ -103,7 +94,7 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     quiet_exit_in_finalizers()
     glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
     config = from_mapping(glass_values, source="trial config")
-    searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
+    searched = searched_values(trial_config)
     # The trial's working directory on the node it runs on: Ray uploads it to the trial's folder in
     # the experiment storage (SyncConfig(sync_artifacts=True)). get_trial_dir() is a driver-side
     # staging folder that only the driver's own node syncs.
@@ -114,10 +105,10 @@ def train_glass(trial_config: dict[str, Any]) -> None:
         for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
             tune.report(
                 {
-                    **report_metrics(step.record, step.best),
+                    **epoch_report(step.record, step.best),
                     "val_source": config.val_source,
                     OBJECTIVE_KEY: step.objective,
-                    **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (step.test or {}).items()},
+                    **held_out_report(step.test),
                 }
             )
         return

@@ -18,21 +18,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.search.protocol import (
+    CHECKPOINT_FILE,
+    DEFAULT_METRIC,
+    DEFAULT_MODE,
+    HELD_OUT_KEYS,
+    best_of,
+    held_out_of,
+    searched_values,
+)
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import quieted
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
 
-METRIC = "best_score"  # the default objective: the best validation score so far (space files may choose another)
-MODE = "max"
 BEST_CONFIG_FILE = "best_config.yaml"
 SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
-HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
-HELD_OUT_PREFIX = "test_"  # the trial's last report carries the held-out figures as test_<key>
-BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
-CHECKPOINT_FILE = "checkpoint.pt"  # what a trial's Ray checkpoint folder holds (trainables/glass.py)
 # How a trial ended, as readers (report, plots) name it.
 COMPLETED, STOPPED, ERRORED, RUNNING = "completed", "stopped early", "errored", "running"
 
@@ -41,8 +44,8 @@ COMPLETED, STOPPED, ERRORED, RUNNING = "completed", "stopped early", "errored", 
 class Objective:
     """Which reported key is optimised, and in which direction (from the space file)."""
 
-    metric: str = METRIC
-    mode: str = MODE
+    metric: str = DEFAULT_METRIC
+    mode: str = DEFAULT_MODE
 
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` beats ``b``."""
@@ -69,7 +72,7 @@ class TrialRecord:
     @property
     def params(self) -> dict[str, Any]:
         """The searched values of this trial."""
-        return {k: self.config[k] for k in self.config.get("searched", []) if k in self.config}
+        return searched_values(self.config)
 
     @property
     def held_out(self) -> dict[str, float] | None:
@@ -119,7 +122,7 @@ def read_search_record(*, experiment: Location) -> dict[str, Any]:
 def experiment_objective(*, experiment: Location) -> Objective:
     """The metric and mode the experiment's space optimised (defaults for records without a space)."""
     space = read_search_record(experiment=experiment).get("space") or {}
-    return Objective(metric=space.get("metric", METRIC), mode=space.get("mode", MODE))
+    return Objective(metric=space.get("metric", DEFAULT_METRIC), mode=space.get("mode", DEFAULT_MODE))
 
 
 def is_category_dir(*, location: Location) -> bool:
@@ -142,9 +145,7 @@ def stopped_early(*, last_result: Mapping[str, Any] | None, config: Mapping[str,
 
 def held_out_figures(*, last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The held-out test figures of the selected epoch, from the final report (None if it never came)."""
-    last = last_result or {}
-    figures = {k: last[HELD_OUT_PREFIX + k] for k in HELD_OUT_KEYS if HELD_OUT_PREFIX + k in last}
-    return figures or None
+    return held_out_of(last_result)
 
 
 def error_message(error: BaseException | None) -> str:
@@ -177,7 +178,7 @@ def summarize(trials: Sequence[TrialRecord], *, category: str, objective: Object
     return CategoryOutcome(
         category=category,
         best_trial=best.trial_id,
-        best={k: best.last_result.get(f"best_{k}") for k in BEST_KEYS},
+        best=best_of(best.last_result),
         params=best.params,
         trials=len(trials),
         stopped_early=stopped,

@@ -16,7 +16,6 @@ import yaml
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
-    HELD_OUT_KEYS,
     SEARCH_FILE,
     Objective,
     TrialRecord,
@@ -29,6 +28,7 @@ from glass_tune.experiment.results import (
     trial_held_out,
 )
 from glass_tune.experiment.storage import Location, resolve
+from glass_tune.search.protocol import best_of
 from glass_tune.util.errors import UserError
 from glass_tune.util.runtime import versions
 
@@ -57,11 +57,7 @@ def best_trial_record(*, category_dir: Location, objective: Objective, trials: l
         "category": config.category,
         "trial_id": trial.trial_id,
         "objective": {"metric": objective.metric, "mode": objective.mode, "value": last.get(objective.metric)},
-        "metrics": {
-            "score": last.get("best_score"),
-            "epoch": last.get("best_epoch"),
-            **{k: last.get(f"best_{k}") for k in HELD_OUT_KEYS},
-        },
+        "metrics": best_of(last),
         "searched_params": trial.params,
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),

@@ -36,8 +36,8 @@ from glass_tune.experiment.results import (
 )
 from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
-from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY
 from glass_tune.search.options import RESOURCE_FLAGS, TuneOptions
+from glass_tune.search.protocol import CHECKPOINT_EVERY_KEY, OBJECTIVE_KEY, REPEATS_KEY, SEARCHED_KEY
 from glass_tune.search.samplers import grace_period, make_sampler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
@@ -142,8 +142,6 @@ def study_name(options: TuneOptions, category: str) -> str:
 
 def _trial_space(base: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
     """Constants every trial receives; Optuna's suggestions are merged over them by name."""
-    from trainables.glass import CHECKPOINT_EVERY_KEY, SEARCHED_KEY
-
     values = base.to_dict()
     values[CHECKPOINT_EVERY_KEY] = options.checkpoint_every
     values[SEARCHED_KEY] = list(space.params)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from glass_tune.config.schema import GlassConfig
+from glass_tune.search.protocol import DEFAULT_METRIC, OBJECTIVE_KEY
 from glass_tune.util.errors import ConfigError
 
 if TYPE_CHECKING:  # training imports torch; the CLI imports this module for its flag choices
@@ -31,8 +32,6 @@ OBJECTIVES = ("best", "smoothed")
 DEFAULT_OBJECTIVE = "best"
 DEFAULT_REPEATS = 1
 TOP_K = 3
-OBJECTIVE_KEY = "objective"  # the reported value when the space's metric is the objective
-REPEATS_KEY = "repeats"  # trial-config keys outside GlassConfig (INTERFACES.md item 3)
 SEED_STRIDE = 1000  # seeds of the repeats: seed, seed + 1000, ... (far from a neighbouring trial's seed)
 
 
@@ -52,7 +51,7 @@ def objective_metric(*, space_metric: str, objective: str) -> str:
     """
     if objective == "best" or space_metric == OBJECTIVE_KEY:
         return space_metric
-    if space_metric != "best_score":
+    if space_metric != DEFAULT_METRIC:
         raise ConfigError(f"--objective {objective}: the space optimises '{space_metric}'; smoothing applies to best_score only")
     return OBJECTIVE_KEY
 

@@ -20,6 +20,7 @@ import optuna
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number
+from glass_tune.search.protocol import DEFAULT_METRIC
 from glass_tune.util.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -270,7 +271,7 @@ def _parse(data: dict[str, Any], *, name: str, source: str) -> SearchSpace:
     name = data.get("name", name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{source}: name must be a non-empty string, got {name!r}")
-    metric = data.get("metric", "best_score")
+    metric = data.get("metric", DEFAULT_METRIC)
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"{source}: metric must be a non-empty string, got {metric!r}")
     mode = data.get("mode", "max")
