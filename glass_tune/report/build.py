@@ -13,7 +13,7 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,6 +24,11 @@ from glass_tune.experiment.view import ExperimentView, open_experiment
 from glass_tune.report import plots
 from glass_tune.util.atomic_io import atomic_write_bytes, atomic_write_text
 from glass_tune.util.errors import DataError, UserError
+
+if TYPE_CHECKING:  # torch: loaded only when the report scores a checkpoint
+    from torch.utils.data import Dataset
+
+    from glass_tune.training.loop import Evaluation
 
 MIN_TRIALS_FOR_IMPORTANCE = 3
 IMPORTANCE_METHOD = "fANOVA"
@@ -130,32 +135,53 @@ def importance_plot(study: Any | None) -> tuple[bytes | None, str]:
     return plots.importance_bars(dict(values), method=IMPORTANCE_METHOD, n_trials=len(completed)), note
 
 
-def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
-    """The best trial's selected model on its held-out images (validation images when none are held out)."""
-    from glass_tune.data import TestDataset, denormalize
+@dataclass
+class BestTrialEvaluation:
+    """The best trial's selected model scored on its held-out images (validation ones when none are held out)."""
+
+    evaluation: Evaluation
+    dataset: Dataset
+    held_out: bool
+    selected_epoch: Any
+
+
+def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
+    """Score a trial's selected model exactly as its run did: the run's images, input size and mask protocol.
+
+    Raises DataError when the run's data is not readable here.
+    """
     from glass_tune.inference.predict import read_checkpoint
     from glass_tune.training.checkpoint import selected_model
-    from glass_tune.training.loop import predict_dataset
-    from glass_tune.training.run_inputs import run_samples
+    from glass_tune.training.loop import evaluate_dataset
+    from glass_tune.training.run_inputs import evaluation_dataset, run_samples
     from glass_tune.util.runtime import resolve_device
+
+    ckpt = read_checkpoint(path)
+    samples = run_samples(ckpt.config)
+    held_out = samples.test is not None
+    dataset = evaluation_dataset(ckpt.config, samples.test if held_out else samples.val)
+    dev = resolve_device(device)
+    ev = evaluate_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
+    return BestTrialEvaluation(ev, dataset, held_out, (ckpt.best or {}).get("epoch", "?"))
+
+
+def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
+    """The best trial's selected model on its held-out images (validation images when none are held out)."""
+    from glass_tune.data import denormalize
 
     path = checkpoint_file(trial=best, category_dir=category_dir)
     if path is None:
         notes.append(f"Best trial {best.trial_id} kept no checkpoint: no heat maps.")
         return []
-    ckpt = read_checkpoint(path)
     try:
-        samples = run_samples(ckpt.config)
+        scored = evaluate_checkpoint(path, device=device)
     except DataError as exc:
         notes.append(f"Best trial {best.trial_id}: its data is not readable here ({exc}); no heat maps.")
         return []
-    held_out = samples.test is not None
-    dataset = TestDataset(samples.test if held_out else samples.val, input_shape=ckpt.config.input_shape)
-    dev = resolve_device(device)
-    ev = predict_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
-    which = "held-out test" if held_out else "validation (nothing was held out: val_source=test)"
+    ev, dataset = scored.evaluation, scored.dataset
+    which = "held-out test" if scored.held_out else "validation (nothing was held out: val_source=test)"
     notes.append(
-        f"Best trial {best.trial_id}: selected epoch {(ckpt.best or {}).get('epoch', '?')}, {len(dataset)} {which} images; "
+        f"Best trial {best.trial_id}: selected epoch {scored.selected_epoch}, {len(dataset)} {which} images; "
         + ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items())
     )
     picks = _overlay_picks(ev.labels)
