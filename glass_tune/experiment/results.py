@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
 from glass_tune.search.protocol import (
     CHECKPOINT_FILE,
     DEFAULT_METRIC,
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
 BEST_CONFIG_FILE = "best_config.yaml"
 SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
-# How a trial ended, as readers (report, plots) name it.
-COMPLETED, STOPPED, ERRORED, RUNNING = "completed", "stopped early", "errored", "running"
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ class TrialRecord:
     """One Ray trial as readers need it (status, report, config, error), independent of any node."""
 
     trial_id: str
-    status: str  # Ray's: PENDING, RUNNING, PAUSED, TERMINATED, ERROR
+    status: str  # Ray's (RayStatus)
     config: dict[str, Any]
     last_result: dict[str, Any]
     error: str | None = None
@@ -67,7 +66,7 @@ class TrialRecord:
 
     @property
     def stopped_early(self) -> bool:
-        return self.status == "TERMINATED" and stopped_early(last_result=self.last_result, config=self.config)
+        return self.outcome == Outcome.STOPPED
 
     @property
     def params(self) -> dict[str, Any]:
@@ -79,13 +78,8 @@ class TrialRecord:
         return held_out_figures(last_result=self.last_result)
 
     @property
-    def outcome(self) -> str:
-        """:data:`COMPLETED`, :data:`STOPPED`, :data:`ERRORED` or :data:`RUNNING` (also pending/paused)."""
-        if self.status == "ERROR":
-            return ERRORED
-        if self.status == "TERMINATED":
-            return STOPPED if self.stopped_early else COMPLETED
-        return RUNNING
+    def outcome(self) -> Outcome:
+        return trial_outcome(self.status, last_result=self.last_result, config=self.config)
 
     @property
     def duration_s(self) -> float | None:
@@ -136,11 +130,6 @@ def is_category_dir(*, location: Location) -> bool:
 def category_dirs(*, experiment: Location) -> list[Location]:
     """The category searches of an experiment, by name."""
     return [d for d in experiment.subdirs() if is_category_dir(location=d)]
-
-
-def stopped_early(*, last_result: Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:
-    """A trial stopped early ended before its last epoch (ASHA's decision, not an error)."""
-    return (last_result or {}).get("epoch", 0) < config.get("epochs", 0)
 
 
 def held_out_figures(*, last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
@@ -202,10 +191,10 @@ def load_trials(*, category_dir: Location, objective: Objective, with_history: b
     records = []
     for trial in analysis.trials:
         error = None
-        if trial.status == "ERROR":
+        if trial.status == RayStatus.ERROR:
             error = _trial_error(trial)
         checkpoint = None
-        if trial.status != "ERROR" and trial.checkpoint is not None:  # a running trial may have none yet
+        if trial.status != RayStatus.ERROR and trial.checkpoint is not None:  # a running trial may have none yet
             try:
                 best = analysis.get_best_checkpoint(trial, metric=objective.metric, mode=objective.mode)
             except Exception:  # no checkpoint with that metric yet

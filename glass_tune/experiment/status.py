@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from glass_tune.experiment.outcomes import Outcome
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
     Objective,
@@ -67,16 +68,14 @@ def category_status(*, category_dir: Location, objective: Objective, samples: in
     out = CategoryStatus(category=category_dir.name, state="running", samples=samples)
     trials = load_trials(category_dir=category_dir, objective=objective)
     for t in trials:
-        if t.status == "RUNNING":
-            out.running += 1
-        elif t.status == "ERROR":
+        outcome = t.outcome
+        out.running += outcome == Outcome.RUNNING
+        out.pending += outcome == Outcome.PENDING
+        out.stopped += outcome == Outcome.STOPPED
+        out.finished += outcome == Outcome.COMPLETED
+        if outcome == Outcome.ERRORED:
             out.errored += 1
             out.errors.append(f"{t.trial_id}: {t.error}")
-        elif t.status == "TERMINATED":
-            out.stopped += t.stopped_early
-            out.finished += not t.stopped_early
-        else:
-            out.pending += 1
     best = best_trial((t for t in trials if t.error is None), objective=objective)
     if best is not None:
         out.best_value, out.best_trial = float(best.last_result[objective.metric]), best.trial_id

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from glass_tune import __version__
-from glass_tune.experiment.results import ERRORED, STOPPED, TrialRecord, best_trial, checkpoint_file, trial_held_out
+from glass_tune.experiment.outcomes import Outcome
+from glass_tune.experiment.results import TrialRecord, best_trial, checkpoint_file, trial_held_out
 from glass_tune.experiment.storage import Location
 from glass_tune.experiment.view import ExperimentView, open_experiment
 from glass_tune.report import plots
@@ -318,7 +319,7 @@ def _summary_table(view: ExperimentView, sections: list[Section]) -> str:
         cells = _cell(best.trial_id if best else None, text=True) + "".join(
             _cell(trial_value(best, k, held_out=held_out) if best else None, key=k) for k, _ in keys
         )
-        counts = [sum(t.outcome == st for t in s.trials) for st in (STOPPED, ERRORED)]
+        counts = [sum(t.outcome == st for t in s.trials) for st in (Outcome.STOPPED, Outcome.ERRORED)]
         cells += _cell(len(s.trials), key="trials") + _cell(counts[0], key="stopped") + _cell(counts[1], key="errored")
         rows.append(f'<tr data-category="{html.escape(s.category)}">{link}{cells}</tr>')
     return f'<table class="summary"><tr>{head}</tr>{"".join(rows)}</table>'

@@ -20,14 +20,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from glass_tune.experiment.results import COMPLETED, ERRORED, STOPPED, TrialRecord
+from glass_tune.experiment.outcomes import Outcome
+from glass_tune.experiment.results import TrialRecord
 from glass_tune.training.metrics import pro_points, roc_points
 
 DPI = 100
 STATE_STYLE = {  # how a trial's curve looks, by how it ended
-    COMPLETED: {"linestyle": "-", "marker": "o"},
-    STOPPED: {"linestyle": "--", "marker": "s"},
-    ERRORED: {"linestyle": ":", "marker": "X", "color": "red"},
+    Outcome.COMPLETED: {"linestyle": "-", "marker": "o"},
+    Outcome.STOPPED: {"linestyle": "--", "marker": "s"},
+    Outcome.ERRORED: {"linestyle": ":", "marker": "X", "color": "red"},
 }
 AUPRO_FPR_LIMIT = 0.3
 
@@ -77,7 +78,7 @@ def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
     fig, axes = new_figure(1, 2, figsize=(11, 3.8), sharex=True)
     colors = colormaps.get_cmap("tab10")
     for i, trial in enumerate(trials):
-        style = STATE_STYLE.get(trial.outcome, STATE_STYLE[COMPLETED])
+        style = STATE_STYLE.get(trial.outcome, STATE_STYLE[Outcome.COMPLETED])
         rows = [r for r in trial.history if "epoch" in r]
         epochs = [r["epoch"] for r in rows]
         for ax, key in zip(axes, ("image_auroc", "pixel_auroc"), strict=True):

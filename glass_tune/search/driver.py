@@ -274,7 +274,7 @@ def search_category(
         storage=storage, study_name=study_name(options, category), trials=trials, objective=objective, epochs=base.epochs
     )
     store.upload()
-    finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    finished = sum(1 for t in trials if t.outcome.finished)
     if len(trials) < options.samples or finished < len(trials):
         raise SearchInterrupted(
             f"search of '{category}' interrupted with {finished} of {options.samples} trials finished; "

@@ -31,7 +31,8 @@ import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from glass_tune.experiment.results import Objective, TrialRecord, stopped_early
+from glass_tune.experiment.outcomes import stopped_early
+from glass_tune.experiment.results import Objective, TrialRecord
 from glass_tune.experiment.storage import Location
 
 log = logging.getLogger(__name__)
@@ -290,7 +291,7 @@ def reconcile(
         if ray_trial is None:
             storage.set_trial_system_attr(frozen._trial_id, FAIL_REASON_ATTR, ORPHAN_REASON)
             storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
-        elif ray_trial.status in ("TERMINATED", "ERROR"):
+        elif ray_trial.outcome.finished:
             tell(
                 study,
                 frozen._trial_id,
