@@ -1,4 +1,4 @@
-"""Image and mask loading plus the official GLASS preprocessing (spec §1.1).
+"""Image and mask loading plus the official GLASS preprocessing (docs/algorithm.md §1.1).
 
 Every reader turns decoder failures into a one-line :class:`DataError` that names the file, so a
 corrupt PNG deep inside a dataset stops a run with a message instead of a PIL traceback.
@@ -143,7 +143,7 @@ def load_image_tensor(path: str | Path, *, input_shape: tuple[int, int]) -> Tens
 def preprocess_mask(mask: np.ndarray, input_shape: tuple[int, int], *, protocol: str = "nearest") -> Tensor:
     """Apply the image geometry to a boolean mask → float32 H×W in {0, 1}.
 
-    ``protocol`` is how the resized mask is binarised (spec §1.1), which moves pixel AUROC by
+    ``protocol`` is how the resized mask is binarised (docs/algorithm.md §1.1), which moves pixel AUROC by
     about a one-pixel band around every defect:
 
     - ``nearest``: nearest-neighbour resize (no interpolated edge at all);

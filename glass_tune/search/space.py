@@ -2,8 +2,7 @@
 
 A space is validated completely when it is loaded, against the same rules as a training config
 (``glass_tune.config.schema.from_mapping``), so a typo or an impossible range is one line on the console
-before Ray starts, not a failed trial an hour later. The schema is documented at the top of
-``search_spaces/default.yaml``.
+before Ray starts, not a failed trial an hour later. The file format: ``docs/search-spaces.md``.
 """
 
 from __future__ import annotations
