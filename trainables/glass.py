@@ -18,7 +18,7 @@ import torch
 from ray import tune
 
 from glass_tune.config.schema import FIELD_NAMES, from_mapping
-from glass_tune.search.objective import history_objective, lockstep_fit
+from glass_tune.search.objective import history_objective, objective_value
 from glass_tune.search.protocol import (
     CHECKPOINT_EVERY_KEY,
     CHECKPOINT_FILE,
@@ -30,6 +30,7 @@ from glass_tune.search.protocol import (
     searched_values,
 )
 from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
 
@@ -102,12 +103,14 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
     objective, repeats = trial_config.get(OBJECTIVE_KEY, "best"), int(trial_config.get(REPEATS_KEY, 1))
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
-        for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
+        curve = []
+        for step in lockstep_fit(config, repeats=repeats, out_dir=trial_dir / "run"):
+            curve.append(step.record.score)
             tune.report(
                 {
                     **epoch_report(step.record, step.best),
                     "val_source": config.val_source,
-                    OBJECTIVE_KEY: step.objective,
+                    OBJECTIVE_KEY: objective_value(curve, objective=objective),
                     **held_out_report(step.test),
                 }
             )

@@ -431,7 +431,7 @@ def fit(
 def run_epoch(run: TrainingRun, *, callbacks: Sequence[Callback] = (), progress: bool = False) -> EpochRecord:
     """One step of :func:`fit`: train the next epoch, evaluate and select when due, write, notify.
 
-    Separate so several runs can advance in lockstep (``glass_tune.search.objective`` trains one
+    Separate so several runs can advance in lockstep (``glass_tune.training.repeats`` trains one
     configuration with several seeds and reports their mean per epoch).
     """
     run.epoch += 1
