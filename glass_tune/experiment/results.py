@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.config.yaml_values import parse_yaml
 from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
 from glass_tune.search.protocol import (
     CHECKPOINT_FILE,
@@ -105,12 +106,15 @@ class CategoryOutcome:
 
 def read_search_record(*, experiment: Location) -> dict[str, Any]:
     """The raw ``search.yaml`` of an experiment (options, categories, space, base config)."""
-    import yaml
-
     path = experiment / SEARCH_FILE
     if not path.is_file():
         raise UserError(f"{experiment}: no glass-tune experiment there (missing {SEARCH_FILE})")
-    return yaml.safe_load(path.read_text())
+    return parse_yaml(path.read_text(), source=str(path))
+
+
+def study_name(experiment_name: str, category: str) -> str:
+    """The Optuna study of one category of an experiment (the driver creates it, readers open it)."""
+    return f"{experiment_name}/{category}"
 
 
 def experiment_objective(*, experiment: Location) -> Objective:

@@ -21,6 +21,7 @@ from glass_tune.experiment.results import (
     is_category_dir,
     load_trials,
     read_search_record,
+    study_name,
 )
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.util.errors import UserError
@@ -48,8 +49,7 @@ class ExperimentView:
         return list((self.record.get("space") or {}).get("params") or {})
 
     def study_name(self, category: str) -> str:
-        """As the tuner names it (``tuner.study_name``): ``<experiment name>/<category>``."""
-        return f"{self.name}/{category}"
+        return study_name(self.name, category)
 
     def categories(self) -> list[Location]:
         """The recorded categories whose search has started, in the recorded order."""

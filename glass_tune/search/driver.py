@@ -31,6 +31,7 @@ from glass_tune.experiment.results import (
     Objective,
     load_trials,
     read_search_record,
+    study_name,
     summarize,
     write_summary,
 )
@@ -38,7 +39,8 @@ from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
 from glass_tune.search.options import RESOURCE_FLAGS, TuneOptions
 from glass_tune.search.protocol import CHECKPOINT_EVERY_KEY, OBJECTIVE_KEY, REPEATS_KEY, SEARCHED_KEY
-from glass_tune.search.samplers import grace_period, make_sampler
+from glass_tune.search.samplers import make_sampler
+from glass_tune.search.schedulers import make_scheduler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
 from glass_tune.util.logs import get_logger
@@ -136,10 +138,6 @@ def _init_ray(address: str | None) -> None:
 # --- the search ----------------------------------------------------------------------------------
 
 
-def study_name(options: TuneOptions, category: str) -> str:
-    return f"{options.name}/{category}"
-
-
 def _trial_space(base: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
     """Constants every trial receives; Optuna's suggestions are merged over them by name."""
     values = base.to_dict()
@@ -163,19 +161,6 @@ def _sampler(options: TuneOptions, space: SearchSpace) -> optuna.samplers.BaseSa
     )
 
 
-def _scheduler(base: GlassConfig, options: TuneOptions):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if options.scheduler != "asha":
-        return FIFOScheduler()
-    return ASHAScheduler(
-        time_attr="epoch",
-        max_t=base.epochs,
-        grace_period=grace_period(epochs=base.epochs, eval_interval=base.eval_interval, explicit=options.grace_period),
-        reduction_factor=options.reduction_factor,
-    )
-
-
 def _trainable(options: TuneOptions):
     from ray import tune
 
@@ -196,7 +181,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     objective = objective_of(space)
     searcher = GlassOptunaSearch(
         epochs=base.epochs,
-        study_name=study_name(options, category),
+        study_name=study_name(options.name, category),
         slots_key=options.name,
         space=SpaceSampler(space),
         metric=objective.metric,
@@ -210,7 +195,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
         param_space={**_trial_space(base, space, options), REPEATS_KEY: options.repeats, OBJECTIVE_KEY: options.objective},
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
-            scheduler=_scheduler(base, options),
+            scheduler=make_scheduler(base, options),
             num_samples=options.samples,
             metric=objective.metric,
             mode=objective.mode,
@@ -255,7 +240,7 @@ def search_category(
     category_dir = options.experiment / category
     store = options.study_store()
     storage = store.open()
-    register_study(study_name(options, category), storage=storage, on_save=store.upload)
+    register_study(study_name(options.name, category), storage=storage, on_save=store.upload)
     restorable = resume and tune.Tuner.can_restore(category_dir.uri)
     if restorable and (category_dir / BEST_CONFIG_FILE).is_file():
         log.info(f"[{category}] already finished; nothing to resume")
@@ -271,7 +256,7 @@ def search_category(
         tuner.fit()
     trials = load_trials(category_dir=category_dir, objective=objective)
     counts = reconcile(
-        storage=storage, study_name=study_name(options, category), trials=trials, objective=objective, epochs=base.epochs
+        storage=storage, study_name=study_name(options.name, category), trials=trials, objective=objective, epochs=base.epochs
     )
     store.upload()
     finished = sum(1 for t in trials if t.outcome.finished)
