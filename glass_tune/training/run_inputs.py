@@ -28,7 +28,7 @@ from glass_tune.data import (
     CategorySplit,
     LocalAnomalySynthesizer,
     Sample,
-    TestDataset,
+    ScoringDataset,
     TextureSource,
     TrainDataset,
     attach_foreground,
@@ -154,13 +154,13 @@ def run_samples(config: GlassConfig) -> RunSamples:
     return RunSamples(split, val=val, test=test)
 
 
-def evaluation_dataset(config: GlassConfig, samples: Sequence[Sample]) -> TestDataset:
+def evaluation_dataset(config: GlassConfig, samples: Sequence[Sample]) -> ScoringDataset:
     """Images scored as a run scores its validation and held-out sets: its input size and mask protocol.
 
     Everything that evaluates a trained model (the run itself, the report) builds its set here, so
     the ground truth is binarised the same way (``mask_protocol``: mvtec/visa/nearest) everywhere.
     """
-    return TestDataset(samples, input_shape=config.input_shape, mask_protocol=config.mask_protocol)
+    return ScoringDataset(samples, input_shape=config.input_shape, mask_protocol=config.mask_protocol)
 
 
 def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunData:
@@ -174,7 +174,7 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
     train = samples.split.train
     return RunData(
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
-        train_normal=TestDataset(train, input_shape=config.input_shape),
+        train_normal=ScoringDataset(train, input_shape=config.input_shape),
         val=evaluation_dataset(config, samples.val),
         test=None if samples.test is None else evaluation_dataset(config, samples.test),
         val_source=config.val_source,
