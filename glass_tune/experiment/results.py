@@ -31,6 +31,7 @@ from glass_tune.search.protocol import (
 )
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import quieted
+from glass_tune.util.numbers import value_text
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
@@ -300,18 +301,11 @@ def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
                 "stopped_early": o.stopped_early,
                 "errored": len(o.errors),
                 "best_trial": o.best_trial,
-                "best_params": ", ".join(f"{k}={short(v)}" for k, v in o.params.items()),
+                "best_params": ", ".join(f"{k}={value_text(v)}" for k, v in o.params.items()),
                 "errors": "; ".join(o.errors),
             }
         )
     return rows
-
-
-def short(value: Any) -> str:
-    """A number as a table cell."""
-    if isinstance(value, float) and not math.isnan(value):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) -> tuple[Location, Location]:
@@ -325,6 +319,8 @@ def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) 
     csv_path.write_text(buf.getvalue())
     lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
     for row in rows:
-        lines.append("| " + " | ".join(short(row[c]) if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |")
+        lines.append(
+            "| " + " | ".join(value_text(row[c], missing="nan") if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |"
+        )
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path

@@ -21,10 +21,10 @@ from glass_tune.experiment.results import (
     experiment_objective,
     load_trials,
     read_search_record,
-    short,
 )
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.util.errors import UserError
+from glass_tune.util.numbers import value_text
 
 
 @dataclass
@@ -117,7 +117,7 @@ def format_status(status: ExperimentStatus) -> str:
     """A few lines per experiment: one per category, then each errored trial's reason."""
     lines = [f"{status.experiment}: {status.objective.metric} ({status.objective.mode}), elapsed {_duration(status.elapsed)}"]
     for c in status.categories:
-        best: Any = f"{short(c.best_value)} ({c.best_trial})" if c.best_value is not None else "n/a"
+        best: Any = f"{value_text(c.best_value, missing='nan')} ({c.best_trial})" if c.best_value is not None else "n/a"
         lines.append(
             f"[{c.category}] {c.state}: {c.running} running, {c.pending} pending, {c.finished} finished, "
             f"{c.stopped} stopped early, {c.errored} errored of {c.samples} | best {best}"

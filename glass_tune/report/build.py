@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ from glass_tune.experiment.view import ExperimentView, open_experiment
 from glass_tune.report import plots
 from glass_tune.util.atomic_io import atomic_write_bytes, atomic_write_text
 from glass_tune.util.errors import DataError, UserError
+from glass_tune.util.numbers import metric_text, value_text
 
 if TYPE_CHECKING:  # torch: loaded only when the report scores a checkpoint
     from torch.utils.data import Dataset
@@ -228,19 +228,10 @@ figure{margin:1em 0} img{max-width:100%;border:1px solid #ddd}
 """
 
 
-def fmt(value: Any) -> str:
-    """Table numbers: 4 decimals (the report's precision); missing or nan as an empty cell."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
 def _cell(value: Any, *, key: str = "", text: bool = False) -> str:
     attrs = f' data-key="{key}"' if key else ""
     attrs += ' class="text"' if text else ""
-    return f"<td{attrs}>{html.escape(fmt(value))}</td>"
+    return f"<td{attrs}>{html.escape(metric_text(value, missing=''))}</td>"
 
 
 def trial_columns(view: ExperimentView) -> list[tuple[str, str]]:
@@ -270,7 +261,7 @@ def trial_value(trial: TrialRecord, key: str, *, held_out: dict[str, float] | No
         return trial.outcome
     if key.startswith("param:"):
         value = trial.params.get(key.removeprefix("param:"))
-        return f"{value:.4g}" if isinstance(value, float) else value  # searched values, not metrics
+        return value_text(value)  # searched values, not metrics
     if key.startswith("test_"):
         return (held_out or {}).get(key.removeprefix("test_"))
     if key == "epochs":
