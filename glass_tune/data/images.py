@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torchvision.transforms import InterpolationMode
 
-from glass_tune.util.errors import DataError
+from glass_tune.util.errors import DataError, message_line
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -60,7 +60,7 @@ def _unreadable_reason(path: Path, exc: Exception) -> str:
         return "empty file, 0 bytes"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image in any known format"
-    return f"truncated or corrupt data: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    return f"truncated or corrupt data: {message_line(exc)}"
 
 
 def _wide_to_uint8(img: Image.Image) -> Image.Image:

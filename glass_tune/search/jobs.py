@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from glass_tune import __version__
-from glass_tune.util.errors import UserError
+from glass_tune.util.errors import UserError, message_line
 
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails, JobSubmissionClient
@@ -109,11 +109,7 @@ def connect(*, address: str | None) -> JobSubmissionClient:
             "the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
         ) from None
     except RuntimeError as exc:  # an HTTP server that is not Ray's job server
-        raise UserError(f"--address {url}: not a Ray job server ({_first_line(exc)})") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    return next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise UserError(f"--address {url}: not a Ray job server ({message_line(exc)})") from None
 
 
 def job_details(*, client: JobSubmissionClient, job_id: str) -> JobDetails:

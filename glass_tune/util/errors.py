@@ -15,3 +15,12 @@ class ConfigError(UserError):
 
 class DataError(UserError):
     """A dataset folder or file is missing, empty or unreadable."""
+
+
+def message_line(exc: BaseException) -> str:
+    """An exception's message as one line for a UserError: its first non-empty line, else its type.
+
+    For an OSError the OS's own reason (``strerror``: "Permission denied") without the path.
+    """
+    text = getattr(exc, "strerror", None) or str(exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
