@@ -29,7 +29,7 @@ from glass_tune.util.errors import UserError
 if TYPE_CHECKING:
     import optuna
 
-    from glass_tune.search.optuna_searcher import StudyStore
+    from glass_tune.experiment.study_store import StudyStore
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class ExperimentView:
     def study_store(self, *, cache: Path) -> StudyStore:
         """Where the study lives; ``cache`` receives the journal's copy for object storage (a reader's
         own folder, never the driver's mirror, which a running search appends to)."""
-        from glass_tune.search.optuna_searcher import StudyStore
+        from glass_tune.experiment.study_store import StudyStore
 
         url = (self.record.get("options") or {}).get("optuna_storage")
         return StudyStore(experiment=self.location, url=url, cache=cache)

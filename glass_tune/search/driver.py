@@ -318,7 +318,7 @@ def run_search(
 
     The experiment record is written only once Ray and the storage are known to work.
     """
-    from glass_tune.search.optuna_searcher import register_total_limit
+    from glass_tune.search.concurrency import register_total_limit
 
     options.validate()
     options.experiment.parent.check_writable()
