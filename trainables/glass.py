@@ -32,6 +32,7 @@ from glass_tune.search.protocol import (
 from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
 from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
+from glass_tune.util.logs import NOTICES_LOGGER
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
 
 
@@ -92,6 +93,8 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     """Ray Tune entry point (function trainable)."""
     # Ray logs every persisted checkpoint at INFO on the driver console; the progress lines say enough.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    # The driver's preflight said each protocol notice once; per trial they would repeat behind Ray's prefixes.
+    logging.getLogger(NOTICES_LOGGER).setLevel(logging.ERROR)
     quiet_exit_in_finalizers()
     glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
     config = from_mapping(glass_values, source="trial config")

@@ -16,6 +16,7 @@ import math
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.config.yaml_values import parse_yaml
@@ -116,6 +117,22 @@ def read_search_record(*, experiment: Location) -> dict[str, Any]:
 def study_name(experiment_name: str, category: str) -> str:
     """The Optuna study of one category of an experiment (the driver creates it, readers open it)."""
     return f"{experiment_name}/{category}"
+
+
+def timestamp_text(seconds: float) -> str:
+    """A moment as search.yaml records it: ISO 8601 with the local zone, e.g. 2026-12-04T21:10:00+00:00."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def record_time(value: Any) -> float | None:
+    """Seconds since the epoch of a recorded time: ISO 8601 text (YAML may have parsed it already) or,
+    in experiments written before 0.2, a raw epoch float."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def experiment_objective(*, experiment: Location) -> Objective:

@@ -21,6 +21,7 @@ from glass_tune.experiment.results import (
     experiment_objective,
     load_trials,
     read_search_record,
+    record_time,
 )
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.util.errors import UserError
@@ -94,7 +95,7 @@ def experiment_status(*, experiment: str) -> ExperimentStatus:
     record = read_search_record(experiment=location)
     objective = experiment_objective(experiment=location)
     samples = int(record.get("options", {}).get("samples", 0))
-    started = record.get("started_at")
+    started = record_time(record.get("started_at"))
     present = {d.name: d for d in category_dirs(experiment=location)}
     statuses = []
     for name in record.get("categories", []):

@@ -9,6 +9,7 @@ trials use.  S3-compatible servers are reached with the usual AWS variables (``A
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,6 +107,17 @@ class Location:
         return sorted(
             (self / posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory), key=lambda loc: loc.name
         )
+
+    def check_creatable(self) -> None:
+        """Like :meth:`check_writable` but creates nothing on a local disk (a mistake found later must not
+        leave an empty folder behind): the nearest existing folder must be writable."""
+        if not self.is_local:
+            return self.check_writable()  # an object-store prefix is no visible folder
+        existing = self.local_path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"--storage {self.uri}: cannot write there ({existing} is not a writable folder)")
 
     def check_writable(self) -> None:
         """Create the folder and write a probe: an unwritable ``--storage`` fails before any trial."""

@@ -29,7 +29,7 @@ from glass_tune.experiment.results import (
 )
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.search.protocol import best_of
-from glass_tune.util.errors import UserError
+from glass_tune.util.errors import UserError, did_you_mean
 from glass_tune.util.runtime import versions
 
 FORMATS = ("yaml", "json", "anomalib", "official")
@@ -255,11 +255,16 @@ def _category_dir(path: Location, category: str | None) -> Location:
     """Accept the experiment folder (one category, or ``category`` named) or a category folder itself."""
     if not path.is_dir():
         raise UserError(f"{path}: no such experiment folder")
-    if category is not None:
-        return path / category
-    if is_category_dir(location=path):
+    if is_category_dir(location=path) and category is None:
         return path
     candidates = category_dirs(experiment=path)
+    if category is not None:
+        names = [p.name for p in candidates]
+        if candidates and category not in names:
+            raise UserError(
+                f"{path}: no category '{category}' in this experiment{did_you_mean(category, names)} (it has: {', '.join(names)})"
+            )
+        return path / category
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -38,11 +39,36 @@ OUTPUT_NAMES = ("score", "anomaly_map")  # of an exported ONNX graph (glass_tune
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
 
+HEATMAP_SUFFIX = "_heatmap.png"
+
+
 @dataclass
 class Prediction:
     path: Path
     score: float
     heatmap: Path
+
+
+def relative_names(paths: Sequence[str | Path]) -> list[Path]:
+    """Each path relative to the longest common parent of all: distinct files get distinct names
+    (MVTec, VisA and folder datasets repeat base names such as ``000.png`` across defect folders)."""
+    resolved = [Path(p).resolve() for p in paths]
+    if not resolved:
+        return []
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [p.relative_to(root) for p in resolved]
+
+
+def heatmap_names(paths: Sequence[str | Path]) -> list[Path]:
+    """One output per input, never two inputs on one file: ``<relative path>_heatmap.png`` without the
+    image extension, with it where two inputs differ only in their extension (``a.png``, ``a.jpg``)."""
+    names = relative_names(paths)
+    sources: dict[Path, set[Path]] = {}
+    for name in names:
+        sources.setdefault(name.with_suffix(""), set()).add(name)
+    return [
+        name.parent / f"{name.stem if len(sources[name.with_suffix('')]) == 1 else name.name}{HEATMAP_SUFFIX}" for name in names
+    ]
 
 
 def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Location:
@@ -170,7 +196,8 @@ def predict_images(
     device: str = "auto",
     category: str | None = None,
 ) -> list[Prediction]:
-    """Write ``<stem>_heatmap.png`` per image and ``scores.csv``; inputs are validated before any output.
+    """Write a heat map per image (see :func:`heatmap_names`) and ``scores.csv``; inputs are validated
+    before any output.
 
     Exactly one of ``checkpoint`` (torch) and ``onnx`` (an exported model, run by onnxruntime).
     """
@@ -191,9 +218,9 @@ def write_predictions(
     images: Sequence[str | Path], tensors: Sequence[torch.Tensor], scorer: Scorer, *, out_dir: Path
 ) -> list[Prediction]:
     results: list[Prediction] = []
-    for path, tensor in zip(images, tensors, strict=True):
+    for path, tensor, name in zip(images, tensors, heatmap_names(images), strict=True):
         score, amap = scorer(tensor.unsqueeze(0))
-        target = out_dir / f"{Path(path).stem}_heatmap.png"
+        target = out_dir / name
         buf = io.BytesIO()
         overlay(tensor, amap[0]).save(buf, format="PNG")
         atomic_write_bytes(target, buf.getvalue())
@@ -202,6 +229,6 @@ def write_predictions(
     writer = csv.writer(rows)
     writer.writerow(["image", "score", "heatmap"])
     for r in results:
-        writer.writerow([str(r.path), f"{r.score:.6f}", r.heatmap.name])
+        writer.writerow([str(r.path), f"{r.score:.6f}", r.heatmap.relative_to(out_dir).as_posix()])
     atomic_write_text(out_dir / "scores.csv", rows.getvalue())
     return results

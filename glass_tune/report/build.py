@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,12 +95,7 @@ def build_section(view: ExperimentView, category_dir: Location, *, device: str, 
             plots.parallel_coordinates(trials, params=view.searched, metric=objective.metric),
         ),
     ]
-    missing = sum(h is None for h in section.held_out.values())
-    if missing:
-        section.notes.append(
-            f"{missing} of {len(trials)} trials have no held-out figures: nothing was held out "
-            "(val_source=test), or the trial ended before its held-out evaluation ran."
-        )
+    section.notes += held_out_notes(trials, section.held_out)
     png, note = importance_plot(view.open_study(category_dir.name, cache=cache))
     if png is not None:
         section.plots.append(Plot("importance", "Parameter importance", png))
@@ -169,6 +165,7 @@ def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
 def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
     """The best trial's selected model on its held-out images (validation images when none are held out)."""
     from glass_tune.data import denormalize
+    from glass_tune.inference.predict import relative_names
 
     path = checkpoint_file(trial=best, category_dir=category_dir)
     if path is None:
@@ -188,10 +185,8 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
     picks = _overlay_picks(ev.labels)
     items = [dataset[i] for i in picks]
     images = [denormalize(it["image"]).clamp(0, 1).permute(1, 2, 0).numpy() for it in items]
-    titles = [
-        f"{Path(it['path']).parent.name}/{Path(it['path']).stem}  score {ev.scores[i]:.3f}"
-        for it, i in zip(items, picks, strict=True)
-    ]
+    names = relative_names([s.path for s in dataset.samples])  # distinct, like predict's outputs
+    titles = [f"{names[i].with_suffix('').as_posix()}  score {ev.scores[i]:.3f}" for i in picks]
     return [
         Plot(
             "best_trial_overlays",
@@ -234,12 +229,30 @@ def _cell(value: Any, *, key: str = "", text: bool = False) -> str:
     return f"<td{attrs}>{html.escape(metric_text(value, missing=''))}</td>"
 
 
-def trial_columns(view: ExperimentView) -> list[tuple[str, str]]:
-    """(key, header) of the trial table; keys are what the cells' ``data-key`` attributes say."""
+def held_out_notes(trials: Sequence[TrialRecord], held_out: Mapping[str, Any]) -> list[str]:
+    """Why trials have no held-out figures, by the reason each has: stopped early (the held-out test
+    runs after the last epoch), errored, or nothing held out (val_source=test)."""
+    missing = [t for t in trials if held_out.get(t.trial_id) is None]
+    reasons = {
+        Outcome.STOPPED: "stopped early, before the held-out test that follows the last epoch",
+        Outcome.ERRORED: "errored",
+    }
+    counts: dict[str, int] = {}
+    for t in missing:
+        why = reasons.get(t.outcome) or (
+            "nothing was held out (val_source=test)" if t.config.get("val_source") == "test" else "no final report"
+        )
+        counts[why] = counts.get(why, 0) + 1
+    return [f"{n} of {len(trials)} trials have no held-out figures: {why}." for why, n in counts.items()]
+
+
+def trial_columns(view: ExperimentView, trials: Sequence[TrialRecord]) -> list[tuple[str, str]]:
+    """(key, header) of the trial table, the parameters those of the category's resolved space; keys
+    are what the cells' ``data-key`` attributes say."""
     return [
         ("trial", "trial"),
         ("state", "state"),
-        *[(f"param:{p}", p) for p in view.searched],
+        *[(f"param:{p}", p) for p in plots.live_params(trials, view.searched)],
         (view.objective.metric, view.objective.metric),
         ("best_image_auroc", "image AUROC"),
         ("best_pixel_auroc", "pixel AUROC"),
@@ -274,7 +287,7 @@ def trial_value(trial: TrialRecord, key: str, *, held_out: dict[str, float] | No
 
 
 def _trial_table(view: ExperimentView, section: Section) -> str:
-    cols = trial_columns(view)
+    cols = trial_columns(view, section.trials)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in cols)
     rows = []
     for t in section.trials:

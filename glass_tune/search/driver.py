@@ -12,6 +12,7 @@ or an object-store prefix; see :mod:`glass_tune.experiment.storage`)::
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -33,6 +34,7 @@ from glass_tune.experiment.results import (
     read_search_record,
     study_name,
     summarize,
+    timestamp_text,
     write_summary,
 )
 from glass_tune.experiment.storage import Location
@@ -43,9 +45,11 @@ from glass_tune.search.samplers import make_sampler
 from glass_tune.search.schedulers import make_scheduler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
-from glass_tune.util.logs import get_logger
+from glass_tune.util.logs import get_logger, quieted
 
 log = get_logger(__name__)
+
+RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"  # "Token authentication is enabled ..."
 
 
 class SearchInterrupted(UserError):
@@ -109,12 +113,29 @@ def connect_ray(options: TuneOptions) -> None:
     log.info(f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU")
 
 
+def _verbose() -> bool:
+    return log.isEnabledFor(logging.DEBUG)
+
+
+def quiet_libraries() -> None:
+    """Keep Ray's and Optuna's lines that say nothing to a glass-tune user off the console (-v keeps
+    them): Tune's "View detailed results" and TensorBoard hint (pointing at Ray's temp folder, not the
+    experiment) come from its new console output, which glass-tune's own progress lines replace; the
+    "A new study created" line from Optuna's INFO log."""
+    if _verbose():
+        return
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter at verbose=0 prints nothing
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def _init_ray(address: str | None) -> None:
     import ray
 
     kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
     if address is None:
-        ray.init(address="local", **kwargs)
+        # A new local Ray enables token authentication and says so; glass-tune's own Ray is loopback-only.
+        with quieted(RAY_TOKEN_LOGGER, level=logging.DEBUG if _verbose() else logging.ERROR):
+            ray.init(address="local", **kwargs)
         return
     # Ray >= 2.52 clusters default to token authentication; a token-mode driver also connects to a
     # cluster without it, so this only turns a 20-second failure into a working connection.
@@ -275,7 +296,7 @@ def search_category(
 def save_search_record(base: GlassConfig, space: SearchSpace, options: TuneOptions, categories: Sequence[str]) -> None:
     record = {
         "options": asdict(options),
-        "started_at": time.time(),
+        "started_at": timestamp_text(time.time()),
         "categories": list(categories),
         "space": space.to_dict(),
         "base_config": base.to_dict(),
@@ -319,9 +340,12 @@ def run_search(
     The experiment record is written only once Ray and the storage are known to work.
     """
     from glass_tune.search.concurrency import register_total_limit
+    from glass_tune.training.run_inputs import texture_notice
 
     options.validate()
     options.experiment.parent.check_writable()
+    quiet_libraries()
+    texture_notice(base)  # once per search (trials keep their notices to themselves), also on --resume
     connect_ray(options)
     if not resume:
         save_search_record(base, space, options, categories)

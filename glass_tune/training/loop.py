@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from glass_tune.config.schema import GlassConfig, save_config
 from glass_tune.model import GlassModel
@@ -257,7 +256,7 @@ def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]
     loader = _loader(run.data.train, config, shuffle_seed=config.seed * 100_003 + run.epoch)
     n_batches = batches_per_epoch(config, len(run.data.train))
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
-    bar = tqdm(total=n_batches, desc=f"epoch {run.epoch}/{config.epochs}", leave=False, disable=not progress)
+    bar = _progress_bar(n_batches, f"epoch {run.epoch}/{config.epochs}", enabled=progress)
     for i, batch in enumerate(itertools.islice(loader, n_batches)):
         mask_s = batch["mask_s"].to(run.device, non_blocking=True)
         if run.features is None:
@@ -280,6 +279,29 @@ def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]
         bar.set_postfix(loss=f"{float(out.loss.detach()):.4f}")
     bar.close()
     return {k: v / n_batches for k, v in sums.items()}
+
+
+def _progress_bar(total: int, desc: str, *, enabled: bool) -> Any:
+    """A tqdm bar, imported only when shown: the training path runs on machines without tqdm (a bare
+    GPU box, ``benchmarks/gpu_check.py``) as long as nobody asks for a bar."""
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+class _NoBar:
+    """What a hidden bar needs to answer."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **values: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @torch.no_grad()

@@ -181,10 +181,15 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
     )
 
 
-def _texture_source(config: GlassConfig) -> TextureSource:
+def texture_notice(config: GlassConfig) -> None:
+    """Say once that LAS paints procedural textures; drivers call it, so a search says it once, not per trial."""
     if config.anomaly_source_path is None:
         notices.warn(
             "LAS textures are procedural (no anomaly_source_path); the paper draws them from DTD "
             "(set anomaly_source_path to a DTD images/ folder for official-like results)"
         )
+
+
+def _texture_source(config: GlassConfig) -> TextureSource:
+    texture_notice(config)
     return make_texture_source(config.anomaly_source_path)

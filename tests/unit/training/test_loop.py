@@ -159,7 +159,7 @@ def test_console_prints_one_line_per_epoch_unless_quiet(tiny_config, capsys):
         setup_console()
 
 
-def test_predict_dataset_scores_are_max_patch_scores(tiny_config):
+def test_evaluate_dataset_scores_are_max_patch_scores(tiny_config):
     from glass_tune.training.loop import evaluate_dataset
     from glass_tune.training.run_inputs import prepare_data, resolve_run_config
 
