@@ -4,6 +4,10 @@ Thin on purpose: the trial's config dict becomes a :class:`GlassConfig`, and the
 (:func:`glass_tune.training.loop.fit`) runs with a callback that reports every evaluation to Tune and
 attaches a checkpoint when the best score improves (and every ``checkpoint_every`` evaluations), so
 an interrupted search resumes each trial where it stopped.
+
+The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
+restores an experiment whose state is younger than its first snapshot; every trial checks its
+config against the base the driver wrote (``glass_tune.search.protocol.trial_values``).
 """
 
 from __future__ import annotations
@@ -17,17 +21,19 @@ from typing import Any
 import torch
 from ray import tune
 
-from glass_tune.config.schema import FIELD_NAMES, from_mapping
+from glass_tune.experiment.storage import Location
 from glass_tune.search.objective import history_objective, objective_value
 from glass_tune.search.protocol import (
     CHECKPOINT_EVERY_KEY,
     CHECKPOINT_FILE,
     OBJECTIVE_KEY,
     REPEATS_KEY,
+    SEARCHED_KEY,
     best_report,
     epoch_report,
     held_out_report,
-    searched_values,
+    read_trial_base,
+    trial_values,
 )
 from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
 from glass_tune.training.repeats import lockstep_fit
@@ -96,15 +102,16 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     # The driver's preflight said each protocol notice once; per trial they would repeat behind Ray's prefixes.
     logging.getLogger(NOTICES_LOGGER).setLevel(logging.ERROR)
     quiet_exit_in_finalizers()
-    glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
-    config = from_mapping(glass_values, source="trial config")
-    searched = searched_values(trial_config)
+    storage = tune.get_context().get_storage()
+    category_dir = Location(storage.storage_filesystem, storage.experiment_fs_path, storage.experiment_fs_path)
+    config, settings = trial_values(trial_config, read_trial_base(category_dir))
+    searched = {k: getattr(config, k) for k in settings[SEARCHED_KEY]}
     # The trial's working directory on the node it runs on: Ray uploads it to the trial's folder in
     # the experiment storage (SyncConfig(sync_artifacts=True)). get_trial_dir() is a driver-side
     # staging folder that only the driver's own node syncs.
-    trial_dir = Path(tune.get_context().get_storage().trial_working_directory)
+    trial_dir = Path(storage.trial_working_directory)
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
-    objective, repeats = trial_config.get(OBJECTIVE_KEY, "best"), int(trial_config.get(REPEATS_KEY, 1))
+    objective, repeats = settings[OBJECTIVE_KEY], int(settings[REPEATS_KEY])
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
         curve = []
         for step in lockstep_fit(config, repeats=repeats, out_dir=trial_dir / "run"):
@@ -120,7 +127,7 @@ def train_glass(trial_config: dict[str, Any]) -> None:
         return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
-        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5)), objective=objective),
+        TuneReportCallback(checkpoint_every=int(settings[CHECKPOINT_EVERY_KEY]), objective=objective),
     ]
     try:
         restored = tune.get_checkpoint()

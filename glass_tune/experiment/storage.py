@@ -108,6 +108,20 @@ class Location:
             (self / posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory), key=lambda loc: loc.name
         )
 
+    def names(self) -> list[str]:
+        """Names of the folder's entries (files and folders; empty when it does not exist)."""
+        if not self.is_dir():
+            return []
+        return sorted(posixpath.basename(i.path) for i in self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False)))
+
+    def remove_tree(self) -> None:
+        """Delete the folder and everything in it (nothing when it does not exist)."""
+        if self.is_dir():
+            try:
+                self.fs.delete_dir(self.path)
+            except OSError as exc:
+                raise UserError(f"{self.uri}: cannot delete ({message_line(exc)})") from None
+
     def check_creatable(self) -> None:
         """Like :meth:`check_writable` but creates nothing on a local disk (a mistake found later must not
         leave an empty folder behind): the nearest existing folder must be writable."""

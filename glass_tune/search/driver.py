@@ -6,12 +6,14 @@ or an object-store prefix; see :mod:`glass_tune.experiment.storage`)::
     search.yaml        what was asked (base config, space, options): --resume reads it back
     optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.search.optuna_searcher)
     <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
+    <category>/search_base.json    what every trial gets besides its suggestion (written before Ray starts)
     <category>/best_config.yaml   the exported best config, written when the category finishes
     summary.csv, summary.md       one row per category
 """
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 import os
 import socket
@@ -40,7 +42,15 @@ from glass_tune.experiment.results import (
 from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
 from glass_tune.search.options import RESOURCE_FLAGS, TuneOptions
-from glass_tune.search.protocol import CHECKPOINT_EVERY_KEY, OBJECTIVE_KEY, REPEATS_KEY, SEARCHED_KEY
+from glass_tune.search.protocol import (
+    CHECKPOINT_EVERY_KEY,
+    OBJECTIVE_KEY,
+    REPEATS_KEY,
+    SEARCHED_KEY,
+    TRIAL_BASE_FILE,
+    read_trial_base,
+    write_trial_base,
+)
 from glass_tune.search.samplers import make_sampler
 from glass_tune.search.schedulers import make_scheduler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
@@ -159,12 +169,18 @@ def _init_ray(address: str | None) -> None:
 # --- the search ----------------------------------------------------------------------------------
 
 
-def _trial_space(base: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
-    """Constants every trial receives; Optuna's suggestions are merged over them by name."""
-    values = base.to_dict()
-    values[CHECKPOINT_EVERY_KEY] = options.checkpoint_every
-    values[SEARCHED_KEY] = list(space.params)
-    return values
+def trial_base(config: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
+    """Constants every trial receives (``config`` resolved for its category, ``space`` for ``config``).
+
+    Optuna's suggestions are merged over them by name; the trainable checks each trial against them.
+    """
+    return {
+        **config.to_dict(),
+        CHECKPOINT_EVERY_KEY: options.checkpoint_every,
+        SEARCHED_KEY: list(space.params),
+        REPEATS_KEY: options.repeats,
+        OBJECTIVE_KEY: options.objective,
+    }
 
 
 def trial_dirname(trial: Any) -> str:
@@ -190,7 +206,7 @@ def _trainable(options: TuneOptions):
     return tune.with_resources(train_glass, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
 
 
-def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str):
+def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str, param_space: dict[str, Any]):
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
@@ -198,7 +214,6 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     from glass_tune.search.optuna_searcher import GlassOptunaSearch
     from glass_tune.search.progress import ProgressCallback
 
-    space = space.resolve(base)  # per category: e.g. radius_quantile only under svd=1
     objective = objective_of(space)
     searcher = GlassOptunaSearch(
         epochs=base.epochs,
@@ -213,7 +228,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
     return tune.Tuner(
         _trainable(options),
-        param_space={**_trial_space(base, space, options), REPEATS_KEY: options.repeats, OBJECTIVE_KEY: options.objective},
+        param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
             scheduler=make_scheduler(base, options),
@@ -242,39 +257,79 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     )
 
 
-def _restored_tuner(options: TuneOptions, category_dir: Location):
+def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: dict[str, Any] | None):
     from ray import tune
 
-    return tune.Tuner.restore(category_dir.uri, trainable=_trainable(options), resume_unfinished=True, resume_errored=False)
+    return tune.Tuner.restore(
+        category_dir.uri,
+        trainable=_trainable(options),
+        param_space=param_space,
+        resume_unfinished=True,
+        resume_errored=False,
+    )
+
+
+# What Ray's first snapshot writes next to tuner.pkl.  Before all of it is there, Tuner.restore cannot
+# continue: it starts a new run without the param space, and its trials get only Optuna's suggestion.
+_RAY_SNAPSHOT = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
+
+
+def ray_state_restorable(category_dir: Location) -> bool:
+    """Whether Ray's state of a category holds tuner.pkl and a complete first snapshot."""
+    names = category_dir.names()
+    return "tuner.pkl" in names and all(fnmatch.filter(names, pattern) for pattern in _RAY_SNAPSHOT)
+
+
+def _category_inputs(
+    base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str
+) -> tuple[GlassConfig, SearchSpace, dict[str, Any]]:
+    """The category's resolved config and space, and the trial constants built from them."""
+    from glass_tune.training.run_inputs import resolve_run_config
+
+    config = resolve_run_config(base.replace(category=category))
+    if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
+        config = config.replace(data_root=None)
+    space = space.resolve(config)  # per category: e.g. radius_quantile only under svd=1
+    return config, space, trial_base(config, space, options)
+
+
+def _start_or_restore(base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool):
+    """A Tuner that continues Ray's state of the category, or starts it (over) from the record.
+
+    ``<category>/search_base.json`` is written before Ray starts and kept for the whole search: the
+    param space of a fresh start and of a restore, and what every trial is checked against.
+    """
+    category_dir = options.experiment / category
+    if resume and ray_state_restorable(category_dir):
+        log.info(f"[{category}] resuming the interrupted search")
+        if (category_dir / TRIAL_BASE_FILE).is_file():
+            return _restored_tuner(options, category_dir, read_trial_base(category_dir))
+        # started before search_base.json existed: the record gives it; Ray keeps its own param space
+        write_trial_base(category_dir, _category_inputs(base, space, options, category)[2])
+        return _restored_tuner(options, category_dir, None)
+    if resume and category_dir.exists():
+        log.info(f"[{category}] the driver stopped before Ray's first snapshot: starting the category over")
+        category_dir.remove_tree()  # Ray cannot restore any of it; stale trial folders would confuse status
+    config, space, param_space = _category_inputs(base, space, options, category)
+    write_trial_base(category_dir, param_space)
+    return _build_tuner(config, space, options, category, param_space)
 
 
 def search_category(
     base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool
 ) -> CategoryOutcome:
     """Run, resume or (when already finished) just read back one category's search."""
-    from ray import tune
-
     from glass_tune.search.optuna_searcher import reconcile, register_study
-    from glass_tune.training.run_inputs import resolve_run_config
 
     objective = objective_of(space)
     category_dir = options.experiment / category
     store = options.study_store()
     storage = store.open()
     register_study(study_name(options.name, category), storage=storage, on_save=store.upload)
-    restorable = resume and tune.Tuner.can_restore(category_dir.uri)
-    if restorable and (category_dir / BEST_CONFIG_FILE).is_file():
+    if resume and (category_dir / BEST_CONFIG_FILE).is_file():
         log.info(f"[{category}] already finished; nothing to resume")
     else:
-        if restorable:
-            log.info(f"[{category}] resuming the interrupted search")
-            tuner = _restored_tuner(options, category_dir)
-        else:
-            config = resolve_run_config(base.replace(category=category))
-            if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
-                config = config.replace(data_root=None)
-            tuner = _build_tuner(config, space, options, category)
-        tuner.fit()
+        _start_or_restore(base, space, options, category=category, resume=resume).fit()
     trials = load_trials(category_dir=category_dir, objective=objective)
     counts = reconcile(
         storage=storage, study_name=study_name(options.name, category), trials=trials, objective=objective, epochs=base.epochs
