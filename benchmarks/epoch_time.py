@@ -1,6 +1,6 @@
 """Seconds per GLASS training epoch, split by component, for the CPU demo and the paper profile.
 
-The library's own ``train_epoch`` and ``predict_dataset`` run unchanged; timing comes from hooks
+The library's own ``train_epoch`` and ``evaluate_dataset`` run unchanged; timing comes from hooks
 attached by this script only: module forward hooks on the backbone and the patch aggregator (the
 embedding forward), a gradient hook on the embeddings plus an optimizer step pre-hook (the embedding
 backward: from the moment the gradient reaches the embeddings until ``loss.backward()`` returns,
@@ -16,7 +16,7 @@ Components (seconds per epoch):
 * ``las``: Perlin mask + texture blending in the training dataset;
 * ``step_rest``: everything else in ``train_epoch`` (adaptor, LAS discriminator pass, losses, the
   backward pass through the heads, optimizer steps, image normalisation and batching);
-* ``evaluation``: ``predict_dataset`` over the selection split without the metrics;
+* ``evaluation``: ``evaluate_dataset`` over the selection split without the metrics;
 * ``metrics``: ``metrics.evaluate`` on those scores and maps.
 
 A short run measures a few batches and extrapolates to a full epoch from per-batch means (LAS from
@@ -54,7 +54,7 @@ import glass_tune.model.glass as glass_module
 from glass_tune.config.schema import GlassConfig, load_config
 from glass_tune.data import generate_synthetic
 from glass_tune.training import metrics as metrics_lib
-from glass_tune.training.loop import TrainingRun, batches_per_epoch, predict_dataset, start_run, train_epoch
+from glass_tune.training.loop import TrainingRun, batches_per_epoch, evaluate_dataset, start_run, train_epoch
 from glass_tune.util.atomic_io import atomic_write_json
 from glass_tune.util.runtime import peak_gpu_memory_mb, resolve_device, versions
 
@@ -215,7 +215,7 @@ def train_batches(run: TrainingRun, base: GlassConfig, count: int, clock: Clock)
 
 
 def _evaluate(run: TrainingRun, clock: Clock) -> tuple[float, float]:
-    """``(prediction seconds, metrics seconds)`` of one ``predict_dataset`` over the selection split."""
+    """``(prediction seconds, metrics seconds)`` of one ``evaluate_dataset`` over the selection split."""
     spent: list[float] = []
     evaluate = metrics_lib.evaluate
 
@@ -229,7 +229,7 @@ def _evaluate(run: TrainingRun, clock: Clock) -> tuple[float, float]:
     start = clock()
     features = run.features.val if run.features is not None else None
     with mock.patch.object(metrics_lib, "evaluate", timed_evaluate):
-        predict_dataset(run.model, run.data.val, run.config, run.device, features=features)
+        evaluate_dataset(run.model, run.data.val, run.config, run.device, features=features)
     total = clock() - start
     return total - spent[0], spent[0]
 

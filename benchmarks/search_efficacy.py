@@ -68,11 +68,13 @@ from glass_tune.experiment.confirmation import (
     finalist_results,
 )
 from glass_tune.experiment.intervals import Interval
-from glass_tune.experiment.results import HELD_OUT_PREFIX, Objective, TrialRecord
-from glass_tune.search.objective import lockstep_fit, objective_value
+from glass_tune.experiment.results import Objective, TrialRecord
+from glass_tune.search.objective import objective_value
+from glass_tune.search.protocol import HELD_OUT_PREFIX
 from glass_tune.search.samplers import make_sampler
 from glass_tune.search.space import SearchSpace, SpaceSampler, load_search_space
 from glass_tune.training.loop import fit
+from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.run_inputs import resolve_run_config
 from glass_tune.util.atomic_io import atomic_write_json
 from glass_tune.util.runtime import versions
@@ -142,8 +144,8 @@ def train(runs: Runs, config: GlassConfig, *, repeats: int = 1, label: str = "")
         scores = [row["score"] for row in result.history if "score" in row]
         value, test = objective_value(scores, objective="best"), result.test
     else:
-        steps = list(lockstep_fit(config, repeats=repeats, objective="best"))
-        value, test = steps[-1].objective, steps[-1].test
+        steps = list(lockstep_fit(config, repeats=repeats))
+        value, test = objective_value([s.record.score for s in steps], objective="best"), steps[-1].test
     row = {
         "key": key,
         "label": label,

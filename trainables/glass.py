@@ -6,16 +6,13 @@ attaches a checkpoint when the best score improves (and every ``checkpoint_every
 an interrupted search resumes each trial where it stopped.
 
 The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
-restores an experiment whose state is younger than its first snapshot.  The driver writes the
-category's trial constants to ``<category>/search_base.json`` before Ray starts; every trial reads it
-and refuses (an errored trial with a one-line reason) a config that is not that base plus the
-searched values.
+restores an experiment whose state is younger than its first snapshot; every trial checks its
+config against the base the driver wrote (``glass_tune.search.protocol.trial_values``).
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import tempfile
 from pathlib import Path
@@ -24,74 +21,25 @@ from typing import Any
 import torch
 from ray import tune
 
-from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
-from glass_tune.experiment.results import HELD_OUT_PREFIX
 from glass_tune.experiment.storage import Location
-from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
-from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.search.objective import history_objective, objective_value
+from glass_tune.search.protocol import (
+    CHECKPOINT_EVERY_KEY,
+    CHECKPOINT_FILE,
+    OBJECTIVE_KEY,
+    REPEATS_KEY,
+    SEARCHED_KEY,
+    best_report,
+    epoch_report,
+    held_out_report,
+    read_trial_base,
+    trial_values,
+)
+from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
-from glass_tune.util.errors import ConfigError
 from glass_tune.util.logs import NOTICES_LOGGER
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
-
-CHECKPOINT_FILE = "checkpoint.pt"
-CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner
-SEARCHED_KEY = "searched"  # names of the searched parameters, for the hparams summary
-VARIED_KEY = "varied"  # trial-base key: fields that differ per trial besides the searched ones
-TRIAL_BASE_FILE = "search_base.json"  # in the category folder, by the driver; not trial_*: that names trial folders
-
-
-def write_trial_base(category_dir: Location, base: dict[str, Any]) -> None:
-    """Record what every trial of the category receives besides its suggestion (before Ray starts)."""
-    (category_dir / TRIAL_BASE_FILE).write_text(json.dumps(base, indent=1, sort_keys=True))
-
-
-def read_trial_base(category_dir: Location) -> dict[str, Any]:
-    return json.loads((category_dir / TRIAL_BASE_FILE).read_text())
-
-
-def trial_values(trial_config: dict[str, Any], base: dict[str, Any]) -> tuple[GlassConfig, dict[str, Any]]:
-    """The trial's GlassConfig (the base plus its searched values) and the base's other settings.
-
-    A config that lacks base keys or contradicts the base outside the searched keys (and those the
-    base names as ``varied``: the confirmation's seed) is refused.  A
-    missing field whose base value is GlassConfig's default is no contradiction: the trial's config
-    is the same either way (a trial Ray restores from an experiment started before the field existed).
-    """
-    defaults = GlassConfig()
-    missing = [k for k in base if k not in trial_config and not (k in FIELD_NAMES and base[k] == getattr(defaults, k))]
-    if missing:
-        named = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
-        raise ConfigError(
-            f"trial config lacks {len(missing)} of the search's {len(base)} base keys ({named}): "
-            "refused rather than trained on GlassConfig defaults"
-        )
-    searched = {k: trial_config[k] for k in [*base[SEARCHED_KEY], *base.get(VARIED_KEY, [])] if k in trial_config}
-    expected = from_mapping({k: v for k, v in {**base, **searched}.items() if k in FIELD_NAMES}, source=TRIAL_BASE_FILE)
-    got = from_mapping({k: v for k, v in trial_config.items() if k in FIELD_NAMES}, source="trial config")
-    settings = {k: v for k, v in base.items() if k not in FIELD_NAMES}
-    differ = [k for k in FIELD_NAMES if getattr(got, k) != getattr(expected, k)]
-    differ += [k for k, v in settings.items() if json.loads(json.dumps(trial_config[k])) != v]  # tuples: lists
-    if differ:
-        key = differ[0]
-        raise ConfigError(
-            f"trial config {key}={trial_config[key]!r} differs from the search's base ({key}={base[key]!r} in "
-            f"{TRIAL_BASE_FILE}) and {key} is not searched: refused"
-        )
-    return expected, settings
-
-
-def report_metrics(record: EpochRecord, best: dict[str, Any] | None) -> dict[str, Any]:
-    """What a trial reports per evaluation: this epoch's metrics and the best epoch's as ``best_*``.
-
-    ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
-    """
-    assert record.evaluation is not None
-    out: dict[str, Any] = {"epoch": record.epoch, **record.evaluation.metrics}
-    out["score"] = record.score
-    out.update({f"best_{k}": v for k, v in (best or {}).items()})
-    out.update({k: record.losses[k] for k in LOSS_KEYS})
-    return out
 
 
 class TuneReportCallback(Callback):
@@ -114,7 +62,7 @@ class TuneReportCallback(Callback):
             return
         self._evaluations += 1
         metrics = {
-            **report_metrics(record, run.best),
+            **epoch_report(record, run.best),
             "val_source": run.data.val_source,
             OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
         }
@@ -131,12 +79,11 @@ class TuneReportCallback(Callback):
                 return
             last = {
                 **run.history[-1],
-                **{f"best_{k}": v for k, v in (run.best or {}).items()},
+                **best_report(run.best),
                 "val_source": run.data.val_source,
                 OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
             }
-        held_out = {f"{HELD_OUT_PREFIX}{k}": v for k, v in (result.test or {}).items()}
-        self._report({**last, **held_out}, run, checkpoint=True)
+        self._report({**last, **held_out_report(result.test)}, run, checkpoint=True)
 
     @staticmethod
     def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:
@@ -166,13 +113,15 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
     objective, repeats = settings[OBJECTIVE_KEY], int(settings[REPEATS_KEY])
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
-        for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
+        curve = []
+        for step in lockstep_fit(config, repeats=repeats, out_dir=trial_dir / "run"):
+            curve.append(step.record.score)
             tune.report(
                 {
-                    **report_metrics(step.record, step.best),
+                    **epoch_report(step.record, step.best),
                     "val_source": config.val_source,
-                    OBJECTIVE_KEY: step.objective,
-                    **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (step.test or {}).items()},
+                    OBJECTIVE_KEY: objective_value(curve, objective=objective),
+                    **held_out_report(step.test),
                 }
             )
         return

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from glass_tune.experiment.confirmation import CONFIRM_DIR, read_confirmation, read_finalists
+from glass_tune.experiment.outcomes import Outcome
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
     Objective,
@@ -23,10 +24,10 @@ from glass_tune.experiment.results import (
     load_trials,
     read_search_record,
     record_time,
-    short,
 )
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.util.errors import UserError
+from glass_tune.util.numbers import value_text
 
 
 @dataclass
@@ -95,16 +96,14 @@ def _trial_counts(*, category_dir: Location, objective: Objective, samples: int)
     out = CategoryStatus(category=category_dir.name, state="running", samples=samples)
     trials = load_trials(category_dir=category_dir, objective=objective)
     for t in trials:
-        if t.status == "RUNNING":
-            out.running += 1
-        elif t.status == "ERROR":
+        outcome = t.outcome
+        out.running += outcome == Outcome.RUNNING
+        out.pending += outcome == Outcome.PENDING
+        out.stopped += outcome == Outcome.STOPPED
+        out.finished += outcome == Outcome.COMPLETED
+        if outcome == Outcome.ERRORED:
             out.errored += 1
             out.errors.append(f"{t.trial_id}: {t.error}")
-        elif t.status == "TERMINATED":
-            out.stopped += t.stopped_early
-            out.finished += not t.stopped_early
-        else:
-            out.pending += 1
     best = best_trial((t for t in trials if t.error is None), objective=objective)
     if best is not None:
         out.best_value, out.best_trial = float(best.last_result[objective.metric]), best.trial_id
@@ -144,7 +143,7 @@ def format_status(status: ExperimentStatus) -> str:
     """A few lines per experiment: one per category, then each errored trial's reason."""
     lines = [f"{status.experiment}: {status.objective.metric} ({status.objective.mode}), elapsed {_duration(status.elapsed)}"]
     for c in status.categories:
-        best: Any = f"{short(c.best_value)} ({c.best_trial})" if c.best_value is not None else "n/a"
+        best: Any = f"{value_text(c.best_value, missing='nan')} ({c.best_trial})" if c.best_value is not None else "n/a"
         lines.append(
             f"[{c.category}] {c.state}: {c.running} running, {c.pending} pending, {c.finished} finished, "
             f"{c.stopped} stopped early, {c.errored} errored of {c.samples} | best {best}"

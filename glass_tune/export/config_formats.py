@@ -17,7 +17,6 @@ from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.experiment.confirmation import CONFIRM_DIR, FINALIST_KEY, read_confirmation
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
-    HELD_OUT_KEYS,
     SEARCH_FILE,
     Objective,
     TrialRecord,
@@ -30,6 +29,7 @@ from glass_tune.experiment.results import (
     trial_held_out,
 )
 from glass_tune.experiment.storage import Location, resolve
+from glass_tune.search.protocol import best_of
 from glass_tune.util.errors import UserError, did_you_mean
 from glass_tune.util.runtime import versions
 
@@ -94,11 +94,7 @@ def _trial_record(trial: TrialRecord, *, category_dir: Location, folder: Locatio
         "category": config.category,
         "trial_id": trial.trial_id,
         "objective": {"metric": objective.metric, "mode": objective.mode, "value": last.get(objective.metric)},
-        "metrics": {
-            "score": last.get("best_score"),
-            "epoch": last.get("best_epoch"),
-            **{k: last.get(f"best_{k}") for k in HELD_OUT_KEYS},
-        },
+        "metrics": best_of(last),
         "searched_params": trial.params,
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),

@@ -22,9 +22,10 @@ from PIL import Image
 
 from glass_tune.data import normalize
 from glass_tune.data.images import load_rgb, resize_crop, to_float01, to_uint8_tensor
-from glass_tune.experiment.results import CHECKPOINT_FILE, best_trial, checkpoint_file, load_trials
+from glass_tune.experiment.results import best_trial, checkpoint_file, load_trials
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.model import GlassModel
+from glass_tune.search.protocol import CHECKPOINT_FILE
 from glass_tune.training.checkpoint import Checkpoint, load_checkpoint, selected_model
 from glass_tune.util.atomic_io import atomic_write_bytes, atomic_write_text
 from glass_tune.util.errors import UserError

@@ -3,7 +3,7 @@
 ``pre_trained=True`` loads ImageNet weights and freezes the network (eval mode, no grad), as the
 official code does.  An untagged name resolves to timm's ``.tv_in1k`` tag where one exists, because
 the official code uses the torchvision weights while timm's own default for ``wide_resnet50_2`` is
-``racm_in1k`` (spec §1.2, §10.1.1).  ``pre_trained=False`` is anomalib's meaning: random init and
+``racm_in1k`` (docs/algorithm.md §1.2, §10.1.1).  ``pre_trained=False`` is anomalib's meaning: random init and
 trainable.
 
 Weights come from ``backbone_weights`` (a local state dict of the full timm/torchvision model), else

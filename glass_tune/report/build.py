@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from glass_tune import __version__
 from glass_tune.experiment.confirmation import read_confirmation
 from glass_tune.experiment.intervals import finalists_table
-from glass_tune.experiment.results import ERRORED, STOPPED, TrialRecord, best_trial, checkpoint_file, trial_held_out
+from glass_tune.experiment.outcomes import Outcome
+from glass_tune.experiment.results import TrialRecord, best_trial, checkpoint_file, trial_held_out
 from glass_tune.experiment.storage import Location
 from glass_tune.experiment.view import ExperimentView, open_experiment
 from glass_tune.report import plots
 from glass_tune.util.atomic_io import atomic_write_bytes, atomic_write_text
 from glass_tune.util.errors import DataError, UserError
+from glass_tune.util.numbers import metric_text, value_text
+
+if TYPE_CHECKING:  # torch: loaded only when the report scores a checkpoint
+    from torch.utils.data import Dataset
+
+    from glass_tune.training.loop import Evaluation
 
 MIN_TRIALS_FOR_IMPORTANCE = 3
 IMPORTANCE_METHOD = "fANOVA"
@@ -132,32 +138,54 @@ def importance_plot(study: Any | None) -> tuple[bytes | None, str]:
     return plots.importance_bars(dict(values), method=IMPORTANCE_METHOD, n_trials=len(completed)), note
 
 
+@dataclass
+class BestTrialEvaluation:
+    """The best trial's selected model scored on its held-out images (validation ones when none are held out)."""
+
+    evaluation: Evaluation
+    dataset: Dataset
+    held_out: bool
+    selected_epoch: Any
+
+
+def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
+    """Score a trial's selected model exactly as its run did: the run's images, input size and mask protocol.
+
+    Raises DataError when the run's data is not readable here.
+    """
+    from glass_tune.inference.predict import read_checkpoint
+    from glass_tune.training.checkpoint import selected_model
+    from glass_tune.training.loop import evaluate_dataset
+    from glass_tune.training.run_inputs import evaluation_dataset, run_samples
+    from glass_tune.util.runtime import resolve_device
+
+    ckpt = read_checkpoint(path)
+    samples = run_samples(ckpt.config)
+    held_out = samples.test is not None
+    dataset = evaluation_dataset(ckpt.config, samples.test if held_out else samples.val)
+    dev = resolve_device(device)
+    ev = evaluate_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
+    return BestTrialEvaluation(ev, dataset, held_out, (ckpt.best or {}).get("epoch", "?"))
+
+
 def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
     """The best trial's selected model on its held-out images (validation images when none are held out)."""
-    from glass_tune.data import TestDataset, denormalize
-    from glass_tune.inference.predict import read_checkpoint, relative_names
-    from glass_tune.training.checkpoint import selected_model
-    from glass_tune.training.loop import predict_dataset
-    from glass_tune.training.run_inputs import run_samples
-    from glass_tune.util.runtime import resolve_device
+    from glass_tune.data import denormalize
+    from glass_tune.inference.predict import relative_names
 
     path = checkpoint_file(trial=best, category_dir=category_dir)
     if path is None:
         notes.append(f"Best trial {best.trial_id} kept no checkpoint: no heat maps.")
         return []
-    ckpt = read_checkpoint(path)
     try:
-        samples = run_samples(ckpt.config)
+        scored = evaluate_checkpoint(path, device=device)
     except DataError as exc:
         notes.append(f"Best trial {best.trial_id}: its data is not readable here ({exc}); no heat maps.")
         return []
-    held_out = samples.test is not None
-    dataset = TestDataset(samples.test if held_out else samples.val, input_shape=ckpt.config.input_shape)
-    dev = resolve_device(device)
-    ev = predict_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
-    which = "held-out test" if held_out else "validation (nothing was held out: val_source=test)"
+    ev, dataset = scored.evaluation, scored.dataset
+    which = "held-out test" if scored.held_out else "validation (nothing was held out: val_source=test)"
     notes.append(
-        f"Best trial {best.trial_id}: selected epoch {(ckpt.best or {}).get('epoch', '?')}, {len(dataset)} {which} images; "
+        f"Best trial {best.trial_id}: selected epoch {scored.selected_epoch}, {len(dataset)} {which} images; "
         + ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items())
     )
     picks = _overlay_picks(ev.labels)
@@ -201,19 +229,10 @@ figure{margin:1em 0} img{max-width:100%;border:1px solid #ddd}
 """
 
 
-def fmt(value: Any) -> str:
-    """Table numbers: 4 decimals (the report's precision); missing or nan as an empty cell."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
 def _cell(value: Any, *, key: str = "", text: bool = False) -> str:
     attrs = f' data-key="{key}"' if key else ""
     attrs += ' class="text"' if text else ""
-    return f"<td{attrs}>{html.escape(fmt(value))}</td>"
+    return f"<td{attrs}>{html.escape(metric_text(value, missing=''))}</td>"
 
 
 def held_out_notes(trials: Sequence[TrialRecord], held_out: Mapping[str, Any]) -> list[str]:
@@ -221,8 +240,8 @@ def held_out_notes(trials: Sequence[TrialRecord], held_out: Mapping[str, Any]) -
     runs after the last epoch), errored, or nothing held out (val_source=test)."""
     missing = [t for t in trials if held_out.get(t.trial_id) is None]
     reasons = {
-        STOPPED: "stopped early, before the held-out test that follows the last epoch",
-        ERRORED: "errored",
+        Outcome.STOPPED: "stopped early, before the held-out test that follows the last epoch",
+        Outcome.ERRORED: "errored",
     }
     counts: dict[str, int] = {}
     for t in missing:
@@ -261,7 +280,7 @@ def trial_value(trial: TrialRecord, key: str, *, held_out: dict[str, float] | No
         return trial.outcome
     if key.startswith("param:"):
         value = trial.params.get(key.removeprefix("param:"))
-        return f"{value:.4g}" if isinstance(value, float) else value  # searched values, not metrics
+        return value_text(value)  # searched values, not metrics
     if key.startswith("test_"):
         return (held_out or {}).get(key.removeprefix("test_"))
     if key == "epochs":
@@ -310,7 +329,7 @@ def _summary_table(view: ExperimentView, sections: list[Section]) -> str:
         cells = _cell(best.trial_id if best else None, text=True) + "".join(
             _cell(trial_value(best, k, held_out=held_out) if best else None, key=k) for k, _ in keys
         )
-        counts = [sum(t.outcome == st for t in s.trials) for st in (STOPPED, ERRORED)]
+        counts = [sum(t.outcome == st for t in s.trials) for st in (Outcome.STOPPED, Outcome.ERRORED)]
         cells += _cell(len(s.trials), key="trials") + _cell(counts[0], key="stopped") + _cell(counts[1], key="errored")
         rows.append(f'<tr data-category="{html.escape(s.category)}">{link}{cells}</tr>')
     return f'<table class="summary"><tr>{head}</tr>{"".join(rows)}</table>'

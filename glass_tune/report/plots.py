@@ -21,15 +21,16 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from glass_tune.experiment.intervals import LABELS, interval_from
-from glass_tune.experiment.results import COMPLETED, ERRORED, STOPPED, TrialRecord
+from glass_tune.experiment.outcomes import Outcome
+from glass_tune.experiment.results import TrialRecord
 from glass_tune.training.metrics import pro_points, roc_points
 
 DPI = 100
 ERRORED_COLOR = "red"  # the one colour with a meaning (README: errored trials are red); trials never get it
 STATE_STYLE = {  # how a trial's curve looks, by how it ended
-    COMPLETED: {"linestyle": "-", "marker": "o", "color": "tab:blue"},
-    STOPPED: {"linestyle": "--", "marker": "s", "color": "tab:gray"},
-    ERRORED: {"linestyle": ":", "marker": "X", "color": ERRORED_COLOR},
+    Outcome.COMPLETED: {"linestyle": "-", "marker": "o", "color": "tab:blue"},
+    Outcome.STOPPED: {"linestyle": "--", "marker": "s", "color": "tab:gray"},
+    Outcome.ERRORED: {"linestyle": ":", "marker": "X", "color": ERRORED_COLOR},
 }
 # per-trial line colours: tab10 without its red (index 3), which would read as "errored"
 TRIAL_COLORS = [colormaps.get_cmap("tab10")(i) for i in range(10) if i != 3]
@@ -80,12 +81,12 @@ def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
     with a square at their last epoch, errored ones red and dotted with an X."""
     fig, axes = new_figure(1, 2, figsize=(11, 3.8), sharex=True)
     for i, trial in enumerate(trials):
-        style = STATE_STYLE.get(trial.outcome, STATE_STYLE[COMPLETED])
+        style = STATE_STYLE.get(trial.outcome, STATE_STYLE[Outcome.COMPLETED])
         rows = [r for r in trial.history if "epoch" in r]
         epochs = [r["epoch"] for r in rows]
         for ax, key in zip(axes, ("image_auroc", "pixel_auroc"), strict=True):
             ys = [r.get(key, np.nan) if _finite(r.get(key)) else np.nan for r in rows]
-            color = ERRORED_COLOR if trial.outcome == ERRORED else TRIAL_COLORS[i % len(TRIAL_COLORS)]
+            color = ERRORED_COLOR if trial.outcome == Outcome.ERRORED else TRIAL_COLORS[i % len(TRIAL_COLORS)]
             ax.plot(epochs, ys, linestyle=style["linestyle"], color=color, label=trial.trial_id)
             if epochs:
                 ax.plot(epochs[-1:], ys[-1:], marker=style["marker"], color=color, markersize=8)
@@ -114,7 +115,7 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
     range, log-scaled when the values span more than a decade). Completed trials are coloured by
     ``metric`` on a scale over the completed trials only (a trial stopped at its first rung would
     stretch it); stopped trials are grey and dashed, as in the other figures."""
-    scored = [t for t in trials if _finite(t.last_result.get(metric)) and t.outcome != ERRORED]
+    scored = [t for t in trials if _finite(t.last_result.get(metric)) and t.outcome != Outcome.ERRORED]
     params = live_params(scored, params)
     axes_names = [*params, metric]
     fig, ax = new_figure(figsize=(max(6, 2.2 * len(axes_names)), 4))
@@ -130,7 +131,7 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
         labels.append(ticks)
     data = np.array(columns).T
     scores = np.array([float(t.last_result[metric]) for t in scored])
-    done = np.array([t.outcome == COMPLETED for t in scored])
+    done = np.array([t.outcome == Outcome.COMPLETED for t in scored])
     ref = scores[done] if done.any() else scores
     norm = Normalize(ref.min(), ref.max() if ref.max() > ref.min() else ref.min() + 1e-9)
     cmap = colormaps.get_cmap("viridis")
@@ -139,7 +140,7 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
         if complete:
             ax.plot(xs, row, color=cmap(norm(score)), linewidth=2, alpha=0.85)
         else:
-            ax.plot(xs, row, color=STATE_STYLE[STOPPED]["color"], linestyle="--", linewidth=1.2, alpha=0.7)
+            ax.plot(xs, row, color=STATE_STYLE[Outcome.STOPPED]["color"], linestyle="--", linewidth=1.2, alpha=0.7)
     for x, (low, high) in zip(xs, labels, strict=True):
         ax.axvline(x, color="black", linewidth=0.8)
         ax.text(x, -0.06, low, ha="center", va="top", fontsize=8)

@@ -31,9 +31,9 @@ from glass_tune.experiment.confirmation import (
 )
 from glass_tune.experiment.results import Objective, TrialRecord, load_trials
 from glass_tune.experiment.storage import Location
-from glass_tune.search.objective import REPEATS_KEY
+from glass_tune.search.concurrency import trial_slots
 from glass_tune.search.options import SearchInterrupted
-from glass_tune.search.optuna_searcher import total_slots
+from glass_tune.search.protocol import REPEATS_KEY
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
@@ -54,14 +54,14 @@ class FixedTrials(Searcher):
     def suggest(self, trial_id: str) -> dict | None:
         if trial_id not in self.given and len(self.given) >= len(self.configs):
             return Searcher.FINISHED
-        slots = total_slots(self.slots_key)
+        slots = trial_slots(self.slots_key)
         if slots is not None and not slots.take(trial_id):
             return None  # the total limit is reached: Ray asks again later
         index = self.given.setdefault(trial_id, len(self.given))
         return dict(self.configs[index])
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        slots = total_slots(self.slots_key)
+        slots = trial_slots(self.slots_key)
         if slots is not None:
             slots.give(trial_id)
 
@@ -130,7 +130,7 @@ def run_confirmation(
     log.info(f"[{category}] confirmation: {len(finalists)} finalists ({names}) x seeds {list(seeds)}")
     fit(lambda: start(configs))
     trials = load_trials(category_dir=folder, objective=objective)
-    ended = [t for t in trials if t.status in ("TERMINATED", "ERROR")]
+    ended = [t for t in trials if t.outcome.finished]
     if len(trials) < len(configs) or len(ended) < len(trials):
         raise SearchInterrupted(
             f"confirmation of '{category}' interrupted with {len(ended)} of {len(configs)} trials finished; "

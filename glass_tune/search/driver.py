@@ -38,16 +38,26 @@ from glass_tune.experiment.results import (
     Objective,
     load_trials,
     read_search_record,
+    study_name,
     summarize,
     timestamp_text,
     write_summary,
 )
 from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
-from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY
 from glass_tune.search.options import RESOURCE_FLAGS, SearchInterrupted, TuneOptions
 from glass_tune.search.progress import fit_in_turn
-from glass_tune.search.samplers import grace_period, make_sampler
+from glass_tune.search.protocol import (
+    CHECKPOINT_EVERY_KEY,
+    OBJECTIVE_KEY,
+    REPEATS_KEY,
+    SEARCHED_KEY,
+    TRIAL_BASE_FILE,
+    read_trial_base,
+    write_trial_base,
+)
+from glass_tune.search.samplers import make_sampler
+from glass_tune.search.schedulers import make_scheduler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
 from glass_tune.util.logs import get_logger, quieted
@@ -158,17 +168,11 @@ def _init_ray(address: str | None) -> None:
 # --- the search ----------------------------------------------------------------------------------
 
 
-def study_name(options: TuneOptions, category: str) -> str:
-    return f"{options.name}/{category}"
-
-
 def trial_base(config: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
     """Constants every trial receives (``config`` resolved for its category, ``space`` for ``config``).
 
     Optuna's suggestions are merged over them by name; the trainable checks each trial against them.
     """
-    from trainables.glass import CHECKPOINT_EVERY_KEY, SEARCHED_KEY
-
     return {
         **config.to_dict(),
         CHECKPOINT_EVERY_KEY: options.checkpoint_every,
@@ -193,19 +197,6 @@ def _sampler(options: TuneOptions, space: SearchSpace) -> optuna.samplers.BaseSa
     )
 
 
-def _scheduler(base: GlassConfig, options: TuneOptions):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if options.scheduler != "asha":
-        return FIFOScheduler()
-    return ASHAScheduler(
-        time_attr="epoch",
-        max_t=base.epochs,
-        grace_period=grace_period(epochs=base.epochs, eval_interval=base.eval_interval, explicit=options.grace_period),
-        reduction_factor=options.reduction_factor,
-    )
-
-
 def _trainable(options: TuneOptions):
     from ray import tune
 
@@ -223,7 +214,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     objective = objective_of(space)
     searcher = GlassOptunaSearch(
         epochs=base.epochs,
-        study_name=study_name(options, category),
+        study_name=study_name(options.name, category),
         slots_key=options.name,
         space=SpaceSampler(space),
         metric=objective.metric,
@@ -237,7 +228,7 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
         param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
-            scheduler=_scheduler(base, options),
+            scheduler=make_scheduler(base, options),
             num_samples=options.samples,
             metric=objective.metric,
             mode=objective.mode,
@@ -314,8 +305,6 @@ def _start_or_restore(base: GlassConfig, space: SearchSpace, options: TuneOption
     ``<category>/search_base.json`` is written before Ray starts and kept for the whole search: the
     param space of a fresh start and of a restore, and what every trial is checked against.
     """
-    from trainables.glass import TRIAL_BASE_FILE, read_trial_base, write_trial_base
-
     category_dir = options.experiment / category
     if resume and ray_state_restorable(category_dir):
         log.info(f"[{category}] resuming the interrupted search")
@@ -342,7 +331,7 @@ def search_category(
     category_dir = options.experiment / category
     store = options.study_store()
     storage = store.open()
-    register_study(study_name(options, category), storage=storage, on_save=store.upload)
+    register_study(study_name(options.name, category), storage=storage, on_save=store.upload)
     finished = resume and (category_dir / BEST_CONFIG_FILE).is_file()
     if finished:
         log.info(f"[{category}] already finished; nothing to resume")
@@ -352,10 +341,10 @@ def search_category(
         fit_in_turn(lambda: _start_or_restore(base, space, options, category=category, resume=resume), category)
     trials = load_trials(category_dir=category_dir, objective=objective)
     counts = reconcile(
-        storage=storage, study_name=study_name(options, category), trials=trials, objective=objective, epochs=base.epochs
+        storage=storage, study_name=study_name(options.name, category), trials=trials, objective=objective, epochs=base.epochs
     )
     store.upload()
-    ended = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    ended = sum(1 for t in trials if t.outcome.finished)
     if len(trials) < options.samples or ended < len(trials):
         raise SearchInterrupted(
             f"search of '{category}' interrupted with {ended} of {options.samples} trials finished; "
@@ -390,7 +379,7 @@ def _confirm(
     from ray.tune.search import ConcurrencyLimiter
 
     from glass_tune.search.confirm import FixedTrials, fix_finalists, run_confirmation, split_common
-    from trainables.glass import VARIED_KEY, read_trial_base, write_trial_base
+    from glass_tune.search.protocol import VARIED_KEY
 
     category = category_dir.name
     finalists, seeds = fix_finalists(
@@ -490,7 +479,7 @@ def run_search(
 
     The experiment record is written only once Ray and the storage are known to work.
     """
-    from glass_tune.search.optuna_searcher import register_total_limit
+    from glass_tune.search.concurrency import register_total_limit
     from glass_tune.training.run_inputs import texture_notice
 
     options.validate()

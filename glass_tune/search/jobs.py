@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from glass_tune import __version__
-from glass_tune.util.errors import UserError
+from glass_tune.util.errors import UserError, message_line
 from glass_tune.util.logs import get_logger
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ def connect(*, address: str | None) -> JobSubmissionClient:
             "the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
         ) from None
     except RuntimeError as exc:  # an HTTP server that is not Ray's job server
-        raise UserError(f"--address {url}: not a Ray job server ({_first_line(exc)})") from None
+        raise UserError(f"--address {url}: not a Ray job server ({message_line(exc)})") from None
 
 
 def agent_call(call: Callable[[], T], *, client: JobSubmissionClient) -> T:
@@ -135,7 +135,7 @@ def agent_call(call: Callable[[], T], *, client: JobSubmissionClient) -> T:
             if time.monotonic() > deadline:
                 raise UserError(
                     f"{client.get_address()}: the head's job agent did not become available in {AGENT_WAIT_S:g} s "
-                    f"({_first_line(exc).removeprefix('Request failed with status code 500: ').rstrip('.')}); "
+                    f"({message_line(exc).removeprefix('Request failed with status code 500: ').rstrip('.')}); "
                     "look at dashboard_agent.log in the head's Ray session logs (/tmp/ray/session_latest/logs): "
                     f"usually its HTTP port (--dashboard-agent-listen-port, default {AGENT_PORT}) is taken by another process"
                 ) from None
@@ -143,10 +143,6 @@ def agent_call(call: Callable[[], T], *, client: JobSubmissionClient) -> T:
                 log.warning(f"the head's job agent is not available yet: waiting up to {AGENT_WAIT_S:g} s")
                 said = True
             time.sleep(1)
-
-
-def _first_line(exc: BaseException) -> str:
-    return next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
 
 
 def job_details(*, client: JobSubmissionClient, job_id: str) -> JobDetails:

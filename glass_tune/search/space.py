@@ -2,8 +2,7 @@
 
 A space is validated completely when it is loaded, against the same rules as a training config
 (``glass_tune.config.schema.from_mapping``), so a typo or an impossible range is one line on the console
-before Ray starts, not a failed trial an hour later. The schema is documented at the top of
-``search_spaces/default.yaml``.
+before Ray starts, not a failed trial an hour later. The file format: ``docs/search-spaces.md``.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ import optuna
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number
+from glass_tune.search.protocol import DEFAULT_METRIC
 from glass_tune.util import notices
 from glass_tune.util.errors import ConfigError, did_you_mean
 
@@ -290,7 +290,7 @@ def _parse(data: dict[str, Any], *, name: str, source: str) -> SearchSpace:
     name = data.get("name", name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{source}: name must be a non-empty string, got {name!r}")
-    metric = data.get("metric", "best_score")
+    metric = data.get("metric", DEFAULT_METRIC)
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"{source}: metric must be a non-empty string, got {metric!r}")
     mode = data.get("mode", "max")

@@ -305,7 +305,7 @@ class _NoBar:
 
 
 @torch.no_grad()
-def predict_dataset(
+def evaluate_dataset(
     model: GlassModel,
     dataset: torch.utils.data.Dataset,
     config: GlassConfig,
@@ -453,7 +453,7 @@ def fit(
 def run_epoch(run: TrainingRun, *, callbacks: Sequence[Callback] = (), progress: bool = False) -> EpochRecord:
     """One step of :func:`fit`: train the next epoch, evaluate and select when due, write, notify.
 
-    Separate so several runs can advance in lockstep (``glass_tune.search.objective`` trains one
+    Separate so several runs can advance in lockstep (``glass_tune.training.repeats`` trains one
     configuration with several seeds and reports their mean per epoch).
     """
     run.epoch += 1
@@ -464,7 +464,7 @@ def run_epoch(run: TrainingRun, *, callbacks: Sequence[Callback] = (), progress:
     record = EpochRecord(epoch=run.epoch, losses=losses, seconds=0.0)
     if _should_evaluate(run.config, run.epoch):
         val_features = run.features.val if run.features is not None else None
-        record.evaluation = predict_dataset(run.model, run.data.val, run.config, run.device, features=val_features)
+        record.evaluation = evaluate_dataset(run.model, run.data.val, run.config, run.device, features=val_features)
         _select(run, record)
         if record.improved:
             _save_best(run)
@@ -500,7 +500,7 @@ def _held_out_test(run: TrainingRun) -> dict[str, float] | None:
     current = model_state(run.model, include_backbone=run.model.backbone_trainable)
     run.model.load_state_dict(run.best_state, strict=False)
     try:
-        return predict_dataset(run.model, run.data.test, run.config, run.device).metrics
+        return evaluate_dataset(run.model, run.data.test, run.config, run.device).metrics
     finally:
         run.model.load_state_dict(current, strict=False)
 

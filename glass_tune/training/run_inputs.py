@@ -17,6 +17,7 @@ Where validation comes from (``val_source``):
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from glass_tune.data import (
     CategorySplit,
     LocalAnomalySynthesizer,
     Sample,
-    TestDataset,
+    ScoringDataset,
     TextureSource,
     TrainDataset,
     attach_foreground,
@@ -153,6 +154,15 @@ def run_samples(config: GlassConfig) -> RunSamples:
     return RunSamples(split, val=val, test=test)
 
 
+def evaluation_dataset(config: GlassConfig, samples: Sequence[Sample]) -> ScoringDataset:
+    """Images scored as a run scores its validation and held-out sets: its input size and mask protocol.
+
+    Everything that evaluates a trained model (the run itself, the report) builds its set here, so
+    the ground truth is binarised the same way (``mask_protocol``: mvtec/visa/nearest) everywhere.
+    """
+    return ScoringDataset(samples, input_shape=config.input_shape, mask_protocol=config.mask_protocol)
+
+
 def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunData:
     """The datasets of a resolved config; synthesis stays inside the foreground when one is used."""
     samples = run_samples(config)
@@ -164,11 +174,9 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
     train = samples.split.train
     return RunData(
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
-        train_normal=TestDataset(train, input_shape=config.input_shape),
-        val=TestDataset(samples.val, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
-        test=None
-        if samples.test is None
-        else TestDataset(samples.test, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
+        train_normal=ScoringDataset(train, input_shape=config.input_shape),
+        val=evaluation_dataset(config, samples.val),
+        test=None if samples.test is None else evaluation_dataset(config, samples.test),
         val_source=config.val_source,
     )
 

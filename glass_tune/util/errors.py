@@ -20,6 +20,15 @@ class DataError(UserError):
     """A dataset folder or file is missing, empty or unreadable."""
 
 
+def message_line(exc: BaseException) -> str:
+    """An exception's message as one line for a UserError: its first non-empty line, else its type.
+
+    For an OSError the OS's own reason (``strerror``: "Permission denied") without the path.
+    """
+    text = getattr(exc, "strerror", None) or str(exc)
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for the closest choice, or nothing: what error lines append to a typo."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)

@@ -23,7 +23,7 @@ from glass_tune.experiment.intervals import Interval, finalists_table
 from glass_tune.experiment.results import Objective, TrialRecord
 from glass_tune.experiment.storage import resolve
 from glass_tune.search.confirm import FixedTrials, split_common, trial_configs
-from glass_tune.search.objective import SEED_STRIDE
+from glass_tune.training.repeats import SEED_STRIDE
 
 OBJ = Objective()  # best_score, max
 BASE = {"seed": 0, "epochs": 2, "searched": ["step"], "step": 20}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from unittest import mock
 
-from glass_tune.experiment.results import COMPLETED, STOPPED, TrialRecord
+from glass_tune.experiment.outcomes import Outcome
+from glass_tune.experiment.results import TrialRecord
 from glass_tune.report import plots
 from glass_tune.report.build import held_out_notes
 
@@ -22,7 +23,7 @@ TRIALS = [
 
 
 def test_only_live_parameters_are_axes_and_the_colour_scale_spans_completed_trials():
-    assert [t.outcome for t in TRIALS] == [COMPLETED, COMPLETED, STOPPED]
+    assert [t.outcome for t in TRIALS] == [Outcome.COMPLETED, Outcome.COMPLETED, Outcome.STOPPED]
     assert plots.live_params(TRIALS, ["step", "radius_quantile"]) == ["step"]  # radius_quantile: dead (svd=0)
     with (
         mock.patch.object(plots, "Normalize", wraps=plots.Normalize) as norm,
@@ -36,7 +37,7 @@ def test_only_live_parameters_are_axes_and_the_colour_scale_spans_completed_tria
 
 def test_no_trial_colour_is_the_errored_red():
     assert plots.colormaps.get_cmap("tab10")(3) not in plots.TRIAL_COLORS  # tab10's red
-    assert plots.STATE_STYLE[STOPPED]["color"] != plots.ERRORED_COLOR
+    assert plots.STATE_STYLE[Outcome.STOPPED]["color"] != plots.ERRORED_COLOR
 
 
 def test_held_out_note_states_the_actual_reason():
