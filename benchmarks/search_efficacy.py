@@ -182,7 +182,7 @@ def tpe_search(
         run = config.replace(**fixed, **trial.params)
         row = train(runs, run, repeats=repeats, label=f"{label} trial {i}")
         study.tell(trial, row["value"])
-        trials.append(_record(f"{label}-t{i}", run, space, row))
+        trials.append(_record(f"t{i}", run, space, row))
     return trials
 
 
