@@ -207,7 +207,6 @@ def _trainable(options: TuneOptions):
 
 def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str, param_space: dict[str, Any]):
     from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
 
     from glass_tune.search.optuna_searcher import GlassOptunaSearch
 
@@ -222,22 +221,30 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
         points_to_evaluate=[dict(p) for p in space.points_to_evaluate] or None,
         sampler=_sampler(options, space),
     )
-    search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
     return tune.Tuner(
         _trainable(options),
         param_space=param_space,
-        tune_config=tune.TuneConfig(
-            search_alg=search_alg,
-            scheduler=make_scheduler(base, options),
-            num_samples=options.samples,
-            metric=objective.metric,
-            mode=objective.mode,
-            trial_dirname_creator=trial_dirname,
-            trial_name_creator=trial_dirname,
-        ),
+        tune_config=_tune_config(options, objective, searcher, scheduler=make_scheduler(base, options), trials=options.samples),
         run_config=_run_config(
             options, objective, name=category, storage=options.experiment, label=category, trials=options.samples
         ),
+    )
+
+
+def _tune_config(options: TuneOptions, objective: Objective, searcher: Any, *, scheduler: Any, trials: int):
+    """The searcher under --max-concurrent, the scheduler, the objective and short trial names."""
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
+    return tune.TuneConfig(
+        search_alg=search_alg,
+        scheduler=scheduler,
+        num_samples=trials,
+        metric=objective.metric,
+        mode=objective.mode,
+        trial_dirname_creator=trial_dirname,
+        trial_name_creator=trial_dirname,
     )
 
 
@@ -376,7 +383,6 @@ def _confirm(
     """The finalists of a finished search, raced on fresh seeds (see glass_tune.search.confirm)."""
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
-    from ray.tune.search import ConcurrencyLimiter
 
     from glass_tune.search.confirm import FixedTrials, fix_finalists, run_confirmation, split_common
     from glass_tune.search.protocol import VARIED_KEY
@@ -406,19 +412,11 @@ def _confirm(
         trial_base = {**common, VARIED_KEY: ["seed"]}  # the seed differs between the runs of a finalist
         write_trial_base(folder, trial_base)
         searcher = FixedTrials(suggestions, metric=objective.metric, mode=objective.mode, slots_key=options.name)
-        search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
         return tune.Tuner(
             _trainable(options),
             param_space=trial_base,
-            tune_config=tune.TuneConfig(
-                search_alg=search_alg,
-                scheduler=FIFOScheduler(),  # every seed trains all epochs: like is compared with like
-                num_samples=len(configs),
-                metric=objective.metric,
-                mode=objective.mode,
-                trial_dirname_creator=trial_dirname,
-                trial_name_creator=trial_dirname,
-            ),
+            # FIFO: every seed trains all epochs, so like is compared with like
+            tune_config=_tune_config(options, objective, searcher, scheduler=FIFOScheduler(), trials=len(configs)),
             run_config=_run_config(options, objective, name=CONFIRM_DIR, storage=category_dir, label=label, trials=len(configs)),
         )
 
