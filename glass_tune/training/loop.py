@@ -373,7 +373,7 @@ def start_run(config: GlassConfig, *, out_dir: Path | None, resume: Path | None)
     model = GlassModel.from_config(config).to(device)
     if device.type == "cuda":
         model.backbone.to(memory_format=torch.channels_last)
-    data = prepare_data(config, feature_grid=model.feature_grid)
+    data = prepare_data(config, feature_grid=model.feature_grid, val_dir=None if out_dir is None else out_dir / "validation")
     run = TrainingRun(config, model, build_optimizers(model, config), data, device, out_dir)
     if resume is not None:
         _restore(run, load_checkpoint(resume), source=resume)
