@@ -65,7 +65,9 @@ def _add_data_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--val-source",
         choices=VAL_SOURCE_CHOICES,
-        help="validation for epoch selection and search: split of the test set (default), the test set, or val_dir",
+        help="validation for epoch selection and search: auto (default: split when the test set has defects with "
+        "masks, else synthetic), split of the test set, synthetic defects on held-out training images, the test set, "
+        "or val_dir",
     )
     p.add_argument(
         "--val-ratio", type=float, metavar="R", help="share of the test set used for validation with split (default 0.5)"
@@ -112,7 +114,7 @@ def _prepare_out_dir(out: Path, *, overwrite: bool, resume: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from glass_tune.training.console import ConsoleCallback, format_metrics
+    from glass_tune.training.console import ConsoleCallback, format_decisions, format_metrics, format_thresholds
     from glass_tune.training.data_check import preflight
     from glass_tune.training.loop import fit
     from glass_tune.training.run_inputs import resolve_run_config
@@ -132,9 +134,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     best = result.best
-    log.info(f"best epoch {best.get('epoch')}: {format_metrics(best)}")
+    log.info(f"best epoch {best.get('epoch')} on {result.val_source} validation: {format_metrics(best)}")
+    if result.thresholds is not None:
+        log.info(format_thresholds(result.thresholds))
     if result.test is not None:
-        log.info(f"held-out test at that epoch: {format_metrics(result.test)}")
+        log.info(f"held-out test at that epoch: {format_metrics(result.test)}  {format_decisions(result.test)}")
     log.info(f"outputs: {out}  (tensorboard --logdir {out / 'tensorboard'})")
     return 0
 
@@ -143,11 +147,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from glass_tune.inference.predict import predict_images
 
     results = predict_images(
-        args.images, out_dir=args.out, checkpoint=args.checkpoint, onnx=args.onnx, device=args.device, category=args.category
+        args.images,
+        out_dir=args.out,
+        checkpoint=args.checkpoint,
+        onnx=args.onnx,
+        device=args.device,
+        category=args.category,
+        threshold=args.threshold,
+        pixel_threshold=args.pixel_threshold,
     )
     for r in results:
-        print(f"{r.score:.6f}  {r.path}")
-    log.info(f"heat maps and scores.csv written to {Path(args.out).resolve()}")
+        print(f"{r.score:.6f}  {'anomalous' if r.is_anomalous else 'normal   '}  {r.path}")
+    if results:
+        log.info(f"decisions at image threshold {results[0].threshold:.6f} (score >= threshold is anomalous)")
+    log.info(f"heat maps, defect masks and scores.csv written to {Path(args.out).resolve()}")
     return 0
 
 
@@ -409,6 +422,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     _add_device_flag(p, default="auto")
     p.add_argument("--category", metavar="C", help="which category, when --checkpoint is an experiment with several")
+    p.add_argument(
+        "--threshold", type=float, metavar="T", help="image score threshold (default: the one calibrated on validation)"
+    )
+    p.add_argument(
+        "--pixel-threshold",
+        type=float,
+        metavar="T",
+        help="defect-mask threshold (default: the calibrated one; with --threshold alone, that value)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("report", help="write an HTML report (plots, trial table, best model's heat maps) of a search")

@@ -40,9 +40,7 @@ def hold_out(train: Sequence[Sample], *, ratio: float, seed: int, where: Path) -
     """``(held_out, kept)``: about ``ratio`` of the training images, at least one on each side."""
     n = len(train)
     if n < 2:
-        raise DataError(
-            f"{where}: {n} training image(s), synthetic validation needs at least 2 (one held out, one trained on)"
-        )
+        raise DataError(f"{where}: {n} training image(s), synthetic validation needs at least 2 (one held out, one trained on)")
     count = min(n - 1, max(1, math.floor(n * ratio + 0.5)))
     chosen = set(np.random.default_rng([seed, STREAM]).permutation(n)[:count].tolist())
     held = [s for i, s in enumerate(train) if i in chosen]

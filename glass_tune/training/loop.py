@@ -114,6 +114,7 @@ class FitResult:
     val_source: str
     out_dir: Path | None
     startup: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The ``metrics.json`` document (names are the interface other tools read).
@@ -125,6 +126,7 @@ class FitResult:
             "best": self.best,
             "test": self.test,
             "val_source": self.val_source,
+            "thresholds": self.thresholds,
             "history": self.history,
             **self.startup,
             "config": self.config.to_dict(),
@@ -150,6 +152,7 @@ class TrainingRun:
     best_state: dict[str, torch.Tensor] | None = None
     features: RunFeatures | None = None
     startup: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, Any] | None = None  # decision thresholds calibrated at the selected epoch
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(
@@ -161,6 +164,7 @@ class TrainingRun:
             history=list(self.history),
             best=self.best,
             best_model_state=self.best_state,
+            thresholds=self.thresholds,
         )
 
     def save_checkpoint(self, path: Path) -> None:
@@ -326,12 +330,15 @@ def _should_evaluate(config: GlassConfig, epoch: int) -> bool:
 
 
 def _select(run: TrainingRun, record: EpochRecord) -> None:
-    """Keep the best epoch: strictly greater image + pixel AUROC, as the official code."""
-    assert record.evaluation is not None
-    record.score = score_of(record.evaluation.metrics)
+    """Keep the best epoch: strictly greater image + pixel AUROC, as the official code; its
+    validation scores calibrate the decision thresholds that predict and the export use."""
+    ev = record.evaluation
+    assert ev is not None
+    record.score = score_of(ev.metrics)
     if record.score > run.best_score:
-        run.best = {"epoch": record.epoch, **record.evaluation.metrics, "score": record.score}
+        run.best = {"epoch": record.epoch, **ev.metrics, "score": record.score}
         run.best_state = model_state(run.model, include_backbone=run.model.backbone_trainable)
+        run.thresholds = metrics_lib.calibrate_thresholds(labels=ev.labels, scores=ev.scores, masks=ev.masks, maps=ev.maps)
         record.improved = True
 
 
@@ -353,6 +360,7 @@ def _partial_result(run: TrainingRun) -> FitResult:
         val_source=run.data.val_source,
         out_dir=run.out_dir,
         startup=run.startup,
+        thresholds=run.thresholds,
     )
 
 
@@ -403,6 +411,7 @@ def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
     restore_rng(ckpt.rng_state)
     run.epoch, run.history, run.best = ckpt.epoch, list(ckpt.history), ckpt.best
     run.best_state = ckpt.best_model_state
+    run.thresholds = ckpt.thresholds
 
 
 def fit(
@@ -465,6 +474,7 @@ def finish_run(run: TrainingRun, *, callbacks: Sequence[Callback] = ()) -> FitRe
         val_source=run.data.val_source,
         out_dir=run.out_dir,
         startup=run.startup,
+        thresholds=run.thresholds,
     )
     _write_outputs(run, result)
     _emit(callbacks, "on_fit_end", result, run)
@@ -472,15 +482,26 @@ def finish_run(run: TrainingRun, *, callbacks: Sequence[Callback] = ()) -> FitRe
 
 
 def _held_out_test(run: TrainingRun) -> dict[str, float] | None:
-    """Figures of the selected epoch on data that played no part in selection (when such data exists)."""
+    """Figures of the selected epoch on data that played no part in selection (when such data
+    exists), including the image decisions and the pixel F1 at the calibrated thresholds."""
     if run.data.test is None or run.best_state is None:
         return None
     current = model_state(run.model, include_backbone=run.model.backbone_trainable)
     run.model.load_state_dict(run.best_state, strict=False)
     try:
-        return predict_dataset(run.model, run.data.test, run.config, run.device).metrics
+        ev = predict_dataset(run.model, run.data.test, run.config, run.device)
     finally:
         run.model.load_state_dict(current, strict=False)
+    return {**ev.metrics, **held_out_decisions(ev, run.thresholds)}
+
+
+def held_out_decisions(ev: Evaluation, thresholds: dict[str, Any] | None) -> dict[str, float]:
+    """Precision, recall and F1 of the images, and F1 of the pixels, at the stored thresholds."""
+    if thresholds is None:
+        return {}
+    image = metrics_lib.decision_metrics(ev.labels, ev.scores, threshold=thresholds["image_threshold"])
+    pixel = metrics_lib.decision_metrics(ev.masks, ev.maps, threshold=thresholds["pixel_threshold"])
+    return {**image, "pixel_f1_at_threshold": pixel["f1_at_threshold"]}
 
 
 def _emit(callbacks: Iterable[Callback], hook: str, *args: Any) -> None:
