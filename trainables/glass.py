@@ -84,7 +84,7 @@ class TuneReportCallback(Callback):
                 OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
             }
         held_out = {f"{HELD_OUT_PREFIX}{k}": v for k, v in (result.test or {}).items()}
-        self._report({**last, **held_out}, run, checkpoint=True)
+        self._report({**last, **held_out, **(result.thresholds or {})}, run, checkpoint=True)
 
     @staticmethod
     def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:

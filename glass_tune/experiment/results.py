@@ -30,6 +30,8 @@ BEST_CONFIG_FILE = "best_config.yaml"
 SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
 HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
+# held-out decisions at the thresholds calibrated on validation (glass_tune.training.loop.held_out_decisions)
+DECISION_KEYS = ("precision", "recall", "f1_at_threshold", "false_positive_rate", "pixel_f1_at_threshold")
 HELD_OUT_PREFIX = "test_"  # the trial's last report carries the held-out figures as test_<key>
 BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
 CHECKPOINT_FILE = "checkpoint.pt"  # what a trial's Ray checkpoint folder holds (trainables/glass.py)
@@ -143,7 +145,7 @@ def stopped_early(*, last_result: Mapping[str, Any] | None, config: Mapping[str,
 def held_out_figures(*, last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The held-out test figures of the selected epoch, from the final report (None if it never came)."""
     last = last_result or {}
-    figures = {k: last[HELD_OUT_PREFIX + k] for k in HELD_OUT_KEYS if HELD_OUT_PREFIX + k in last}
+    figures = {k: last[HELD_OUT_PREFIX + k] for k in (*HELD_OUT_KEYS, *DECISION_KEYS) if HELD_OUT_PREFIX + k in last}
     return figures or None
 
 
@@ -281,6 +283,9 @@ SUMMARY_COLUMNS = (
     "best_epoch",
     "test_image_auroc",
     "test_pixel_auroc",
+    "test_precision",
+    "test_recall",
+    "test_f1_at_threshold",
     "trials",
     "stopped_early",
     "errored",
@@ -302,6 +307,7 @@ def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
                 "best_epoch": o.best.get("epoch"),
                 "test_image_auroc": held_out.get("image_auroc"),
                 "test_pixel_auroc": held_out.get("pixel_auroc"),
+                **{f"test_{k}": held_out.get(k) for k in DECISION_KEYS[:3]},
                 "trials": o.trials,
                 "stopped_early": o.stopped_early,
                 "errored": len(o.errors),

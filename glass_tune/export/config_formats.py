@@ -33,6 +33,8 @@ from glass_tune.util.errors import UserError
 from glass_tune.util.runtime import versions
 
 FORMATS = ("yaml", "json", "anomalib", "official")
+# the decision thresholds the best trial calibrated on validation (its last report; glass_tune.training.metrics)
+THRESHOLD_KEYS = ("image_threshold", "pixel_threshold", "image_rule", "pixel_rule")
 # timm names -> the official code's backbone keys (backbones.py)
 OFFICIAL_BACKBONES = {
     "wide_resnet50_2": "wideresnet50",
@@ -66,6 +68,7 @@ def best_trial_record(*, category_dir: Location, objective: Objective, trials: l
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),
         "held_out_test": trial_held_out(trial=trial, category_dir=category_dir),
+        "thresholds": {k: last[k] for k in THRESHOLD_KEYS if k in last} or None,
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "versions": versions(),
     }

@@ -135,8 +135,9 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
     from glass_tune.data import TestDataset, denormalize
     from glass_tune.inference.predict import read_checkpoint
     from glass_tune.training.checkpoint import selected_model
-    from glass_tune.training.loop import predict_dataset
-    from glass_tune.training.run_inputs import run_samples
+    from glass_tune.training.console import format_decisions, format_thresholds
+    from glass_tune.training.loop import held_out_decisions, predict_dataset
+    from glass_tune.training.run_inputs import run_samples, validation_dataset
     from glass_tune.util.runtime import resolve_device
 
     path = checkpoint_file(trial=best, category_dir=category_dir)
@@ -150,14 +151,22 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
         notes.append(f"Best trial {best.trial_id}: its data is not readable here ({exc}); no heat maps.")
         return []
     held_out = samples.test is not None
-    dataset = TestDataset(samples.test if held_out else samples.val, input_shape=ckpt.config.input_shape)
+    if held_out:
+        dataset = TestDataset(samples.test, input_shape=ckpt.config.input_shape)
+    else:
+        dataset = validation_dataset(ckpt.config, samples)
     dev = resolve_device(device)
     ev = predict_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
-    which = "held-out test" if held_out else "validation (nothing was held out: val_source=test)"
+    which = "held-out test" if held_out else f"validation (nothing was held out: val_source={ckpt.config.val_source})"
     notes.append(
         f"Best trial {best.trial_id}: selected epoch {(ckpt.best or {}).get('epoch', '?')}, {len(dataset)} {which} images; "
         + ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items())
     )
+    if ckpt.thresholds is not None:
+        notes.append(
+            f"Best trial {best.trial_id}: {format_thresholds(ckpt.thresholds)}; on these images "
+            + format_decisions(held_out_decisions(ev, ckpt.thresholds))
+        )
     picks = _overlay_picks(ev.labels)
     items = [dataset[i] for i in picks]
     images = [denormalize(it["image"]).clamp(0, 1).permute(1, 2, 0).numpy() for it in items]
@@ -230,6 +239,9 @@ def trial_columns(view: ExperimentView) -> list[tuple[str, str]]:
         ("test_image_auroc", "held-out image AUROC"),
         ("test_pixel_auroc", "held-out pixel AUROC"),
         ("test_aupro", "held-out AUPRO"),
+        ("test_precision", "held-out precision"),
+        ("test_recall", "held-out recall"),
+        ("test_f1_at_threshold", "held-out F1 at threshold"),
         ("epochs", "epochs run"),
         ("duration_s", "duration (s)"),
         ("error", "error"),
@@ -278,6 +290,10 @@ def _summary_table(view: ExperimentView, sections: list[Section]) -> str:
         ("best_aupro", "AUPRO"),
         ("test_image_auroc", "held-out image AUROC"),
         ("test_pixel_auroc", "held-out pixel AUROC"),
+        ("test_precision", "held-out precision"),
+        ("test_recall", "held-out recall"),
+        ("test_f1_at_threshold", "held-out F1 at threshold"),
+        ("val_source", "validation"),
     ]
     head = (
         "<th>category</th><th>best trial</th>"

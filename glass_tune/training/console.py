@@ -26,7 +26,8 @@ def format_decisions(m: dict) -> str:
         return ""
     return (
         f"at the threshold: precision {_fmt(m.get('precision'))}  recall {_fmt(m.get('recall'))}  "
-        f"F1 {_fmt(m.get('f1_at_threshold'))}  pixel F1 {_fmt(m.get('pixel_f1_at_threshold'))}"
+        f"F1 {_fmt(m.get('f1_at_threshold'))}  false positives {_fmt(m.get('false_positive_rate'))}  "
+        f"pixel F1 {_fmt(m.get('pixel_f1_at_threshold'))}"
     )
 
 

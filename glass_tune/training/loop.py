@@ -496,7 +496,7 @@ def _held_out_test(run: TrainingRun) -> dict[str, float] | None:
 
 
 def held_out_decisions(ev: Evaluation, thresholds: dict[str, Any] | None) -> dict[str, float]:
-    """Precision, recall and F1 of the images, and F1 of the pixels, at the stored thresholds."""
+    """Precision, recall, F1 and false-positive rate of the images, and F1 of the pixels, at the stored thresholds."""
     if thresholds is None:
         return {}
     image = metrics_lib.decision_metrics(ev.labels, ev.scores, threshold=thresholds["image_threshold"])

@@ -115,14 +115,18 @@ def calibrate_thresholds(*, labels: ArrayLike, scores: ArrayLike, masks: ArrayLi
 
 
 def decision_metrics(labels: ArrayLike, scores: ArrayLike, *, threshold: float) -> dict[str, float]:
-    """Image precision, recall and F1 of ``score >= threshold``; nan where undefined (no positives)."""
+    """Precision, recall, F1 and false-positive rate of ``score >= threshold``; nan where undefined
+    (no positive predicted, no positive, no negative). The rate is what a good-only test set can tell."""
     y, s = _binary_and_scores(labels, scores, what="decision_metrics")
     predicted = s >= threshold
-    tp = float(np.count_nonzero(predicted & y))
-    precision = tp / np.count_nonzero(predicted) if predicted.any() else float("nan")
-    recall = tp / np.count_nonzero(y) if y.any() else float("nan")
-    f1 = 2 * tp / (np.count_nonzero(predicted) + np.count_nonzero(y)) if y.any() else float("nan")
-    return {"precision": float(precision), "recall": float(recall), "f1_at_threshold": float(f1)}
+    tp, n_pos, n_pred = np.count_nonzero(predicted & y), np.count_nonzero(y), np.count_nonzero(predicted)
+    nan = float("nan")
+    return {
+        "precision": tp / n_pred if n_pred else nan,
+        "recall": tp / n_pos if n_pos else nan,
+        "f1_at_threshold": 2 * tp / (n_pred + n_pos) if n_pos else nan,
+        "false_positive_rate": (n_pred - tp) / (y.size - n_pos) if y.size > n_pos else nan,
+    }
 
 
 def aupro(masks: ArrayLike, maps: ArrayLike, *, fpr_limit: float = 0.3) -> float:
