@@ -13,7 +13,7 @@ anomalies of several kinds):
 
 Every generator works on one H x W x 3 float image in [0, 1] at the model's input size and draws all
 randomness from the numpy Generator it is given; it returns the defective image and a bool mask of
-exactly the pixels it changed (restricted to the foreground when one is given).
+exactly the pixels it changed, by at least ``MIN_CHANGE`` (restricted to the foreground when one is given).
 """
 
 from __future__ import annotations
@@ -131,5 +131,5 @@ def make_defect(
             out = np.where(foreground[..., None], out, image)
             mask = mask & foreground
         if mask.any():
-            return out, mask
+            return np.where(mask[..., None], out, image), mask  # a soft edge below MIN_CHANGE is undone
     return scratch(image, pool, rng)

@@ -81,15 +81,21 @@ def image_f1_max(labels: ArrayLike, scores: ArrayLike) -> float:
 
 
 def f1_optimal_threshold(labels: ArrayLike, scores: ArrayLike, *, what: str) -> float:
-    """The score t maximising F1 of ``score >= t`` (the lowest such t on ties); nan without anomalies."""
+    """A threshold t maximising F1 of ``score >= t``; nan without anomalies.
+
+    Halfway between the F1-optimal validation score and the next lower one, not the score itself:
+    a threshold equal to an image's score would let float rounding (torch vs ONNX) flip its decision.
+    """
     y, s = _binary_and_scores(labels, scores, what=what)
     if not y.any():
         return float("nan")
-    precision, recall, thresholds = precision_recall_curve(y, s)
+    precision, recall, thresholds = precision_recall_curve(y, s)  # thresholds: distinct scores, increasing
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
-    return float(thresholds[int(np.argmax(f1))])
+    i = int(np.argmax(f1))
+    lower = thresholds[i - 1] if i > 0 else s[s < thresholds[i]].max(initial=thresholds[i])
+    return float((thresholds[i] + lower) / 2)
 
 
 def calibrate_thresholds(*, labels: ArrayLike, scores: ArrayLike, masks: ArrayLike, maps: ArrayLike) -> dict[str, Any]:

@@ -111,7 +111,8 @@ def resolve_run_config(config: GlassConfig) -> GlassConfig:
     val_source = config.val_source
     if val_source == "auto":
         val_source, reason = choose_val_source(scan_category(root, category, data_format, good_only=True).test)
-        notices.inform(f"[{category}] val_source={val_source} ({reason})")
+        if val_source == "synthetic":  # split is what auto always chose before: only the change is said
+            notices.inform(f"[{category}] val_source={val_source} ({reason})")
     return config.replace(
         val_source=val_source,
         data_root=str(root),
