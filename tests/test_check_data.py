@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from glass_tune.cli.main import build_parser, config_from_args, main
+from glass_tune.cli.common import config_from_args
+from glass_tune.cli.main import build_parser, main
 from glass_tune.config.schema import from_mapping
 from glass_tune.training.data_check import check_category, format_report, select_categories
 from tests.data_layouts import make_folder, make_mvtec, make_visa

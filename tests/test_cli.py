@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 
@@ -92,3 +93,39 @@ def test_unknown_key_and_bad_value_exit_2(capsys):
     assert "unknown config key 'bogus'" in capsys.readouterr().err
     assert main(["train", "--set", "radius_quantile=7"]) == 2
     assert "radius_quantile=7 is invalid" in capsys.readouterr().err
+
+
+def _verbs() -> dict:
+    from glass_tune.cli.main import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+@pytest.mark.parametrize("verb", sorted(_verbs()))
+def test_help_names_every_flag_with_its_default_and_has_an_example(verb, capsys):
+    parser = _verbs()[verb]
+    with pytest.raises(SystemExit):
+        main([verb, "--help"])
+    text = capsys.readouterr().out
+    assert parser.description and "example:\n  glass-tune " + verb in text
+    for action in parser._actions:
+        assert action.help and action.help != argparse.SUPPRESS, (verb, action.dest)
+        if action.option_strings:
+            assert all(f"{flag} " in text or f"{flag}\n" in text or f"{flag}," in text for flag in action.option_strings)
+        valued = action.option_strings and action.nargs != 0 and action.dest not in ("help",)
+        if valued:
+            shown = parser.formatter_class("x")._get_help_string(action)
+            assert "default" in shown or "required" in shown, (verb, action.dest)
+
+
+def test_submit_shows_its_own_address_and_storage(capsys):
+    with pytest.raises(SystemExit):
+        main(["submit", "--help"])
+    text = capsys.readouterr().out
+    assert "--address URL" in text and "--storage DIR|URI" in text and "http://HEAD:8265" in text
+    with pytest.raises(SystemExit):
+        main(["tune", "--help"])
+    text = capsys.readouterr().out
+    assert "--storage DIR|URI" in text and "(default: runs/tune)" in text

@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 import glass_tune
-from glass_tune.cli.main import _SUBMIT_OWN, _tune_argv, build_parser
+from glass_tune.cli.jobs import _SUBMIT_OWN, _tune_argv
+from glass_tune.cli.main import build_parser
 from glass_tune.search.jobs import job_server_url, submit_search
 from glass_tune.util.errors import UserError
 from tests.process_helpers import ONE_TRIAL_AT_A_TIME, cli_argv, free_port, write_search_inputs

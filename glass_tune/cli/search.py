@@ -1,0 +1,176 @@
+"""``glass-tune tune``: the search on Ray Tune + Optuna, and the flags that ``submit`` shares with it.
+
+The search options' defaults live in :class:`glass_tune.search.options.TuneOptions`: the flags here
+default to None ("not given") and ``--help`` shows the field's default, so a default is written once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from glass_tune.cli.common import (
+    add_categories_flag,
+    add_device_flag,
+    add_layout_flags,
+    add_source_flags,
+    add_verb,
+    config_default,
+    config_from_args,
+)
+from glass_tune.search.objective import OBJECTIVES
+from glass_tune.search.options import DEFAULT_STORAGE, SCHEDULERS, TuneOptions, default_name, option_default
+from glass_tune.search.samplers import SAMPLERS
+from glass_tune.util.errors import UserError
+from glass_tune.util.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def tune_options(args: argparse.Namespace) -> tuple[TuneOptions, list[str]]:
+    """The search options the flags ask for, and the names of those given on the command line."""
+    given: dict[str, Any] = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TuneOptions)}
+    explicit = [k for k, v in given.items() if v is not None]
+    given["name"] = args.name or default_name()
+    return TuneOptions.from_given(given), explicit
+
+
+def _with_objective(space, objective: str):
+    """The space optimising what ``--objective`` asks (the reported ``objective`` for smoothed)."""
+    from glass_tune.search.objective import objective_metric
+
+    return dataclasses.replace(space, metric=objective_metric(space_metric=space.metric, objective=objective))
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from glass_tune.search.driver import load_search_record, reject_searched_overrides, run_search
+    from glass_tune.search.space import load_search_space
+    from glass_tune.training.console import format_metrics
+    from glass_tune.training.data_check import preflight, select_categories
+    from glass_tune.training.run_inputs import resolve_data_root
+
+    options, explicit = tune_options(args)
+    if args.resume:
+        if not args.name:
+            raise UserError("--resume needs --name NAME of the experiment to continue")
+        base, space, options, categories = load_search_record(options, explicit=explicit)
+        space = _with_objective(space, options.objective)
+    else:
+        options.validate()
+        options.experiment.parent.check_writable()  # before the (possibly slow) data checks
+        space = _with_objective(load_search_space(args.space), options.objective)
+        base = config_from_args(args, fixed=space.fixed)
+        reject_searched_overrides(space, args.set or ())
+        # No --data: the built-in data stays unnamed in the trial configs, each node makes its own copy.
+        probe = base.replace(data_root=str(resolve_data_root(base)))
+        categories = select_categories(probe, args.category)
+        preflight(probe, categories)  # every data problem the driver can see before any trial starts
+        if options.experiment.exists():
+            raise UserError(f"{options.experiment}: experiment exists (pass --resume to continue it, or another --name)")
+    outcomes = run_search(base=base, space=space, options=options, categories=categories, resume=args.resume)
+    exp = options.experiment
+    for o in outcomes:
+        if o.best_trial is None:
+            log.info(f"[{o.category}] no trial finished ({len(o.errors)} errored)")
+            continue
+        log.info(f"[{o.category}] best trial {o.best_trial} (score {o.best.get('score'):.4f}): {format_metrics(o.best)}")
+        log.info(f"[{o.category}] best config: {o.best_config_path}")
+        for err in o.errors:
+            log.info(f"[{o.category}] errored trial {err}")
+    log.info(f"summary: {exp / 'summary.md'}")
+    log.info(f"status: glass-tune status {exp}")
+    log.info(f"tensorboard --logdir {exp}")
+    return 0
+
+
+def _add_option(p: argparse.ArgumentParser, flag: str, *, help: str, **kwargs: Any) -> None:
+    """A flag of a :class:`TuneOptions` field: not given = None, ``--help`` shows the field's default."""
+    default = option_default(flag.removeprefix("--").replace("-", "_"))
+    p.add_argument(flag, help=help if "default" in help else f"{help} (default: {default})", **kwargs)
+
+
+def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
+    """Every flag of a search; ``job``: for ``submit``, which adds its own --address and --storage."""
+    add_source_flags(p, config_help="YAML base config for every trial (default: the built-in defaults)")
+    add_categories_flag(p, verb="search")
+    p.add_argument("--space", default="default", metavar="NAME|FILE", help="search space: a bundled name or a YAML file")
+    _add_option(p, "--samples", type=int, metavar="N", help="trials per category")
+    p.add_argument("--epochs", type=int, metavar="E", help=f"epochs per trial ({config_default('epochs')})")
+    _add_option(p, "--scheduler", choices=SCHEDULERS, help="early stopping: ASHA, or none (fifo)")
+    _add_option(
+        p,
+        "--grace-period",
+        type=int,
+        metavar="E",
+        help="ASHA: epochs before a trial may stop (default: a quarter of the epochs, at least 3 evaluations)",
+    )
+    _add_option(p, "--reduction-factor", type=int, metavar="F", help="ASHA: keep 1/F of the trials at each rung")
+    _add_option(p, "--max-concurrent", type=int, metavar="K", help="at most K trials at once per category (default: no limit)")
+    _add_option(
+        p,
+        "--max-concurrent-total",
+        type=int,
+        metavar="K",
+        help="at most K trials at once over all categories, which are searched concurrently (default: no limit)",
+    )
+    _add_option(p, "--cpus-per-trial", type=float, metavar="C", help="CPUs per trial; --resume keeps the recorded value")
+    _add_option(
+        p,
+        "--gpus-per-trial",
+        type=float,
+        metavar="G",
+        help="GPUs per trial, fractions share a GPU; --resume keeps the recorded value",
+    )
+    if not job:
+        _add_option(
+            p, "--address", metavar="auto|HOST:PORT|ray://HOST:PORT", help="an existing Ray cluster (default: a local Ray)"
+        )
+        _add_option(
+            p,
+            "--storage",
+            metavar="DIR|URI",
+            help="experiments folder, shared on a cluster (NFS path or s3://bucket/prefix, gs://...)",
+        )
+    p.add_argument("--name", metavar="NAME", help="experiment name (default: tune-<time>)")
+    _add_option(p, "--seed", type=int, metavar="S", help="seed of the trials and of the Optuna sampler")
+    add_device_flag(p)
+    _add_option(
+        p, "--optuna-storage", metavar="URL", help="Optuna storage as an RDB URL (default: a journal file in the experiment)"
+    )
+    _add_option(p, "--max-failures", type=int, metavar="N", help="retries of a failed trial")
+    _add_option(p, "--checkpoint-every", type=int, metavar="K", help="also checkpoint every K evaluations")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
+    add_layout_flags(p)
+    _add_option(
+        p, "--sampler", choices=SAMPLERS, help="Optuna sampler; random start-up trials: a quarter of --samples, at least 2"
+    )
+    _add_option(
+        p,
+        "--objective",
+        choices=OBJECTIVES,
+        help="best: best validation score over epochs; smoothed: mean of the best 3 (optimised as 'objective')",
+    )
+    _add_option(
+        p,
+        "--repeats",
+        type=int,
+        metavar="K",
+        help="train each configuration with K seeds in lockstep, optimise their per-epoch mean",
+    )
+
+
+def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = add_verb(
+        sub,
+        "tune",
+        summary="search GLASS hyperparameters with Ray Tune + Optuna",
+        description="Search the hyperparameters of a space file: one Optuna study per category, Ray Tune "
+        "runs each trial as a GLASS training and ASHA stops weak trials early. Each category's best "
+        f"config is exported when it finishes; everything lands in --storage/--name ({DEFAULT_STORAGE}/"
+        "tune-<time> by default) and --resume continues an interrupted search.",
+        example="glass-tune tune --data /data/mvtec --category bottle screw --samples 32 --epochs 100 --name mvtec-hpo",
+        func=cmd_tune,
+    )
+    add_tune_flags(p, job=False)
+    return p
