@@ -149,3 +149,52 @@ def test_calibration_rules() -> None:
     normal = calibrate_thresholds(labels=np.zeros(50), scores=scores, masks=np.zeros((50, 2, 2)), maps=rng.random((50, 2, 2)))
     assert normal["image_threshold"] == pytest.approx(np.quantile(scores, IMAGE_NORMAL_QUANTILE))
     assert "quantile" in normal["image_rule"] and "quantile" in normal["pixel_rule"]
+
+
+def test_check_data_says_which_validation_and_why(good_only: Path, synthetic_root: Path) -> None:
+    from glass_tune.training.data_check import check_category, format_report
+
+    text = format_report(check_category(from_mapping({**TINY, "data_root": str(good_only), "svd": 0})))
+    assert "validation: 12 held-out training images" in text and "why: auto: 0 defective test images" in text
+    real = format_report(check_category(from_mapping({**TINY, "data_root": str(synthetic_root), "category": "weave"})))
+    assert "seeded split of the test set" in real and "a split of the test set" in real
+
+
+def _benchmark():
+    import importlib.util
+    import sys
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_validation.py"
+    spec = importlib.util.spec_from_file_location("synthetic_validation_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_ranks_and_selects_by_each_validation() -> None:
+    """Three configs whose synthetic objective orders them one way and the real one the other way."""
+    bench = _benchmark()
+
+    def metrics(score: float) -> dict[str, float]:
+        return {"image_auroc": score, "pixel_auroc": score, "aupro": score, "image_f1": score}
+
+    units = [
+        {
+            "category": "weave",
+            "index": i,
+            "svd": 0,
+            "params": {},
+            "epochs": [
+                {"epoch": 1, "synthetic": metrics(0.1 * i), "real": metrics(0.45), "held_out": metrics(0.3 - 0.1 * i)},
+                {"epoch": 2, "synthetic": metrics(0.0), "real": metrics(0.6 - 0.1 * i), "held_out": metrics(0.4 - 0.1 * i)},
+            ],
+        }
+        for i in range(3)
+    ]
+    summary = bench.summarise(units)["weave"]
+    assert summary["spearman_synthetic_vs_held_out"] == pytest.approx(-1.0)
+    assert summary["spearman_real_vs_held_out"] == pytest.approx(1.0)
+    assert summary["selected_by_synthetic"]["config"] == 2 and summary["selected_by_synthetic"]["epoch"] == 1
+    assert summary["selected_by_real"]["config"] == 0 and summary["selected_by_real"]["epoch"] == 2
+    assert summary["selected_by_real"]["image_auroc"] == pytest.approx(0.4)
