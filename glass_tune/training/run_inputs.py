@@ -16,7 +16,7 @@ Where validation comes from (``val_source``):
   trained on, and paired with copies carrying synthetic defects unlike LAS
   (:mod:`glass_tune.data.synthetic_validation`); the whole test set, if any, is held out.
 - ``auto`` (default): ``split`` when the test set has defective images with masks (and enough
-  images for both parts), else ``synthetic``; resolved once, and said.
+  images for both parts), else ``synthetic``; resolved once (a switch to synthetic is said).
 """
 
 from __future__ import annotations
