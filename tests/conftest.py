@@ -11,7 +11,7 @@ import torch
 from glass_tune.config.schema import GlassConfig, from_mapping
 from glass_tune.data import generate_synthetic
 from tests.helpers import TINY
-from tests.process_helpers import write_search_inputs
+from tests.helpers.processes import write_search_inputs
 
 torch.set_num_threads(1)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

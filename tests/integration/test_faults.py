@@ -1,0 +1,159 @@
+"""Fault injection: the driver (with its embedded Ray) killed at several moments, and a killed trial.
+
+The driver runs as the first process of its own PID namespace, so SIGKILL to it takes every Ray
+process of that search with it, as a machine crash would.  After each kill ``--resume`` continues;
+at the end every trial ran once, the study holds no RUNNING trial and one finished trial per Ray
+trial, and no run printed a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import optuna
+import pytest
+
+from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.storage import resolve
+from tests.helpers import wait_until
+from tests.helpers.processes import (
+    ONE_TRIAL_AT_A_TIME,
+    cli_argv,
+    kill_session,
+    reported_epochs,
+    run_until,
+    session_pids,
+    tune_cmd,
+)
+from tests.helpers.study import study_storage
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs unshare and root for PID namespaces"),
+]
+
+
+def _finished_in_study(experiment: Path) -> int:
+    try:
+        study = optuna.load_study(study_name=f"{experiment.name}/weave", storage=study_storage(experiment))
+    except (KeyError, FileNotFoundError):
+        return 0
+    return sum(1 for t in study.trials if t.state.is_finished())
+
+
+def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
+    trials = load_trials(category_dir=resolve(str(experiment / "weave")), objective=Objective())
+    assert len(trials) == samples and {t.status for t in trials} == {"TERMINATED"}, [(t.trial_id, t.status) for t in trials]
+    for t in trials:  # each trial trained every epoch exactly once (resumed from its checkpoint)
+        history = json.loads((experiment / "weave" / t.folder / "run" / "metrics.json").read_text())["history"]
+        assert [h["epoch"] for h in history] == list(range(1, epochs + 1)), (t.trial_id, history)
+    study = optuna.load_study(study_name=f"{experiment.name}/weave", storage=study_storage(experiment))
+    assert all(s.state.is_finished() for s in study.trials), [s.state for s in study.trials]
+    by_ray: dict[str, list] = {}
+    for s in study.trials:
+        by_ray.setdefault(s.system_attrs.get("ray_trial_id"), []).append(s)
+    for t in trials:
+        owned = by_ray.get(t.trial_id, [])
+        assert [s.state for s in owned] == [optuna.trial.TrialState.COMPLETE], (t.trial_id, owned)
+        assert owned[0].value == pytest.approx(t.last_result["best_score"])
+    strays = [s for s in study.trials if s.system_attrs.get("ray_trial_id") not in {t.trial_id for t in trials}]
+    assert all(s.state == optuna.trial.TrialState.FAIL and s.system_attrs.get("fail_reason") for s in strays)
+
+
+@pytest.mark.slow  # about 2 minutes: `make test-resilience` (CI runs it after `make test`)
+def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):
+    storage = tmp_path / "runs"
+    exp = storage / "faults"
+    first = tune_cmd(
+        inputs,
+        storage,
+        "--name",
+        "faults",
+        "--samples",
+        "3",
+        "--epochs",
+        "3",
+        *ONE_TRIAL_AT_A_TIME,
+    )
+    resume = cli_argv("tune", "--resume", "--name", "faults", "--storage", str(storage))
+    category = exp / "weave"
+
+    # 1. as the search starts: the record is written, no trial has reported
+    assert run_until(first, tmp_path / "run1.log", lambda: (exp / "search.yaml").is_file())
+    # 2. in the middle of a trial: one more epoch reported than when this driver started
+    assert run_until(resume, tmp_path / "run2.log", lambda: category.is_dir() and sum(reported_epochs(category).values()) >= 1)
+    # 3. right after a trial finished: the study got one more finished trial
+    done = _finished_in_study(exp)
+    assert run_until(resume, tmp_path / "run3.log", lambda: _finished_in_study(exp) > done)
+
+    final = subprocess.run(resume, capture_output=True, text=True, timeout=600, start_new_session=True)
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    for log in [final.stdout + final.stderr, *(p.read_text() for p in tmp_path.glob("run*.log"))]:
+        assert "Traceback" not in log and "UpdateFinishedTrialError" not in log, log[-3000:]
+    _check_invariants(exp, samples=3, epochs=3)
+    status = subprocess.run(cli_argv("status", str(exp)), capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and "[weave] finished: 0 running, 0 pending, 3 finished" in status.stdout, status.stdout
+
+
+def _trial_actor_pids(sid: int) -> list[int]:
+    pids = []
+    for pid in session_pids(sid):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "ImplicitFunc" in cmdline or "train_glass" in cmdline:
+            pids.append(pid)
+    return pids
+
+
+def test_killed_trial_process_restarts_from_its_checkpoint(inputs, tmp_path):
+    storage = tmp_path / "runs"
+    args = tune_cmd(
+        inputs,
+        storage,
+        "--name",
+        "mf",
+        "--samples",
+        "1",
+        "--epochs",
+        "4",
+        "--scheduler",
+        "fifo",
+        "--checkpoint-every",
+        "1",
+        "--max-failures",
+        "1",
+    )
+    driver = subprocess.Popen(args, stdout=(tmp_path / "mf.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    category = storage / "mf" / "weave"
+    killed = []
+    try:
+
+        def trial_actors() -> list[int] | str:
+            if driver.poll() is not None:
+                return "ended"
+            # two epochs synced: the first one's checkpoint has surely reached the driver's record
+            synced = category.is_dir() and sum(reported_epochs(category).values()) >= 2
+            return synced and _trial_actor_pids(driver.pid)
+
+        found = wait_until(trial_actors, 300, 0.1, describe=lambda: (tmp_path / "mf.log").read_text()[-2000:])
+        for pid in found if found != "ended" else []:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        code = driver.wait(timeout=600)
+    finally:
+        kill_session(driver.pid)
+        driver.wait()
+    log = (tmp_path / "mf.log").read_text()
+    assert killed, log[-3000:]
+    assert code == 0, log[-3000:]
+    _check_invariants(storage / "mf", samples=1, epochs=4)
+    trial = next(category.glob("trial_*"))
+    epochs = [json.loads(line)["epoch"] for line in (trial / "result.json").read_text().splitlines()]
+    assert epochs.count(1) == 1 and epochs[-1] == 4, epochs  # continued from a checkpoint, not from scratch

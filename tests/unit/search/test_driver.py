@@ -1,0 +1,29 @@
+"""The search record the driver writes (search.yaml) and the resume command it prints."""
+
+from __future__ import annotations
+
+import yaml
+
+from glass_tune.config.schema import GlassConfig
+from glass_tune.search.driver import TuneOptions, load_search_record, save_search_record
+from glass_tune.search.space import load_search_space
+
+
+def test_resume_keeps_recorded_resources_unless_given(tmp_path):
+    space = load_search_space("default")
+    recorded = TuneOptions(name="r", storage=str(tmp_path), cpus_per_trial=4.0, gpus_per_trial=0.5, address="auto")
+    save_search_record(GlassConfig(), space, recorded, ["weave"])
+    asked = TuneOptions(name="r", storage=str(tmp_path), cpus_per_trial=1.0, gpus_per_trial=0.0, address="h:1")
+    _, _, kept, categories = load_search_record(asked)
+    assert (kept.cpus_per_trial, kept.gpus_per_trial, kept.address, categories) == (4.0, 0.5, "h:1", ["weave"])
+    _, _, changed, _ = load_search_record(asked, explicit=["gpus_per_trial"])
+    assert (changed.cpus_per_trial, changed.gpus_per_trial) == (4.0, 0.0)
+    record = yaml.safe_load((tmp_path / "r" / "search.yaml").read_text())
+    assert record["options"]["gpus_per_trial"] == 0.5 and record["started_at"] > 0
+
+
+def test_printed_resume_command_is_complete():
+    options = TuneOptions(name="n", storage="s3://b/p", address="10.0.0.1:6379", optuna_storage="postgresql://db/x")
+    assert options.resume_command() == (
+        "glass-tune tune --resume --name n --storage s3://b/p --address 10.0.0.1:6379 --optuna-storage postgresql://db/x"
+    )

@@ -1,0 +1,68 @@
+"""Smoke test of ``benchmarks/epoch_time.py``: one tiny batch, every component timed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import torch
+
+from glass_tune.config.schema import GlassConfig
+
+BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "epoch_time.py"
+
+
+@pytest.fixture(scope="module")
+def epoch_time() -> Iterator[ModuleType]:
+    """The benchmark script as a module (``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location("epoch_time_benchmark", BENCHMARK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.mark.timeout(60)
+def test_one_tiny_batch_times_every_component(epoch_time: ModuleType, tiny_config: GlassConfig) -> None:
+    result = epoch_time.measure(tiny_config, batches=1, warmup=0)
+    doc = json.loads(json.dumps({**epoch_time.environment(torch.device("cpu")), "profiles": {"tiny": result}}))
+
+    assert {"device", "torch", "torch_threads", "cpu_count"} <= set(doc)
+    assert doc["device"] == "cpu"
+    tiny = doc["profiles"]["tiny"]
+    assert tiny["batch_size"] == 4 and tiny["grid"] == [8, 8] and tiny["backbone_trainable"] is True
+    assert tiny["measured"]["batches"] == 1 and tiny["measured"]["warmup_batches"] == 0
+    assert tiny["measured"]["las_images"] >= 4
+    assert set(tiny["seconds_per_batch"]) == {"backbone_forward", "backbone_backward", "gas", "las", "step_rest"}
+    epoch = tiny["epoch"]
+    assert set(epoch["seconds"]) == set(epoch_time.COMPONENTS)
+    assert all(v > 0 for v in epoch["seconds"].values()), epoch["seconds"]
+    assert all(v > 0 for v in tiny["seconds_per_batch"].values()), tiny["seconds_per_batch"]
+    assert epoch["batches"] == 3 and epoch["extrapolated"] is True  # samples_per_epoch 8, batch 4 -> 3 batches
+    assert epoch["total_seconds"] == pytest.approx(
+        epoch["train_seconds"] + epoch["seconds"]["evaluation"] + epoch["seconds"]["metrics"], rel=1e-3
+    )
+    assert tiny["evaluation"]["images"] > 0
+    assert tiny["gas_to_backbone"] > 0
+
+
+@pytest.mark.timeout(60)
+def test_fast_and_reference_side_by_side_with_ratios(epoch_time: ModuleType, tiny_config: GlassConfig, tmp_path) -> None:
+    """The comparison on a frozen tiny profile: both variants measured, the cache only in ``defaults``."""
+    profile = epoch_time.Profile("tiny_frozen", None, train_images=8, frozen=True)
+    config = epoch_time.prepare_profile(profile, tiny_config.replace(data_root=str(tmp_path), category="weave"), tmp_path)
+    result = json.loads(json.dumps(epoch_time.compare(config, batches=1, warmup=0)))
+    fast, reference = result["variants"]["defaults"], result["variants"]["reference"]
+    assert fast["config"]["gas_loop"] == "hidden" and reference["config"]["gas_loop"] == "reference"
+    assert fast["feature_cache"] is True and reference["feature_cache"] is False
+    assert fast["startup"]["feature_cache_seconds"] > 0 == reference["startup"]["feature_cache_seconds"]
+    assert fast["backbone_trainable"] is False and fast["epoch"]["seconds"]["backbone_backward"] == 0
+    assert {"gas", "backbone_forward", "evaluation", "train", "total"} <= set(result["ratio"])
+    assert all(v > 0 for v in result["ratio"].values())
