@@ -176,7 +176,12 @@ def summarise(units: list[dict[str, Any]]) -> dict[str, Any]:
         selected = {}
         for by in picks:
             i = int(np.argmax(objective[by]))
-            selected[by] = {"config": mine[i]["index"], "epoch": picks[by][i]["epoch"], **picks[by][i]["held_out"]}
+            selected[by] = {
+                "config": mine[i]["index"],
+                "epoch": picks[by][i]["epoch"],
+                "held_out_score": held[by][i],
+                **picks[by][i]["held_out"],
+            }
         oracle = max(range(len(mine)), key=lambda i: held["real"][i])
         out[category] = {
             "svd": mine[0]["svd"],
@@ -186,7 +191,12 @@ def summarise(units: list[dict[str, Any]]) -> dict[str, Any]:
             "spearman_synthetic_vs_real": _spearman(objective["synthetic"], objective["real"]),
             "selected_by_synthetic": selected["synthetic"],
             "selected_by_real": selected["real"],
-            "oracle_held_out": {"config": mine[oracle]["index"], **picks["real"][oracle]["held_out"]},
+            "oracle_held_out": {
+                "config": mine[oracle]["index"],
+                "epoch": picks["real"][oracle]["epoch"],
+                "held_out_score": held["real"][oracle],
+                **picks["real"][oracle]["held_out"],
+            },
             "per_config": [
                 {
                     "config": u["index"],
