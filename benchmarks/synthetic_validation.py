@@ -25,7 +25,7 @@ Resumable: each finished (category, config) unit is written at once to
 units and rebuilds the summary ``benchmarks/results/synthetic_validation.json`` from whatever
 units exist. Units run config by config across the categories, so a partial run covers all three.
 
-    nice -n 10 .venv/bin/python benchmarks/synthetic_validation.py                 # 3 categories x 12 configs, 4 epochs
+    nice -n 10 .venv/bin/python benchmarks/synthetic_validation.py                 # 3 categories x 16 configs, 4 epochs
     .venv/bin/python benchmarks/synthetic_validation.py --summary-only             # rebuild the summary
 """
 
@@ -220,7 +220,7 @@ def load_units() -> list[dict[str, Any]]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", type=int, default=12, help="configs per category (the first is the paper default)")
+    parser.add_argument("--configs", type=int, default=16, help="configs per category (the first is the paper default)")
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--samples-per-epoch", type=int, default=31, help="31: 4 batches of 8 per epoch")
     parser.add_argument("--seed", type=int, default=0)
