@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-train test test-fast test-integration test-resilience test-slow lint bench clean
+.PHONY: setup demo demo-train test test-fast test-integration test-resilience test-slow lint bench clean chromium
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,9 +24,19 @@ demo: $(STAMP)
 demo-train: $(STAMP)
 	$(BIN)/glass-tune train --config cpu_demo --out runs/demo-train --overwrite
 
+# The report test renders the HTML in a headless Chromium: installed here (Debian, as root) when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "make: installing the Debian package chromium (the report test renders the HTML with it)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "make: the report test needs Chromium: install it (Debian: sudo apt-get install chromium) and rerun"; exit 2; \
+	  fi; }
+
 # Everything but the slow and GPU checks: the unit tests (test-fast), then the integration tests
-# (Ray clusters, subprocesses, servers) one at a time.
-test: test-fast
+# (Ray clusters, subprocesses, servers) one at a time. Provisions Chromium first (see above).
+test: chromium test-fast
 	$(BIN)/python -m pytest -q -m "integration and not slow and not gpu"
 
 # Unit tests only, one pytest worker per core (pytest-xdist): no Ray cluster, no subprocess CLI, no

@@ -1,6 +1,6 @@
 """Seconds per GLASS training epoch, split by component, for the CPU demo and the paper profile.
 
-The library's own ``train_epoch`` and ``predict_dataset`` run unchanged; timing comes from hooks
+The library's own ``train_epoch`` and ``evaluate_dataset`` run unchanged; timing comes from hooks
 attached by this script only: module forward hooks on the backbone and the patch aggregator (the
 embedding forward), a gradient hook on the embeddings plus an optimizer step pre-hook (the embedding
 backward: from the moment the gradient reaches the embeddings until ``loss.backward()`` returns,
@@ -16,7 +16,7 @@ Components (seconds per epoch):
 * ``las``: Perlin mask + texture blending in the training dataset;
 * ``step_rest``: everything else in ``train_epoch`` (adaptor, LAS discriminator pass, losses, the
   backward pass through the heads, optimizer steps, image normalisation and batching);
-* ``evaluation``: ``predict_dataset`` over the selection split without the metrics;
+* ``evaluation``: ``evaluate_dataset`` over the selection split without the metrics;
 * ``metrics``: ``metrics.evaluate`` on those scores and maps.
 
 A short run measures a few batches and extrapolates to a full epoch from per-batch means (LAS from
@@ -54,9 +54,9 @@ import glass_tune.model.glass as glass_module
 from glass_tune.config.schema import GlassConfig, load_config
 from glass_tune.data import generate_synthetic
 from glass_tune.training import metrics as metrics_lib
-from glass_tune.training.loop import TrainingRun, batches_per_epoch, predict_dataset, start_run, train_epoch
+from glass_tune.training.loop import TrainingRun, batches_per_epoch, evaluate_dataset, start_run, train_epoch
 from glass_tune.util.atomic_io import atomic_write_json
-from glass_tune.util.runtime import resolve_device, versions
+from glass_tune.util.runtime import peak_gpu_memory_mb, resolve_device, versions
 
 CPU_DEMO = Path(glass_tune.__file__).parent / "config" / "profiles" / "cpu_demo.yaml"
 RESULTS = Path(__file__).parent / "results" / "epoch_time.json"
@@ -115,7 +115,7 @@ PROFILES = (
 )
 
 
-class _Clock:
+class Clock:
     """``perf_counter`` after the device has finished the queued work."""
 
     def __init__(self, device: torch.device) -> None:
@@ -130,7 +130,7 @@ class _Clock:
 class _Probe:
     """Accumulates per-component seconds of the training steps of one run."""
 
-    def __init__(self, run: TrainingRun, clock: _Clock) -> None:
+    def __init__(self, run: TrainingRun, clock: Clock) -> None:
         self.run = run
         self.clock = clock
         self.seconds: defaultdict[str, float] = defaultdict(float)
@@ -198,7 +198,7 @@ def _sig(value: float) -> float:
     return float(f"{value:.5g}")
 
 
-def _train_batches(run: TrainingRun, base: GlassConfig, count: int, clock: _Clock) -> float:
+def train_batches(run: TrainingRun, base: GlassConfig, count: int, clock: Clock) -> float:
     """Run ``train_epoch`` over ``count`` batches (one epoch per loader pass); returns the wall seconds."""
     available = -(-len(run.data.train) // base.batch_size)
     wall = 0.0
@@ -214,8 +214,8 @@ def _train_batches(run: TrainingRun, base: GlassConfig, count: int, clock: _Cloc
     return wall
 
 
-def _evaluate(run: TrainingRun, clock: _Clock) -> tuple[float, float]:
-    """``(prediction seconds, metrics seconds)`` of one ``predict_dataset`` over the selection split."""
+def _evaluate(run: TrainingRun, clock: Clock) -> tuple[float, float]:
+    """``(prediction seconds, metrics seconds)`` of one ``evaluate_dataset`` over the selection split."""
     spent: list[float] = []
     evaluate = metrics_lib.evaluate
 
@@ -229,22 +229,39 @@ def _evaluate(run: TrainingRun, clock: _Clock) -> tuple[float, float]:
     start = clock()
     features = run.features.val if run.features is not None else None
     with mock.patch.object(metrics_lib, "evaluate", timed_evaluate):
-        predict_dataset(run.model, run.data.val, run.config, run.device, features=features)
+        evaluate_dataset(run.model, run.data.val, run.config, run.device, features=features)
     total = clock() - start
     return total - spent[0], spent[0]
 
 
-def measure(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_images: int | None = None) -> dict[str, Any]:
-    """Time ``batches`` training batches (after ``warmup`` untimed ones) and one evaluation pass."""
+def measure(
+    config: GlassConfig,
+    *,
+    batches: int,
+    warmup: int = 1,
+    epoch_train_images: int | None = None,
+    prepare: Callable[[TrainingRun], None] | None = None,
+) -> dict[str, Any]:
+    """Time ``batches`` training batches (after ``warmup`` untimed ones) and one evaluation pass.
+
+    ``prepare`` may change the started run before the first batch (``gpu_check.py`` compiles the
+    discriminator there).  On CUDA ``gpu_peak_mem_mb`` is the peak allocated from the start of the
+    run (model, cache fill, batches, evaluation); None elsewhere.
+    """
     base = config.replace(num_workers=0)  # LAS must run in this process to be timed
+    device = resolve_device(base.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     run = start_run(base, out_dir=None, resume=None)
-    clock = _Clock(run.device)
+    if prepare is not None:
+        prepare(run)
+    clock = Clock(run.device)
     probe = _Probe(run, clock)
     with probe.attached():
         if warmup:
-            _train_batches(run, base, warmup, clock)
+            train_batches(run, base, warmup, clock)
             probe.reset()
-        wall = _train_batches(run, base, batches, clock)
+        wall = train_batches(run, base, batches, clock)
     evaluation, metrics = _evaluate(run, clock)
 
     s, n, bs = probe.seconds, probe.calls["gas"], base.batch_size
@@ -262,6 +279,7 @@ def measure(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_i
     epoch["evaluation"], epoch["metrics"] = evaluation, metrics
     backbone = epoch["backbone_forward"] + epoch["backbone_backward"]
     train = sum(epoch[k] for k in per_batch)
+    peak = peak_gpu_memory_mb(run.device)
     return {
         "config": {k: v for k, v in run.config.to_dict().items() if k not in ("data_root", "device", "backbone_weights")},
         "batch_size": bs,
@@ -293,6 +311,7 @@ def measure(config: GlassConfig, *, batches: int, warmup: int = 1, epoch_train_i
         },
         "gas_to_backbone": _sig(epoch["gas"] / backbone),
         "gas_to_backbone_forward": _sig(epoch["gas"] / epoch["backbone_forward"]),  # as with a frozen backbone
+        "gpu_peak_mem_mb": None if peak is None else round(peak, 1),
     }
 
 

@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "smoothed": spread([r["smoothed"] for r in runs]),
             **{f"test_{k}": spread([r["test"][k] for r in with_test]) for k in TEST_KEYS},
         },
-        "profile": "glass_tune/configs/cpu_demo.yaml",
+        "profile": "glass_tune/config/profiles/cpu_demo.yaml",
         "torch_threads": args.threads,
         "seconds": round(time.time() - started, 1),
         "load_average_1m": {"start": load_start, "end": os.getloadavg()[0]},

@@ -4,6 +4,10 @@ Thin on purpose: the trial's config dict becomes a :class:`GlassConfig`, and the
 (:func:`glass_tune.training.loop.fit`) runs with a callback that reports every evaluation to Tune and
 attaches a checkpoint when the best score improves (and every ``checkpoint_every`` evaluations), so
 an interrupted search resumes each trial where it stopped.
+
+The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
+restores an experiment whose state is younger than its first snapshot; every trial checks its
+config against the base the driver wrote (``glass_tune.search.protocol.trial_values``).
 """
 
 from __future__ import annotations
@@ -17,29 +21,26 @@ from typing import Any
 import torch
 from ray import tune
 
-from glass_tune.config.schema import FIELD_NAMES, from_mapping
-from glass_tune.experiment.results import HELD_OUT_PREFIX
-from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY, history_objective, lockstep_fit
-from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.experiment.storage import Location
+from glass_tune.search.objective import history_objective, objective_value
+from glass_tune.search.protocol import (
+    CHECKPOINT_EVERY_KEY,
+    CHECKPOINT_FILE,
+    OBJECTIVE_KEY,
+    REPEATS_KEY,
+    SEARCHED_KEY,
+    best_report,
+    epoch_report,
+    held_out_report,
+    read_trial_base,
+    thresholds_report,
+    trial_values,
+)
+from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
+from glass_tune.util.logs import NOTICES_LOGGER
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
-
-CHECKPOINT_FILE = "checkpoint.pt"
-CHECKPOINT_EVERY_KEY = "checkpoint_every"  # trial-config key outside GlassConfig, set by the tuner
-SEARCHED_KEY = "searched"  # names of the searched parameters, for the hparams summary
-
-
-def report_metrics(record: EpochRecord, best: dict[str, Any] | None) -> dict[str, Any]:
-    """What a trial reports per evaluation: this epoch's metrics and the best epoch's as ``best_*``.
-
-    ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
-    """
-    assert record.evaluation is not None
-    out: dict[str, Any] = {"epoch": record.epoch, **record.evaluation.metrics}
-    out["score"] = record.score
-    out.update({f"best_{k}": v for k, v in (best or {}).items()})
-    out.update({k: record.losses[k] for k in LOSS_KEYS})
-    return out
 
 
 class TuneReportCallback(Callback):
@@ -62,7 +63,7 @@ class TuneReportCallback(Callback):
             return
         self._evaluations += 1
         metrics = {
-            **report_metrics(record, run.best),
+            **epoch_report(record, run.best),
             "val_source": run.data.val_source,
             OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
         }
@@ -79,12 +80,11 @@ class TuneReportCallback(Callback):
                 return
             last = {
                 **run.history[-1],
-                **{f"best_{k}": v for k, v in (run.best or {}).items()},
+                **best_report(run.best),
                 "val_source": run.data.val_source,
                 OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
             }
-        held_out = {f"{HELD_OUT_PREFIX}{k}": v for k, v in (result.test or {}).items()}
-        self._report({**last, **held_out, **(result.thresholds or {})}, run, checkpoint=True)
+        self._report({**last, **held_out_report(result.test), **thresholds_report(result.thresholds)}, run, checkpoint=True)
 
     @staticmethod
     def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:
@@ -100,30 +100,35 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     """Ray Tune entry point (function trainable)."""
     # Ray logs every persisted checkpoint at INFO on the driver console; the progress lines say enough.
     logging.getLogger("ray.train._internal.storage").setLevel(logging.WARNING)
+    # The driver's preflight said each protocol notice once; per trial they would repeat behind Ray's prefixes.
+    logging.getLogger(NOTICES_LOGGER).setLevel(logging.ERROR)
     quiet_exit_in_finalizers()
-    glass_values = {k: v for k, v in trial_config.items() if k in FIELD_NAMES}
-    config = from_mapping(glass_values, source="trial config")
-    searched = {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
+    storage = tune.get_context().get_storage()
+    category_dir = Location(storage.storage_filesystem, storage.experiment_fs_path, storage.experiment_fs_path)
+    config, settings = trial_values(trial_config, read_trial_base(category_dir))
+    searched = {k: getattr(config, k) for k in settings[SEARCHED_KEY]}
     # The trial's working directory on the node it runs on: Ray uploads it to the trial's folder in
     # the experiment storage (SyncConfig(sync_artifacts=True)). get_trial_dir() is a driver-side
     # staging folder that only the driver's own node syncs.
-    trial_dir = Path(tune.get_context().get_storage().trial_working_directory)
+    trial_dir = Path(storage.trial_working_directory)
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
-    objective, repeats = trial_config.get(OBJECTIVE_KEY, "best"), int(trial_config.get(REPEATS_KEY, 1))
+    objective, repeats = settings[OBJECTIVE_KEY], int(settings[REPEATS_KEY])
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
-        for step in lockstep_fit(config, repeats=repeats, objective=objective, out_dir=trial_dir / "run"):
+        curve = []
+        for step in lockstep_fit(config, repeats=repeats, out_dir=trial_dir / "run"):
+            curve.append(step.record.score)
             tune.report(
                 {
-                    **report_metrics(step.record, step.best),
+                    **epoch_report(step.record, step.best),
                     "val_source": config.val_source,
-                    OBJECTIVE_KEY: step.objective,
-                    **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (step.test or {}).items()},
+                    OBJECTIVE_KEY: objective_value(curve, objective=objective),
+                    **held_out_report(step.test),
                 }
             )
         return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
-        TuneReportCallback(checkpoint_every=int(trial_config.get(CHECKPOINT_EVERY_KEY, 5)), objective=objective),
+        TuneReportCallback(checkpoint_every=int(settings[CHECKPOINT_EVERY_KEY]), objective=objective),
     ]
     try:
         restored = tune.get_checkpoint()

@@ -6,18 +6,29 @@ User mistakes (``UserError``) end as one line on stderr with exit code 2, never 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
 from glass_tune import __version__
 from glass_tune.cli import data, jobs, predict, results, search, train
 from glass_tune.cli.common import HelpFormatter, add_verbosity_flags
-from glass_tune.util.errors import UserError
+from glass_tune.util.errors import UserError, did_you_mean
 from glass_tune.util.logs import setup_console
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's usage errors, with "did you mean" for a mistyped verb or choice."""
+
+    def error(self, message: str):  # type: ignore[override]
+        typo = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if typo:
+            message += did_you_mean(typo.group(1), re.findall(r"'([^']*)'", typo.group(2)))
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="glass-tune",
         description="Train and tune GLASS anomaly detection; `glass-tune VERB --help` explains each verb.",
         formatter_class=HelpFormatter,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 from typing import Any
 
 from glass_tune.cli.common import (
@@ -58,7 +59,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         space = _with_objective(space, options.objective)
     else:
         options.validate()
-        options.experiment.parent.check_writable()  # before the (possibly slow) data checks
+        options.experiment.parent.check_creatable()  # before the (possibly slow) data checks; created by run_search
         space = _with_objective(load_search_space(args.space), options.objective)
         base = config_from_args(args, fixed=space.fixed)
         reject_searched_overrides(space, args.set or ())
@@ -79,9 +80,24 @@ def cmd_tune(args: argparse.Namespace) -> int:
         for err in o.errors:
             log.info(f"[{o.category}] errored trial {err}")
     log.info(f"summary: {exp / 'summary.md'}")
-    log.info(f"status: glass-tune status {exp}")
-    log.info(f"tensorboard --logdir {exp}")
+    best = next((o for o in outcomes if o.best_trial is not None), None)
+    log.info("next (in a shell where .venv is activated: . .venv/bin/activate):")
+    for line in _next_commands(str(exp), best.category if best else None, str(resolve_data_root(base))):
+        log.info(f"  {line}")
     return 0
+
+
+def _next_commands(exp: str, category: str | None, data_root: str) -> list[str]:
+    """What a user runs after a search, each as it can be pasted: progress, report, dashboards, model."""
+    q = shlex.quote
+    lines = [f"glass-tune status {q(exp)}", f"glass-tune report {q(exp)}", f"glass-tune dashboard {q(exp)}"]
+    if category is not None:
+        model = f"{exp}/{category}/model.onnx"
+        lines += [
+            f"glass-tune export {q(exp)} --category {q(category)} --format onnx --out {q(model)}",
+            f"glass-tune predict --onnx {q(model)} {q(data_root)}/{q(category)}/test/*/*.png --out {q(exp + '/' + category + '/predictions')}",
+        ]
+    return [*lines, f"tensorboard --logdir {q(exp)}"]
 
 
 def _add_option(p: argparse.ArgumentParser, flag: str, *, help: str, **kwargs: Any) -> None:

@@ -19,7 +19,7 @@ import yaml
 
 from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number, parse_yaml
 from glass_tune.util.atomic_io import atomic_write_text
-from glass_tune.util.errors import ConfigError
+from glass_tune.util.errors import ConfigError, did_you_mean
 
 SVD_CHOICES = (0, 1, "auto")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
@@ -234,7 +234,9 @@ def from_mapping(values: Mapping[str, Any], *, source: str = "config") -> GlassC
         raise ConfigError(f"{source}: expected a mapping of config keys, got {type(values).__name__}")
     unknown = sorted(set(values) - set(FIELD_NAMES))
     if unknown:
-        raise ConfigError(f"{source}: unknown config key '{unknown[0]}' (known keys: {', '.join(FIELD_NAMES)})")
+        raise ConfigError(
+            f"{source}: unknown config key '{unknown[0]}'{did_you_mean(unknown[0], FIELD_NAMES)} (known keys: {', '.join(FIELD_NAMES)})"
+        )
     clean: dict[str, Any] = {}
     for key, value in values.items():
         conv, expected = _RULES[key]

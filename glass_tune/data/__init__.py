@@ -1,6 +1,6 @@
 """Data layer: dataset layouts (MVTec, VisA, folder), preprocessing, Local Anomaly Synthesis, datasets, synthetic data."""
 
-from glass_tune.data.datasets import DEFAULT_CACHE_BYTES, BoundedCache, TestDataset, TrainDataset
+from glass_tune.data.datasets import DEFAULT_CACHE_BYTES, BoundedCache, ScoringDataset, TrainDataset
 from glass_tune.data.demo import CATEGORIES as SYNTHETIC_CATEGORIES
 from glass_tune.data.demo import default_synthetic_root, generate_synthetic
 from glass_tune.data.foreground import attach_foreground, foreground_dir, resolve_foreground
@@ -37,7 +37,7 @@ __all__ = [
     "LocalAnomalySynthesizer",
     "ProceduralTextures",
     "Sample",
-    "TestDataset",
+    "ScoringDataset",
     "TextureSource",
     "TrainDataset",
     "attach_foreground",

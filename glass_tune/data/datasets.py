@@ -145,15 +145,16 @@ class TrainDataset(Dataset):
         return {"image": normalize(image01), "aug": normalize(aug01), "mask_s": mask_s, "index": index}
 
 
-class TestDataset(Dataset):
-    """Test images with pixel ground truth, label and path.
+class ScoringDataset(Dataset):
+    """Images as they are (no synthesis) with label, pixel ground truth and path: what a model scores.
+
+    Validation and held-out test sets, and the training normals the hypersphere center is computed
+    from (their label 0, their masks empty); ``TrainDataset`` is the one with synthesis.
 
     ``pixel_labels`` is False when any anomalous image lacks a mask: every mask is then all
     zeros, so pixel AUROC and AUPRO come out nan (skipped) instead of counting that image's
     defect pixels as normal.
     """
-
-    __test__ = False  # not a pytest test class despite the name
 
     def __init__(
         self,

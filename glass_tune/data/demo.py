@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from glass_tune.data.textures import fractal_noise
 from glass_tune.util.atomic_io import atomic_write_json
-from glass_tune.util.errors import DataError
+from glass_tune.util.errors import DataError, did_you_mean
 
 GENERATOR_VERSION = 1
 N_TRAIN, N_TEST_GOOD, N_TEST_PER_DEFECT = 60, 15, 6
@@ -298,7 +298,10 @@ def generate_synthetic(out: Path, *, categories: Sequence[str] | None = None, se
     names = list(CATEGORIES) if categories is None else list(categories)
     unknown = [c for c in names if c not in CATEGORIES]
     if unknown:
-        raise DataError(f"{out}: unknown synthetic category '{unknown[0]}' (available: {', '.join(CATEGORIES)})")
+        raise DataError(
+            f"{out}: unknown synthetic category '{unknown[0]}'{did_you_mean(unknown[0], CATEGORIES)} "
+            f"(available: {', '.join(CATEGORIES)})"
+        )
     if size < 32:
         raise DataError(f"{out}: synthetic image size {size} is too small (expected >= 32)")
     out = Path(out)

@@ -1,4 +1,4 @@
-"""The official distribution judge (spec §5.2, ``--distribution 1``): manifold or hypersphere from the
+"""The official distribution judge (docs/algorithm.md §5.2, ``--distribution 1``): manifold or hypersphere from the
 spectrum of the mean training image.
 
 Objects photographed in a fixed pose (a bottle from above) keep sharp structure in their mean image,

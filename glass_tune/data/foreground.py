@@ -1,4 +1,4 @@
-"""Foreground masks that keep Local Anomaly Synthesis on the object (spec §3.1 step 4).
+"""Foreground masks that keep Local Anomaly Synthesis on the object (docs/algorithm.md §3.1 step 4).
 
 As in the official code they live at ``<data root>/fg_mask/<category>/<training file name>``; a mask
 named by stem with another image extension (or ``<stem>_mask``) is accepted too. The ``foreground``

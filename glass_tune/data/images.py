@@ -1,4 +1,4 @@
-"""Image and mask loading plus the official GLASS preprocessing (spec §1.1).
+"""Image and mask loading plus the official GLASS preprocessing (docs/algorithm.md §1.1).
 
 Every reader turns decoder failures into a one-line :class:`DataError` that names the file, so a
 corrupt PNG deep inside a dataset stops a run with a message instead of a PIL traceback.
@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torchvision.transforms import InterpolationMode
 
-from glass_tune.util.errors import DataError
+from glass_tune.util.errors import DataError, message_line
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -60,7 +60,7 @@ def _unreadable_reason(path: Path, exc: Exception) -> str:
         return "empty file, 0 bytes"
     if isinstance(exc, UnidentifiedImageError):
         return "not an image in any known format"
-    return f"truncated or corrupt data: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    return f"truncated or corrupt data: {message_line(exc)}"
 
 
 def _wide_to_uint8(img: Image.Image) -> Image.Image:
@@ -143,7 +143,7 @@ def load_image_tensor(path: str | Path, *, input_shape: tuple[int, int]) -> Tens
 def preprocess_mask(mask: np.ndarray, input_shape: tuple[int, int], *, protocol: str = "nearest") -> Tensor:
     """Apply the image geometry to a boolean mask → float32 H×W in {0, 1}.
 
-    ``protocol`` is how the resized mask is binarised (spec §1.1), which moves pixel AUROC by
+    ``protocol`` is how the resized mask is binarised (docs/algorithm.md §1.1), which moves pixel AUROC by
     about a one-pixel band around every defect:
 
     - ``nearest``: nearest-neighbour resize (no interpolated edge at all);

@@ -1,4 +1,4 @@
-"""Local Anomaly Synthesis (LAS), official version (spec §3.1 steps 2–6).
+"""Local Anomaly Synthesis (LAS), official version (docs/algorithm.md §3.1 steps 2–6).
 
 A texture is blended into the image under a Perlin mask; ``mask_s`` (the mask max-pooled onto the
 feature grid) is the per-patch label of the focal loss.

@@ -1,4 +1,4 @@
-"""The official GLASS Perlin masks (spec §3.1 steps 2–3), driven by an explicit numpy Generator.
+"""The official GLASS Perlin masks (docs/algorithm.md §3.1 steps 2–3), driven by an explicit numpy Generator.
 
 Noise is made at the full image size (not at the next power of two as anomalib does, which makes
 blobs ~1.8× larger). Sizes that are not a multiple of the period count get a lattice whose cells are

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glass_tune.data.images import IMAGE_EXTENSIONS, is_image_file
-from glass_tune.util.errors import DataError
+from glass_tune.util.errors import DataError, did_you_mean
 
 GOOD = "good"
 MASK_SUFFIXES = ("_mask", "")  # MVTec/MPDD name masks <stem>_mask.png; some converted sets use <stem>.png
@@ -71,7 +71,7 @@ def require_category(folder: Path, available: Sequence[str]) -> None:
     """Unknown categories are reported with the ones that exist, so a typo is obvious."""
     if folder.name not in available:
         listed = ", ".join(available) or "none"
-        raise DataError(f"{folder}: unknown category '{folder.name}' (available: {listed})")
+        raise DataError(f"{folder}: unknown category '{folder.name}'{did_you_mean(folder.name, available)} (available: {listed})")
 
 
 def require_train_images(samples: Sequence[Sample], folder: Path) -> None:

@@ -1,4 +1,4 @@
-"""Per-category choice of the GLASS ``svd`` flag (0 = manifold, 1 = hypersphere), spec §5.2.
+"""Per-category choice of the GLASS ``svd`` flag (0 = manifold, 1 = hypersphere), docs/algorithm.md §5.2.
 
 The official trainer reads the "Distribution" column of ``datasets/excel/<dataset>_distribution.xlsx``;
 the hypersphere rows are listed here, every other known class of MVTec AD, VisA, MPDD and WFDD is

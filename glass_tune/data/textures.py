@@ -1,4 +1,4 @@
-"""Texture sources for Local Anomaly Synthesis and the official texture pipeline (spec §3.1.1).
+"""Texture sources for Local Anomaly Synthesis and the official texture pipeline (docs/algorithm.md §3.1.1).
 
 The official code draws a DTD image, resizes its shorter side to the input size, applies 3 distinct
 transforms out of 9 and centre-crops. torchvision's random transforms read the global torch RNG, so

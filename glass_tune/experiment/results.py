@@ -16,35 +16,39 @@ import math
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.config.yaml_values import parse_yaml
+from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
+from glass_tune.search.protocol import (
+    CHECKPOINT_FILE,
+    DECISION_KEYS,
+    DEFAULT_METRIC,
+    DEFAULT_MODE,
+    HELD_OUT_KEYS,
+    best_of,
+    held_out_of,
+    searched_values,
+)
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import quieted
+from glass_tune.util.numbers import value_text
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
 
-METRIC = "best_score"  # the default objective: the best validation score so far (space files may choose another)
-MODE = "max"
 BEST_CONFIG_FILE = "best_config.yaml"
 SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
-HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
-# held-out decisions at the thresholds calibrated on validation (glass_tune.training.loop.held_out_decisions)
-DECISION_KEYS = ("precision", "recall", "f1_at_threshold", "false_positive_rate", "pixel_f1_at_threshold")
-HELD_OUT_PREFIX = "test_"  # the trial's last report carries the held-out figures as test_<key>
-BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
-CHECKPOINT_FILE = "checkpoint.pt"  # what a trial's Ray checkpoint folder holds (trainables/glass.py)
-# How a trial ended, as readers (report, plots) name it.
-COMPLETED, STOPPED, ERRORED, RUNNING = "completed", "stopped early", "errored", "running"
 
 
 @dataclass(frozen=True)
 class Objective:
     """Which reported key is optimised, and in which direction (from the space file)."""
 
-    metric: str = METRIC
-    mode: str = MODE
+    metric: str = DEFAULT_METRIC
+    mode: str = DEFAULT_MODE
 
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` beats ``b``."""
@@ -56,7 +60,7 @@ class TrialRecord:
     """One Ray trial as readers need it (status, report, config, error), independent of any node."""
 
     trial_id: str
-    status: str  # Ray's: PENDING, RUNNING, PAUSED, TERMINATED, ERROR
+    status: str  # Ray's (RayStatus)
     config: dict[str, Any]
     last_result: dict[str, Any]
     error: str | None = None
@@ -66,25 +70,20 @@ class TrialRecord:
 
     @property
     def stopped_early(self) -> bool:
-        return self.status == "TERMINATED" and stopped_early(last_result=self.last_result, config=self.config)
+        return self.outcome == Outcome.STOPPED
 
     @property
     def params(self) -> dict[str, Any]:
         """The searched values of this trial."""
-        return {k: self.config[k] for k in self.config.get("searched", []) if k in self.config}
+        return searched_values(self.config)
 
     @property
     def held_out(self) -> dict[str, float] | None:
         return held_out_figures(last_result=self.last_result)
 
     @property
-    def outcome(self) -> str:
-        """:data:`COMPLETED`, :data:`STOPPED`, :data:`ERRORED` or :data:`RUNNING` (also pending/paused)."""
-        if self.status == "ERROR":
-            return ERRORED
-        if self.status == "TERMINATED":
-            return STOPPED if self.stopped_early else COMPLETED
-        return RUNNING
+    def outcome(self) -> Outcome:
+        return trial_outcome(self.status, last_result=self.last_result, config=self.config)
 
     @property
     def duration_s(self) -> float | None:
@@ -110,18 +109,37 @@ class CategoryOutcome:
 
 def read_search_record(*, experiment: Location) -> dict[str, Any]:
     """The raw ``search.yaml`` of an experiment (options, categories, space, base config)."""
-    import yaml
-
     path = experiment / SEARCH_FILE
     if not path.is_file():
         raise UserError(f"{experiment}: no glass-tune experiment there (missing {SEARCH_FILE})")
-    return yaml.safe_load(path.read_text())
+    return parse_yaml(path.read_text(), source=str(path))
+
+
+def study_name(experiment_name: str, category: str) -> str:
+    """The Optuna study of one category of an experiment (the driver creates it, readers open it)."""
+    return f"{experiment_name}/{category}"
+
+
+def timestamp_text(seconds: float) -> str:
+    """A moment as search.yaml records it: ISO 8601 with the local zone, e.g. 2026-12-04T21:10:00+00:00."""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).astimezone().isoformat(timespec="seconds")
+
+
+def record_time(value: Any) -> float | None:
+    """Seconds since the epoch of a recorded time: ISO 8601 text (YAML may have parsed it already) or,
+    in experiments written before 0.2, a raw epoch float."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def experiment_objective(*, experiment: Location) -> Objective:
     """The metric and mode the experiment's space optimised (defaults for records without a space)."""
     space = read_search_record(experiment=experiment).get("space") or {}
-    return Objective(metric=space.get("metric", METRIC), mode=space.get("mode", MODE))
+    return Objective(metric=space.get("metric", DEFAULT_METRIC), mode=space.get("mode", DEFAULT_MODE))
 
 
 def is_category_dir(*, location: Location) -> bool:
@@ -137,16 +155,9 @@ def category_dirs(*, experiment: Location) -> list[Location]:
     return [d for d in experiment.subdirs() if is_category_dir(location=d)]
 
 
-def stopped_early(*, last_result: Mapping[str, Any] | None, config: Mapping[str, Any]) -> bool:
-    """A trial stopped early ended before its last epoch (ASHA's decision, not an error)."""
-    return (last_result or {}).get("epoch", 0) < config.get("epochs", 0)
-
-
 def held_out_figures(*, last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The held-out test figures of the selected epoch, from the final report (None if it never came)."""
-    last = last_result or {}
-    figures = {k: last[HELD_OUT_PREFIX + k] for k in (*HELD_OUT_KEYS, *DECISION_KEYS) if HELD_OUT_PREFIX + k in last}
-    return figures or None
+    return held_out_of(last_result)
 
 
 def error_message(error: BaseException | None) -> str:
@@ -179,7 +190,7 @@ def summarize(trials: Sequence[TrialRecord], *, category: str, objective: Object
     return CategoryOutcome(
         category=category,
         best_trial=best.trial_id,
-        best={k: best.last_result.get(f"best_{k}") for k in BEST_KEYS},
+        best=best_of(best.last_result),
         params=best.params,
         trials=len(trials),
         stopped_early=stopped,
@@ -203,10 +214,10 @@ def load_trials(*, category_dir: Location, objective: Objective, with_history: b
     records = []
     for trial in analysis.trials:
         error = None
-        if trial.status == "ERROR":
+        if trial.status == RayStatus.ERROR:
             error = _trial_error(trial)
         checkpoint = None
-        if trial.status != "ERROR" and trial.checkpoint is not None:  # a running trial may have none yet
+        if trial.status != RayStatus.ERROR and trial.checkpoint is not None:  # a running trial may have none yet
             try:
                 best = analysis.get_best_checkpoint(trial, metric=objective.metric, mode=objective.mode)
             except Exception:  # no checkpoint with that metric yet
@@ -312,18 +323,11 @@ def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
                 "stopped_early": o.stopped_early,
                 "errored": len(o.errors),
                 "best_trial": o.best_trial,
-                "best_params": ", ".join(f"{k}={short(v)}" for k, v in o.params.items()),
+                "best_params": ", ".join(f"{k}={value_text(v)}" for k, v in o.params.items()),
                 "errors": "; ".join(o.errors),
             }
         )
     return rows
-
-
-def short(value: Any) -> str:
-    """A number as a table cell."""
-    if isinstance(value, float) and not math.isnan(value):
-        return f"{value:.4g}"
-    return str(value)
 
 
 def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) -> tuple[Location, Location]:
@@ -337,6 +341,8 @@ def write_summary(*, experiment: Location, outcomes: Sequence[CategoryOutcome]) 
     csv_path.write_text(buf.getvalue())
     lines = ["| " + " | ".join(SUMMARY_COLUMNS) + " |", "|" + "---|" * len(SUMMARY_COLUMNS)]
     for row in rows:
-        lines.append("| " + " | ".join(short(row[c]) if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |")
+        lines.append(
+            "| " + " | ".join(value_text(row[c], missing="nan") if row[c] is not None else "" for c in SUMMARY_COLUMNS) + " |"
+        )
     md_path.write_text("\n".join(lines) + "\n")
     return csv_path, md_path

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from glass_tune.experiment.outcomes import Outcome
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
     Objective,
@@ -20,10 +21,11 @@ from glass_tune.experiment.results import (
     experiment_objective,
     load_trials,
     read_search_record,
-    short,
+    record_time,
 )
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.util.errors import UserError
+from glass_tune.util.numbers import value_text
 
 
 @dataclass
@@ -67,16 +69,14 @@ def category_status(*, category_dir: Location, objective: Objective, samples: in
     out = CategoryStatus(category=category_dir.name, state="running", samples=samples)
     trials = load_trials(category_dir=category_dir, objective=objective)
     for t in trials:
-        if t.status == "RUNNING":
-            out.running += 1
-        elif t.status == "ERROR":
+        outcome = t.outcome
+        out.running += outcome == Outcome.RUNNING
+        out.pending += outcome == Outcome.PENDING
+        out.stopped += outcome == Outcome.STOPPED
+        out.finished += outcome == Outcome.COMPLETED
+        if outcome == Outcome.ERRORED:
             out.errored += 1
             out.errors.append(f"{t.trial_id}: {t.error}")
-        elif t.status == "TERMINATED":
-            out.stopped += t.stopped_early
-            out.finished += not t.stopped_early
-        else:
-            out.pending += 1
     best = best_trial((t for t in trials if t.error is None), objective=objective)
     if best is not None:
         out.best_value, out.best_trial = float(best.last_result[objective.metric]), best.trial_id
@@ -95,7 +95,7 @@ def experiment_status(*, experiment: str) -> ExperimentStatus:
     record = read_search_record(experiment=location)
     objective = experiment_objective(experiment=location)
     samples = int(record.get("options", {}).get("samples", 0))
-    started = record.get("started_at")
+    started = record_time(record.get("started_at"))
     present = {d.name: d for d in category_dirs(experiment=location)}
     statuses = []
     for name in record.get("categories", []):
@@ -118,7 +118,7 @@ def format_status(status: ExperimentStatus) -> str:
     """A few lines per experiment: one per category, then each errored trial's reason."""
     lines = [f"{status.experiment}: {status.objective.metric} ({status.objective.mode}), elapsed {_duration(status.elapsed)}"]
     for c in status.categories:
-        best: Any = f"{short(c.best_value)} ({c.best_trial})" if c.best_value is not None else "n/a"
+        best: Any = f"{value_text(c.best_value, missing='nan')} ({c.best_trial})" if c.best_value is not None else "n/a"
         lines.append(
             f"[{c.category}] {c.state}: {c.running} running, {c.pending} pending, {c.finished} finished, "
             f"{c.stopped} stopped early, {c.errored} errored of {c.samples} | best {best}"

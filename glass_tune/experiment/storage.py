@@ -9,6 +9,7 @@ trials use.  S3-compatible servers are reached with the usual AWS variables (``A
 
 from __future__ import annotations
 
+import os
 import posixpath
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from glass_tune.util.atomic_io import atomic_write_text
-from glass_tune.util.errors import UserError
+from glass_tune.util.errors import UserError, message_line
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Location:
         try:
             return self.fs.get_file_info(self.path)
         except OSError as exc:
-            raise UserError(f"{self.uri}: storage cannot be read ({_reason(exc)})") from None
+            raise UserError(f"{self.uri}: storage cannot be read ({message_line(exc)})") from None
 
     def exists(self) -> bool:
         return self._info().type != pafs.FileType.NotFound
@@ -72,7 +73,7 @@ class Location:
             with self.fs.open_input_stream(self.path) as fh:
                 return fh.readall().decode("utf-8")
         except (OSError, FileNotFoundError) as exc:
-            raise UserError(f"{self.uri}: cannot read ({_reason(exc)})") from None
+            raise UserError(f"{self.uri}: cannot read ({message_line(exc)})") from None
 
     def write_text(self, text: str) -> None:
         """Whole-file write: atomic rename on a local/shared folder, one PUT on object storage."""
@@ -84,7 +85,7 @@ class Location:
             with self.fs.open_output_stream(self.path) as fh:
                 fh.write(text.encode("utf-8"))
         except OSError as exc:
-            raise UserError(f"{self.uri}: cannot write ({_reason(exc)})") from None
+            raise UserError(f"{self.uri}: cannot write ({message_line(exc)})") from None
 
     def write_bytes_from(self, local: Path) -> None:
         """Upload a local file (e.g. the study journal) as one object."""
@@ -92,7 +93,7 @@ class Location:
             self.fs.create_dir(posixpath.dirname(self.path), recursive=True)
             pafs.copy_files(str(local), self.path, source_filesystem=pafs.LocalFileSystem(), destination_filesystem=self.fs)
         except OSError as exc:
-            raise UserError(f"{self.uri}: cannot write ({_reason(exc)})") from None
+            raise UserError(f"{self.uri}: cannot write ({message_line(exc)})") from None
 
     def download_to(self, local: Path) -> None:
         local.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +108,31 @@ class Location:
             (self / posixpath.basename(i.path) for i in infos if i.type == pafs.FileType.Directory), key=lambda loc: loc.name
         )
 
+    def names(self) -> list[str]:
+        """Names of the folder's entries (files and folders; empty when it does not exist)."""
+        if not self.is_dir():
+            return []
+        return sorted(posixpath.basename(i.path) for i in self.fs.get_file_info(pafs.FileSelector(self.path, recursive=False)))
+
+    def remove_tree(self) -> None:
+        """Delete the folder and everything in it (nothing when it does not exist)."""
+        if self.is_dir():
+            try:
+                self.fs.delete_dir(self.path)
+            except OSError as exc:
+                raise UserError(f"{self.uri}: cannot delete ({message_line(exc)})") from None
+
+    def check_creatable(self) -> None:
+        """Like :meth:`check_writable` but creates nothing on a local disk (a mistake found later must not
+        leave an empty folder behind): the nearest existing folder must be writable."""
+        if not self.is_local:
+            return self.check_writable()  # an object-store prefix is no visible folder
+        existing = self.local_path
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"--storage {self.uri}: cannot write there ({existing} is not a writable folder)")
+
     def check_writable(self) -> None:
         """Create the folder and write a probe: an unwritable ``--storage`` fails before any trial."""
         probe = self / ".glass-tune-write-test"
@@ -116,12 +142,7 @@ class Location:
                 fh.write(b"ok")
             self.fs.delete_file(probe.path)
         except OSError as exc:
-            raise UserError(f"--storage {self.uri}: cannot write there ({_reason(exc)})") from None
-
-
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+            raise UserError(f"--storage {self.uri}: cannot write there ({message_line(exc)})") from None
 
 
 def is_uri(text: str) -> bool:
@@ -136,5 +157,5 @@ def resolve(text: str) -> Location:
     try:
         fs, path = pafs.FileSystem.from_uri(text)
     except (OSError, ValueError) as exc:
-        raise UserError(f"{text}: not a storage location pyarrow can open ({_reason(exc)})") from None
+        raise UserError(f"{text}: not a storage location pyarrow can open ({message_line(exc)})") from None
     return Location(fs, path.rstrip("/"), text.rstrip("/"))

@@ -21,6 +21,7 @@ from glass_tune.experiment.results import (
     is_category_dir,
     load_trials,
     read_search_record,
+    study_name,
 )
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.util.errors import UserError
@@ -28,7 +29,7 @@ from glass_tune.util.errors import UserError
 if TYPE_CHECKING:
     import optuna
 
-    from glass_tune.search.optuna_searcher import StudyStore
+    from glass_tune.experiment.study_store import StudyStore
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,7 @@ class ExperimentView:
         return list((self.record.get("space") or {}).get("params") or {})
 
     def study_name(self, category: str) -> str:
-        """As the tuner names it (``tuner.study_name``): ``<experiment name>/<category>``."""
-        return f"{self.name}/{category}"
+        return study_name(self.name, category)
 
     def categories(self) -> list[Location]:
         """The recorded categories whose search has started, in the recorded order."""
@@ -62,7 +62,7 @@ class ExperimentView:
     def study_store(self, *, cache: Path) -> StudyStore:
         """Where the study lives; ``cache`` receives the journal's copy for object storage (a reader's
         own folder, never the driver's mirror, which a running search appends to)."""
-        from glass_tune.search.optuna_searcher import StudyStore
+        from glass_tune.experiment.study_store import StudyStore
 
         url = (self.record.get("options") or {}).get("optuna_storage")
         return StudyStore(experiment=self.location, url=url, cache=cache)

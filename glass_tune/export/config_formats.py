@@ -16,7 +16,6 @@ import yaml
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
-    HELD_OUT_KEYS,
     SEARCH_FILE,
     Objective,
     TrialRecord,
@@ -29,12 +28,11 @@ from glass_tune.experiment.results import (
     trial_held_out,
 )
 from glass_tune.experiment.storage import Location, resolve
-from glass_tune.util.errors import UserError
+from glass_tune.search.protocol import best_of, thresholds_of
+from glass_tune.util.errors import UserError, did_you_mean
 from glass_tune.util.runtime import versions
 
 FORMATS = ("yaml", "json", "anomalib", "official")
-# the decision thresholds the best trial calibrated on validation (its last report; glass_tune.training.metrics)
-THRESHOLD_KEYS = ("image_threshold", "pixel_threshold", "image_rule", "pixel_rule")
 # timm names -> the official code's backbone keys (backbones.py)
 OFFICIAL_BACKBONES = {
     "wide_resnet50_2": "wideresnet50",
@@ -59,16 +57,12 @@ def best_trial_record(*, category_dir: Location, objective: Objective, trials: l
         "category": config.category,
         "trial_id": trial.trial_id,
         "objective": {"metric": objective.metric, "mode": objective.mode, "value": last.get(objective.metric)},
-        "metrics": {
-            "score": last.get("best_score"),
-            "epoch": last.get("best_epoch"),
-            **{k: last.get(f"best_{k}") for k in HELD_OUT_KEYS},
-        },
+        "metrics": best_of(last),
         "searched_params": trial.params,
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),
         "held_out_test": trial_held_out(trial=trial, category_dir=category_dir),
-        "thresholds": {k: last[k] for k in THRESHOLD_KEYS if k in last} or None,
+        "thresholds": thresholds_of(last),
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "versions": versions(),
     }
@@ -262,11 +256,16 @@ def _category_dir(path: Location, category: str | None) -> Location:
     """Accept the experiment folder (one category, or ``category`` named) or a category folder itself."""
     if not path.is_dir():
         raise UserError(f"{path}: no such experiment folder")
-    if category is not None:
-        return path / category
-    if is_category_dir(location=path):
+    if is_category_dir(location=path) and category is None:
         return path
     candidates = category_dirs(experiment=path)
+    if category is not None:
+        names = [p.name for p in candidates]
+        if candidates and category not in names:
+            raise UserError(
+                f"{path}: no category '{category}' in this experiment{did_you_mean(category, names)} (it has: {', '.join(names)})"
+            )
+        return path / category
     if len(candidates) == 1:
         return candidates[0]
     if not candidates:

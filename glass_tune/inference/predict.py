@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,9 +26,10 @@ from PIL import Image
 
 from glass_tune.data import normalize
 from glass_tune.data.images import load_rgb, resize_crop, to_float01, to_uint8_tensor
-from glass_tune.experiment.results import CHECKPOINT_FILE, best_trial, checkpoint_file, load_trials
+from glass_tune.experiment.results import best_trial, checkpoint_file, load_trials
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.model import GlassModel
+from glass_tune.search.protocol import CHECKPOINT_FILE
 from glass_tune.training.checkpoint import Checkpoint, load_checkpoint, selected_model
 from glass_tune.util.atomic_io import atomic_write_bytes, atomic_write_text
 from glass_tune.util.errors import UserError
@@ -49,6 +51,10 @@ class Thresholds:
     image: float
     pixel: float
     source: str
+
+
+HEATMAP_SUFFIX = "_heatmap.png"
+MASK_SUFFIX = "_mask.png"  # the binary defect mask beside each heat map
 
 
 @dataclass
@@ -74,6 +80,28 @@ def decision_thresholds(stored: dict[str, Any] | None, *, image: float | None, p
         pixel_t = image_t
     source = "stored" if image is None and pixel is None else "override"
     return Thresholds(image=image_t, pixel=pixel_t, source=source)
+
+
+def relative_names(paths: Sequence[str | Path]) -> list[Path]:
+    """Each path relative to the longest common parent of all: distinct files get distinct names
+    (MVTec, VisA and folder datasets repeat base names such as ``000.png`` across defect folders)."""
+    resolved = [Path(p).resolve() for p in paths]
+    if not resolved:
+        return []
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [p.relative_to(root) for p in resolved]
+
+
+def heatmap_names(paths: Sequence[str | Path]) -> list[Path]:
+    """One output per input, never two inputs on one file: ``<relative path>_heatmap.png`` without the
+    image extension, with it where two inputs differ only in their extension (``a.png``, ``a.jpg``)."""
+    names = relative_names(paths)
+    sources: dict[Path, set[Path]] = {}
+    for name in names:
+        sources.setdefault(name.with_suffix(""), set()).add(name)
+    return [
+        name.parent / f"{name.stem if len(sources[name.with_suffix('')]) == 1 else name.name}{HEATMAP_SUFFIX}" for name in names
+    ]
 
 
 def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Location:
@@ -210,8 +238,8 @@ def predict_images(
     threshold: float | None = None,
     pixel_threshold: float | None = None,
 ) -> list[Prediction]:
-    """Write ``<stem>_heatmap.png`` and ``<stem>_mask.png`` per image and ``scores.csv`` (score,
-    decision, threshold); inputs are validated before any output.
+    """Write a heat map and a binary defect mask per image (see :func:`heatmap_names`) and
+    ``scores.csv`` (score, decision, thresholds); inputs are validated before any output.
 
     Exactly one of ``checkpoint`` (torch) and ``onnx`` (an exported model, run by onnxruntime);
     ``threshold`` / ``pixel_threshold`` override the calibrated ones.
@@ -248,10 +276,10 @@ def write_predictions(
     thresholds: Thresholds,
 ) -> list[Prediction]:
     results: list[Prediction] = []
-    for path, tensor in zip(images, tensors, strict=True):
+    for path, tensor, name in zip(images, tensors, heatmap_names(images), strict=True):
         score, amap = scorer(tensor.unsqueeze(0))
-        stem = Path(path).stem
-        heatmap, mask = out_dir / f"{stem}_heatmap.png", out_dir / f"{stem}_mask.png"
+        heatmap = out_dir / name
+        mask = heatmap.with_name(heatmap.name.removesuffix(HEATMAP_SUFFIX) + MASK_SUFFIX)
         atomic_write_bytes(heatmap, _png(overlay(tensor, amap[0])))
         atomic_write_bytes(mask, _png(Image.fromarray((amap[0] >= thresholds.pixel).astype(np.uint8) * 255)))
         value = float(score[0])
@@ -268,8 +296,8 @@ def write_predictions(
                 f"{r.threshold:.6f}",
                 f"{thresholds.pixel:.6f}",
                 thresholds.source,
-                r.heatmap.name,
-                r.mask.name,
+                r.heatmap.relative_to(out_dir).as_posix(),
+                r.mask.relative_to(out_dir).as_posix(),
             ]
         )
     atomic_write_text(out_dir / "scores.csv", rows.getvalue())

@@ -3,7 +3,7 @@
 ``pre_trained=True`` loads ImageNet weights and freezes the network (eval mode, no grad), as the
 official code does.  An untagged name resolves to timm's ``.tv_in1k`` tag where one exists, because
 the official code uses the torchvision weights while timm's own default for ``wide_resnet50_2`` is
-``racm_in1k`` (spec §1.2, §10.1.1).  ``pre_trained=False`` is anomalib's meaning: random init and
+``racm_in1k`` (docs/algorithm.md §1.2, §10.1.1).  ``pre_trained=False`` is anomalib's meaning: random init and
 trainable.
 
 Weights come from ``backbone_weights`` (a local state dict of the full timm/torchvision model), else
@@ -18,10 +18,10 @@ import os
 import socket
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 from urllib.parse import urlparse
 
-import huggingface_hub
 import timm
 import torch
 from safetensors.torch import load_file as load_safetensors
@@ -147,11 +147,22 @@ def _pretrained_cfg(name: str) -> Any:
     return cfg
 
 
+def _hub_client() -> ModuleType | None:
+    """``huggingface_hub`` when installed, else None: a bare machine (e.g. a lent GPU with torch and timm
+    only) trains from ``backbone_weights`` or a random init and must not need the Hub client to import."""
+    try:
+        import huggingface_hub
+    except ImportError:
+        return None
+    return huggingface_hub
+
+
 def _cached_weights_file(cfg: Any) -> str | None:
     """A previously downloaded weights file: Hugging Face cache first, then the torch-hub cache."""
-    if cfg.hf_hub_id:
+    hub = _hub_client()
+    if cfg.hf_hub_id and hub is not None:
         for filename in (cfg.hf_hub_filename, *HUB_WEIGHT_FILES):
-            cached = filename and huggingface_hub.try_to_load_from_cache(cfg.hf_hub_id, filename)
+            cached = filename and hub.try_to_load_from_cache(cfg.hf_hub_id, filename)
             if isinstance(cached, str):
                 return cached
     if cfg.url:
@@ -161,16 +172,16 @@ def _cached_weights_file(cfg: Any) -> str | None:
     return None
 
 
-def _hub_offline() -> bool:
+def _hub_offline(hub: ModuleType) -> bool:
     flag = os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-    return flag or huggingface_hub.constants.HF_HUB_OFFLINE
+    return flag or hub.constants.HF_HUB_OFFLINE
 
 
-def _hub_reachable() -> bool:
+def _hub_reachable(hub: ModuleType) -> bool:
     """A quick TCP connect to the Hub endpoint; behind a proxy the download itself has to decide."""
     if any(os.environ.get(v) for v in PROXY_VARIABLES):
         return True
-    url = urlparse(huggingface_hub.constants.ENDPOINT)
+    url = urlparse(hub.constants.ENDPOINT)
     port = url.port or (443 if url.scheme == "https" else 80)
     try:
         socket.create_connection((url.hostname, port), timeout=HUB_PROBE_TIMEOUT_S).close()
@@ -188,7 +199,8 @@ def _pretrained_overlay(name: str, weights_path: str | None, arch: str) -> tuple
     cached = _cached_weights_file(_pretrained_cfg(weights_name))
     if cached is not None:
         return weights_name, {"file": cached}
-    if _hub_offline() or not _hub_reachable():
+    hub = _hub_client()  # timm downloads through it: without it, only local weights load
+    if hub is None or _hub_offline(hub) or not _hub_reachable(hub):
         raise ConfigError(_offline_message(name))
     return weights_name, {}
 

@@ -1,11 +1,11 @@
 """Patch aggregation: backbone feature maps -> one vector per patch of the first layer's grid.
 
-This is spec §1.3-1.6 (shared by PatchCore, SimpleNet and GLASS), kept operation-for-operation so
+This is docs/algorithm.md §1.3-1.6 (shared by PatchCore, SimpleNet and GLASS), kept operation-for-operation so
 features match the official code and anomalib: zero-padded unfold, bilinear alignment of every
 (channel, kernel-offset) slot to the reference grid, a per-layer adaptive average pool to
 ``pretrain_embed_dim`` and a second pool over the concatenated layers to ``target_embed_dim``.
 
-A consequence worth knowing (spec §1.6): with two layers the second pool averages neighbouring
+A consequence worth knowing (docs/algorithm.md §1.6): with two layers the second pool averages neighbouring
 pairs, so output dims ``0 .. D/2-1`` come only from the first layer and the rest only from the
 second; it is not a per-dimension average of the layers.
 """

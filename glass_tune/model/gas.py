@@ -1,4 +1,4 @@
-"""Feature-space anomaly synthesis: GAS (spec §2) and the hypersphere shell for LAS features (§3.2).
+"""Feature-space anomaly synthesis: GAS (docs/algorithm.md §2) and the hypersphere shell for LAS features (§3.2).
 
 GAS starts from Gaussian-perturbed normal features and takes ``step`` normalized gradient-*ascent*
 steps on BCE(D(g), 1), i.e. it moves g towards what the discriminator currently calls normal, which
@@ -62,7 +62,7 @@ def shell_factor(offset: Tensor, r_min: Radius, r_max: Radius) -> Tensor:
 def hypersphere_radius(
     true_feats: Tensor, fake_feats: Tensor, normal_mask: Tensor, center_rows: Tensor, quantile: float
 ) -> Tensor:
-    """r_t: the ``quantile`` of distances to the per-position center (spec §2.3), detached.
+    """r_t: the ``quantile`` of distances to the per-position center (docs/algorithm.md §2.3), detached.
 
     The distances are those of all normal features plus the LAS features at positions the mask
     marks normal.  The official code wraps r_t in a new tensor, so no gradient flows through the
@@ -108,7 +108,7 @@ def global_anomaly_synthesis(
     r_max: Radius,
     loop: str = "hidden",
 ) -> GasResult:
-    """GAS (spec §2.1-2.2, 2.5): ``step + 1`` discriminator passes, ``step`` ascent steps.
+    """GAS (docs/algorithm.md §2.1-2.2, 2.5): ``step + 1`` discriminator passes, ``step`` ascent steps.
 
     ``mining=False`` stops after the first pass, so g = u + noise.  ``step < 5`` simply never
     projects (the official code crashes there on an unassigned logging variable).  The synthetic

@@ -2,7 +2,7 @@
 
 No optimizers, data loading or I/O live here (the training layer owns those, as in anomalib's split).
 All images passed in must already be ImageNet-normalised, including those given to
-``compute_center``: anomalib computes its center from un-normalised images (spec §10.1.5), which
+``compute_center``: anomalib computes its center from un-normalised images (docs/algorithm.md §10.1.5), which
 corrupts r_t and both shells in ``svd=1``.
 """
 
@@ -152,7 +152,7 @@ class GlassModel(nn.Module):
 
     @torch.no_grad()
     def compute_center(self, batches: Iterable[Tensor]) -> Tensor:
-        """Per-position mean ``P x D`` of ``adapt(embed(x))`` over all samples (spec §2.4).
+        """Per-position mean ``P x D`` of ``adapt(embed(x))`` over all samples (docs/algorithm.md §2.4).
 
         An exact per-sample mean (a float64 sum divided by the sample count), not the official mean
         of batch means.  Images must be ImageNet-normalised like the training images.  A trainable
@@ -178,7 +178,7 @@ class GlassModel(nn.Module):
     # --- training --------------------------------------------------------------------------
 
     def training_losses(self, images: Tensor, aug_images: Tensor, mask_s: Tensor, center: Tensor | None = None) -> TrainingLosses:
-        """Losses of one training iteration (spec §1.9, §2-4); the caller sets train mode and steps.
+        """Losses of one training iteration (docs/algorithm.md §1.9, §2-4); the caller sets train mode and steps.
 
         ``images``/``aug_images``: B x 3 x H x W normalised normal and LAS images; ``mask_s``: B x gh x gw
         LAS mask on the feature grid; ``center``: P x D from ``compute_center`` (required for svd=1;

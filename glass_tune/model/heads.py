@@ -1,6 +1,6 @@
 """The two trainable heads: the feature adaptor (``pre_projection``) and the patch discriminator.
 
-Initialisation follows the official code, not anomalib (spec §1.7-1.8, §10.1.8): Linear weights are
+Initialisation follows the official code, not anomalib (docs/algorithm.md §1.7-1.8, §10.1.8): Linear weights are
 ``xavier_normal_``, Linear biases keep PyTorch's default uniform init and BatchNorm1d keeps weight 1 /
 bias 0 (the official init function only matches BatchNorm2d).  Submodule names mirror the official
 modules (``layers.0fc``, ``body.block1``, ``tail``) so official checkpoints load by ``load_state_dict``.

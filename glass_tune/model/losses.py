@@ -1,4 +1,4 @@
-"""Training losses (spec §4): BCE for normal and GAS patches, OHEM + focal loss for LAS patches."""
+"""Training losses (docs/algorithm.md §4): BCE for normal and GAS patches, OHEM + focal loss for LAS patches."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Inference scoring (spec §7): image score = max raw patch score, pixel map = upsample + Gaussian blur.
+"""Inference scoring (docs/algorithm.md §7): image score = max raw patch score, pixel map = upsample + Gaussian blur.
 
 The blur is a separable torch convolution so it runs on the GPU next to the model.  Its border
 differs slightly from the official ``scipy.ndimage.gaussian_filter`` (default ``mode='reflect'``,

@@ -9,21 +9,28 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from glass_tune import __version__
-from glass_tune.experiment.results import ERRORED, STOPPED, TrialRecord, best_trial, checkpoint_file, trial_held_out
+from glass_tune.experiment.outcomes import Outcome
+from glass_tune.experiment.results import TrialRecord, best_trial, checkpoint_file, trial_held_out
 from glass_tune.experiment.storage import Location
 from glass_tune.experiment.view import ExperimentView, open_experiment
 from glass_tune.report import plots
 from glass_tune.util.atomic_io import atomic_write_bytes, atomic_write_text
 from glass_tune.util.errors import DataError, UserError
+from glass_tune.util.numbers import metric_text, value_text
+
+if TYPE_CHECKING:  # torch: loaded only when the report scores a checkpoint
+    from torch.utils.data import Dataset
+
+    from glass_tune.training.loop import Evaluation
 
 MIN_TRIALS_FOR_IMPORTANCE = 3
 IMPORTANCE_METHOD = "fANOVA"
@@ -88,12 +95,7 @@ def build_section(view: ExperimentView, category_dir: Location, *, device: str, 
             plots.parallel_coordinates(trials, params=view.searched, metric=objective.metric),
         ),
     ]
-    missing = sum(h is None for h in section.held_out.values())
-    if missing:
-        section.notes.append(
-            f"{missing} of {len(trials)} trials have no held-out figures: nothing was held out "
-            "(val_source=test), or the trial ended before its held-out evaluation ran."
-        )
+    section.notes += held_out_notes(trials, section.held_out)
     png, note = importance_plot(view.open_study(category_dir.name, cache=cache))
     if png is not None:
         section.plots.append(Plot("importance", "Parameter importance", png))
@@ -130,50 +132,72 @@ def importance_plot(study: Any | None) -> tuple[bytes | None, str]:
     return plots.importance_bars(dict(values), method=IMPORTANCE_METHOD, n_trials=len(completed)), note
 
 
-def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
-    """The best trial's selected model on its held-out images (validation images when none are held out)."""
-    from glass_tune.data import TestDataset, denormalize
+@dataclass
+class BestTrialEvaluation:
+    """The best trial's selected model scored on its held-out images (validation ones when none are held out)."""
+
+    evaluation: Evaluation
+    dataset: Dataset
+    held_out: bool
+    selected_epoch: Any
+    val_source: str
+    thresholds: dict[str, Any] | None  # calibrated at the selected epoch (older checkpoints: none)
+
+
+def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
+    """Score a trial's selected model exactly as its run did: the run's images, input size and mask protocol.
+
+    Raises DataError when the run's data is not readable here.
+    """
     from glass_tune.inference.predict import read_checkpoint
     from glass_tune.training.checkpoint import selected_model
-    from glass_tune.training.console import format_decisions, format_thresholds
-    from glass_tune.training.loop import held_out_decisions, predict_dataset
-    from glass_tune.training.run_inputs import run_samples, validation_dataset
+    from glass_tune.training.loop import evaluate_dataset
+    from glass_tune.training.run_inputs import evaluation_dataset, run_samples, validation_dataset
     from glass_tune.util.runtime import resolve_device
+
+    ckpt = read_checkpoint(path)
+    samples = run_samples(ckpt.config)
+    held_out = samples.test is not None
+    dataset = evaluation_dataset(ckpt.config, samples.test) if held_out else validation_dataset(ckpt.config, samples)
+    dev = resolve_device(device)
+    ev = evaluate_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
+    selected = (ckpt.best or {}).get("epoch", "?")
+    return BestTrialEvaluation(ev, dataset, held_out, selected, ckpt.config.val_source, ckpt.thresholds)
+
+
+def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
+    """The best trial's selected model on its held-out images (validation images when none are held out)."""
+    from glass_tune.data import denormalize
+    from glass_tune.inference.predict import relative_names
 
     path = checkpoint_file(trial=best, category_dir=category_dir)
     if path is None:
         notes.append(f"Best trial {best.trial_id} kept no checkpoint: no heat maps.")
         return []
-    ckpt = read_checkpoint(path)
     try:
-        samples = run_samples(ckpt.config)
+        scored = evaluate_checkpoint(path, device=device)
     except DataError as exc:
         notes.append(f"Best trial {best.trial_id}: its data is not readable here ({exc}); no heat maps.")
         return []
-    held_out = samples.test is not None
-    if held_out:
-        dataset = TestDataset(samples.test, input_shape=ckpt.config.input_shape)
-    else:
-        dataset = validation_dataset(ckpt.config, samples)
-    dev = resolve_device(device)
-    ev = predict_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
-    which = "held-out test" if held_out else f"validation (nothing was held out: val_source={ckpt.config.val_source})"
+    ev, dataset = scored.evaluation, scored.dataset
+    which = "held-out test" if scored.held_out else f"validation (nothing was held out: val_source={scored.val_source})"
     notes.append(
-        f"Best trial {best.trial_id}: selected epoch {(ckpt.best or {}).get('epoch', '?')}, {len(dataset)} {which} images; "
+        f"Best trial {best.trial_id}: selected epoch {scored.selected_epoch}, {len(dataset)} {which} images; "
         + ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items())
     )
-    if ckpt.thresholds is not None:
+    if scored.thresholds is not None:
+        from glass_tune.training.console import format_decisions, format_thresholds
+        from glass_tune.training.loop import held_out_decisions
+
         notes.append(
-            f"Best trial {best.trial_id}: {format_thresholds(ckpt.thresholds)}; on these images "
-            + format_decisions(held_out_decisions(ev, ckpt.thresholds))
+            f"Best trial {best.trial_id}: {format_thresholds(scored.thresholds)}; on these images "
+            + format_decisions(held_out_decisions(ev, scored.thresholds))
         )
     picks = _overlay_picks(ev.labels)
     items = [dataset[i] for i in picks]
     images = [denormalize(it["image"]).clamp(0, 1).permute(1, 2, 0).numpy() for it in items]
-    titles = [
-        f"{Path(it['path']).parent.name}/{Path(it['path']).stem}  score {ev.scores[i]:.3f}"
-        for it, i in zip(items, picks, strict=True)
-    ]
+    names = relative_names([s.path for s in dataset.samples])  # distinct, like predict's outputs
+    titles = [f"{names[i].with_suffix('').as_posix()}  score {ev.scores[i]:.3f}" for i in picks]
     return [
         Plot(
             "best_trial_overlays",
@@ -210,27 +234,36 @@ figure{margin:1em 0} img{max-width:100%;border:1px solid #ddd}
 """
 
 
-def fmt(value: Any) -> str:
-    """Table numbers: 4 decimals (the report's precision); missing or nan as an empty cell."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
 def _cell(value: Any, *, key: str = "", text: bool = False) -> str:
     attrs = f' data-key="{key}"' if key else ""
     attrs += ' class="text"' if text else ""
-    return f"<td{attrs}>{html.escape(fmt(value))}</td>"
+    return f"<td{attrs}>{html.escape(metric_text(value, missing=''))}</td>"
 
 
-def trial_columns(view: ExperimentView) -> list[tuple[str, str]]:
-    """(key, header) of the trial table; keys are what the cells' ``data-key`` attributes say."""
+def held_out_notes(trials: Sequence[TrialRecord], held_out: Mapping[str, Any]) -> list[str]:
+    """Why trials have no held-out figures, by the reason each has: stopped early (the held-out test
+    runs after the last epoch), errored, or nothing held out (val_source=test)."""
+    missing = [t for t in trials if held_out.get(t.trial_id) is None]
+    reasons = {
+        Outcome.STOPPED: "stopped early, before the held-out test that follows the last epoch",
+        Outcome.ERRORED: "errored",
+    }
+    counts: dict[str, int] = {}
+    for t in missing:
+        why = reasons.get(t.outcome) or (
+            "nothing was held out (val_source=test)" if t.config.get("val_source") == "test" else "no final report"
+        )
+        counts[why] = counts.get(why, 0) + 1
+    return [f"{n} of {len(trials)} trials have no held-out figures: {why}." for why, n in counts.items()]
+
+
+def trial_columns(view: ExperimentView, trials: Sequence[TrialRecord]) -> list[tuple[str, str]]:
+    """(key, header) of the trial table, the parameters those of the category's resolved space; keys
+    are what the cells' ``data-key`` attributes say."""
     return [
         ("trial", "trial"),
         ("state", "state"),
-        *[(f"param:{p}", p) for p in view.searched],
+        *[(f"param:{p}", p) for p in plots.live_params(trials, view.searched)],
         (view.objective.metric, view.objective.metric),
         ("best_image_auroc", "image AUROC"),
         ("best_pixel_auroc", "pixel AUROC"),
@@ -255,7 +288,7 @@ def trial_value(trial: TrialRecord, key: str, *, held_out: dict[str, float] | No
         return trial.outcome
     if key.startswith("param:"):
         value = trial.params.get(key.removeprefix("param:"))
-        return f"{value:.4g}" if isinstance(value, float) else value  # searched values, not metrics
+        return value_text(value)  # searched values, not metrics
     if key.startswith("test_"):
         return (held_out or {}).get(key.removeprefix("test_"))
     if key == "epochs":
@@ -268,7 +301,7 @@ def trial_value(trial: TrialRecord, key: str, *, held_out: dict[str, float] | No
 
 
 def _trial_table(view: ExperimentView, section: Section) -> str:
-    cols = trial_columns(view)
+    cols = trial_columns(view, section.trials)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in cols)
     rows = []
     for t in section.trials:
@@ -308,7 +341,7 @@ def _summary_table(view: ExperimentView, sections: list[Section]) -> str:
         cells = _cell(best.trial_id if best else None, text=True) + "".join(
             _cell(trial_value(best, k, held_out=held_out) if best else None, key=k) for k, _ in keys
         )
-        counts = [sum(t.outcome == st for t in s.trials) for st in (STOPPED, ERRORED)]
+        counts = [sum(t.outcome == st for t in s.trials) for st in (Outcome.STOPPED, Outcome.ERRORED)]
         cells += _cell(len(s.trials), key="trials") + _cell(counts[0], key="stopped") + _cell(counts[1], key="errored")
         rows.append(f'<tr data-category="{html.escape(s.category)}">{link}{cells}</tr>')
     return f'<table class="summary"><tr>{head}</tr>{"".join(rows)}</table>'

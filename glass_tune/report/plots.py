@@ -20,15 +20,19 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from glass_tune.experiment.results import COMPLETED, ERRORED, STOPPED, TrialRecord
+from glass_tune.experiment.outcomes import Outcome
+from glass_tune.experiment.results import TrialRecord
 from glass_tune.training.metrics import pro_points, roc_points
 
 DPI = 100
+ERRORED_COLOR = "red"  # the one colour with a meaning (README: errored trials are red); trials never get it
 STATE_STYLE = {  # how a trial's curve looks, by how it ended
-    COMPLETED: {"linestyle": "-", "marker": "o"},
-    STOPPED: {"linestyle": "--", "marker": "s"},
-    ERRORED: {"linestyle": ":", "marker": "X", "color": "red"},
+    Outcome.COMPLETED: {"linestyle": "-", "marker": "o", "color": "tab:blue"},
+    Outcome.STOPPED: {"linestyle": "--", "marker": "s", "color": "tab:gray"},
+    Outcome.ERRORED: {"linestyle": ":", "marker": "X", "color": ERRORED_COLOR},
 }
+# per-trial line colours: tab10 without its red (index 3), which would read as "errored"
+TRIAL_COLORS = [colormaps.get_cmap("tab10")(i) for i in range(10) if i != 3]
 AUPRO_FPR_LIMIT = 0.3
 
 
@@ -57,7 +61,7 @@ def best_so_far(trials: Sequence[TrialRecord], *, metric: str, mode: str) -> byt
     for state, style in STATE_STYLE.items():
         pick = np.array([t.outcome == state for t in trials]) & ~np.isnan(values)
         if pick.any():
-            ax.scatter(xs[pick], values[pick], marker=style["marker"], color=style.get("color"), label=f"trial ({state})")
+            ax.scatter(xs[pick], values[pick], marker=style["marker"], color=style["color"], label=f"trial ({state})")
     running = (np.fmax.accumulate if mode == "max" else np.fmin.accumulate)(
         np.where(np.isnan(values), -np.inf if mode == "max" else np.inf, values)
     )
@@ -75,14 +79,13 @@ def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
     """Validation image and pixel AUROC over epochs, one line per trial; early-stopped trials dashed
     with a square at their last epoch, errored ones red and dotted with an X."""
     fig, axes = new_figure(1, 2, figsize=(11, 3.8), sharex=True)
-    colors = colormaps.get_cmap("tab10")
     for i, trial in enumerate(trials):
-        style = STATE_STYLE.get(trial.outcome, STATE_STYLE[COMPLETED])
+        style = STATE_STYLE.get(trial.outcome, STATE_STYLE[Outcome.COMPLETED])
         rows = [r for r in trial.history if "epoch" in r]
         epochs = [r["epoch"] for r in rows]
         for ax, key in zip(axes, ("image_auroc", "pixel_auroc"), strict=True):
             ys = [r.get(key, np.nan) if _finite(r.get(key)) else np.nan for r in rows]
-            color = style.get("color", colors(i % 10))
+            color = ERRORED_COLOR if trial.outcome == Outcome.ERRORED else TRIAL_COLORS[i % len(TRIAL_COLORS)]
             ax.plot(epochs, ys, linestyle=style["linestyle"], color=color, label=trial.trial_id)
             if epochs:
                 ax.plot(epochs[-1:], ys[-1:], marker=style["marker"], color=color, markersize=8)
@@ -100,10 +103,19 @@ def auroc_curves(trials: Sequence[TrialRecord]) -> bytes:
     return to_png(fig)
 
 
+def live_params(trials: Sequence[TrialRecord], params: Sequence[str]) -> list[str]:
+    """The searched parameters these trials actually have: a category's resolved space drops the
+    dead ones (e.g. radius_quantile in a manifold, svd=0, category)."""
+    return [p for p in params if any(t.params.get(p) is not None for t in trials)]
+
+
 def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str], metric: str) -> bytes:
-    """One polyline per scored trial across the searched parameters (each axis scaled to its range,
-    log-scaled when the values span more than a decade), coloured by ``metric``."""
-    scored = [t for t in trials if _finite(t.last_result.get(metric))]
+    """One polyline per scored trial across the live searched parameters (each axis scaled to its
+    range, log-scaled when the values span more than a decade). Completed trials are coloured by
+    ``metric`` on a scale over the completed trials only (a trial stopped at its first rung would
+    stretch it); stopped trials are grey and dashed, as in the other figures."""
+    scored = [t for t in trials if _finite(t.last_result.get(metric)) and t.outcome != Outcome.ERRORED]
+    params = live_params(scored, params)
     axes_names = [*params, metric]
     fig, ax = new_figure(figsize=(max(6, 2.2 * len(axes_names)), 4))
     if not scored or not params:
@@ -118,24 +130,31 @@ def parallel_coordinates(trials: Sequence[TrialRecord], *, params: Sequence[str]
         labels.append(ticks)
     data = np.array(columns).T
     scores = np.array([float(t.last_result[metric]) for t in scored])
-    norm = Normalize(scores.min(), scores.max() if scores.max() > scores.min() else scores.min() + 1e-9)
+    done = np.array([t.outcome == Outcome.COMPLETED for t in scored])
+    ref = scores[done] if done.any() else scores
+    norm = Normalize(ref.min(), ref.max() if ref.max() > ref.min() else ref.min() + 1e-9)
     cmap = colormaps.get_cmap("viridis")
     xs = np.arange(len(axes_names))
-    for row, score in zip(data, scores, strict=True):
-        ax.plot(xs, row, color=cmap(norm(score)), linewidth=2, alpha=0.85)
+    for row, score, complete in zip(data, scores, done, strict=True):
+        if complete:
+            ax.plot(xs, row, color=cmap(norm(score)), linewidth=2, alpha=0.85)
+        else:
+            ax.plot(xs, row, color=STATE_STYLE[Outcome.STOPPED]["color"], linestyle="--", linewidth=1.2, alpha=0.7)
     for x, (low, high) in zip(xs, labels, strict=True):
         ax.axvline(x, color="black", linewidth=0.8)
         ax.text(x, -0.06, low, ha="center", va="top", fontsize=8)
         ax.text(x, 1.06, high, ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(xs, axes_names)
+    ax.set_xticks(xs, [name.replace("_", "_\n", 1) if len(name) > 14 else name for name in axes_names])  # no overlaps
     ax.xaxis.set_ticks_position("none")
-    ax.tick_params(axis="x", pad=18)
+    ax.tick_params(axis="x", pad=18, labelsize=8)
     ax.set_yticks([])
     ax.set_ylim(-0.12, 1.12)
     for side in ("top", "right", "left", "bottom"):
         ax.spines[side].set_visible(False)
-    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
-    ax.set_title(f"searched parameters of {len(scored)} scored trials, coloured by {metric}")
+    fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=f"{metric} (completed trials)")
+    stopped = int((~done).sum())
+    extra = f"; {stopped} stopped early, grey dashed" if stopped else ""
+    ax.set_title(f"searched parameters of {len(scored)} scored trials, coloured by {metric}{extra}", fontsize=10)
     return to_png(fig)
 
 

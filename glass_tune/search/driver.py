@@ -6,12 +6,15 @@ or an object-store prefix; see :mod:`glass_tune.experiment.storage`)::
     search.yaml        what was asked (base config, space, options): --resume reads it back
     optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.search.optuna_searcher)
     <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
+    <category>/search_base.json    what every trial gets besides its suggestion (written before Ray starts)
     <category>/best_config.yaml   the exported best config, written when the category finishes
     summary.csv, summary.md       one row per category
 """
 
 from __future__ import annotations
 
+import fnmatch
+import logging
 import os
 import socket
 import threading
@@ -31,19 +34,32 @@ from glass_tune.experiment.results import (
     Objective,
     load_trials,
     read_search_record,
+    study_name,
     summarize,
+    timestamp_text,
     write_summary,
 )
 from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
-from glass_tune.search.objective import OBJECTIVE_KEY, REPEATS_KEY
 from glass_tune.search.options import RESOURCE_FLAGS, TuneOptions
-from glass_tune.search.samplers import grace_period, make_sampler
+from glass_tune.search.protocol import (
+    CHECKPOINT_EVERY_KEY,
+    OBJECTIVE_KEY,
+    REPEATS_KEY,
+    SEARCHED_KEY,
+    TRIAL_BASE_FILE,
+    read_trial_base,
+    write_trial_base,
+)
+from glass_tune.search.samplers import make_sampler
+from glass_tune.search.schedulers import make_scheduler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
-from glass_tune.util.logs import get_logger
+from glass_tune.util.logs import get_logger, quieted
 
 log = get_logger(__name__)
+
+RAY_TOKEN_LOGGER = "ray._private.authentication.authentication_token_setup"  # "Token authentication is enabled ..."
 
 
 class SearchInterrupted(UserError):
@@ -107,12 +123,29 @@ def connect_ray(options: TuneOptions) -> None:
     log.info(f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU")
 
 
+def _verbose() -> bool:
+    return log.isEnabledFor(logging.DEBUG)
+
+
+def quiet_libraries() -> None:
+    """Keep Ray's and Optuna's lines that say nothing to a glass-tune user off the console (-v keeps
+    them): Tune's "View detailed results" and TensorBoard hint (pointing at Ray's temp folder, not the
+    experiment) come from its new console output, which glass-tune's own progress lines replace; the
+    "A new study created" line from Optuna's INFO log."""
+    if _verbose():
+        return
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the legacy reporter at verbose=0 prints nothing
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
 def _init_ray(address: str | None) -> None:
     import ray
 
     kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False}
     if address is None:
-        ray.init(address="local", **kwargs)
+        # A new local Ray enables token authentication and says so; glass-tune's own Ray is loopback-only.
+        with quieted(RAY_TOKEN_LOGGER, level=logging.DEBUG if _verbose() else logging.ERROR):
+            ray.init(address="local", **kwargs)
         return
     # Ray >= 2.52 clusters default to token authentication; a token-mode driver also connects to a
     # cluster without it, so this only turns a 20-second failure into a working connection.
@@ -136,18 +169,18 @@ def _init_ray(address: str | None) -> None:
 # --- the search ----------------------------------------------------------------------------------
 
 
-def study_name(options: TuneOptions, category: str) -> str:
-    return f"{options.name}/{category}"
+def trial_base(config: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
+    """Constants every trial receives (``config`` resolved for its category, ``space`` for ``config``).
 
-
-def _trial_space(base: GlassConfig, space: SearchSpace, options: TuneOptions) -> dict[str, Any]:
-    """Constants every trial receives; Optuna's suggestions are merged over them by name."""
-    from trainables.glass import CHECKPOINT_EVERY_KEY, SEARCHED_KEY
-
-    values = base.to_dict()
-    values[CHECKPOINT_EVERY_KEY] = options.checkpoint_every
-    values[SEARCHED_KEY] = list(space.params)
-    return values
+    Optuna's suggestions are merged over them by name; the trainable checks each trial against them.
+    """
+    return {
+        **config.to_dict(),
+        CHECKPOINT_EVERY_KEY: options.checkpoint_every,
+        SEARCHED_KEY: list(space.params),
+        REPEATS_KEY: options.repeats,
+        OBJECTIVE_KEY: options.objective,
+    }
 
 
 def trial_dirname(trial: Any) -> str:
@@ -165,19 +198,6 @@ def _sampler(options: TuneOptions, space: SearchSpace) -> optuna.samplers.BaseSa
     )
 
 
-def _scheduler(base: GlassConfig, options: TuneOptions):
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
-    if options.scheduler != "asha":
-        return FIFOScheduler()
-    return ASHAScheduler(
-        time_attr="epoch",
-        max_t=base.epochs,
-        grace_period=grace_period(epochs=base.epochs, eval_interval=base.eval_interval, explicit=options.grace_period),
-        reduction_factor=options.reduction_factor,
-    )
-
-
 def _trainable(options: TuneOptions):
     from ray import tune
 
@@ -186,7 +206,7 @@ def _trainable(options: TuneOptions):
     return tune.with_resources(train_glass, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
 
 
-def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str):
+def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str, param_space: dict[str, Any]):
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
@@ -194,11 +214,10 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     from glass_tune.search.optuna_searcher import GlassOptunaSearch
     from glass_tune.search.progress import ProgressCallback
 
-    space = space.resolve(base)  # per category: e.g. radius_quantile only under svd=1
     objective = objective_of(space)
     searcher = GlassOptunaSearch(
         epochs=base.epochs,
-        study_name=study_name(options, category),
+        study_name=study_name(options.name, category),
         slots_key=options.name,
         space=SpaceSampler(space),
         metric=objective.metric,
@@ -209,10 +228,10 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     search_alg = ConcurrencyLimiter(searcher, max_concurrent=options.max_concurrent) if options.max_concurrent else searcher
     return tune.Tuner(
         _trainable(options),
-        param_space={**_trial_space(base, space, options), REPEATS_KEY: options.repeats, OBJECTIVE_KEY: options.objective},
+        param_space=param_space,
         tune_config=tune.TuneConfig(
             search_alg=search_alg,
-            scheduler=_scheduler(base, options),
+            scheduler=make_scheduler(base, options),
             num_samples=options.samples,
             metric=objective.metric,
             mode=objective.mode,
@@ -238,45 +257,85 @@ def _build_tuner(base: GlassConfig, space: SearchSpace, options: TuneOptions, ca
     )
 
 
-def _restored_tuner(options: TuneOptions, category_dir: Location):
+def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: dict[str, Any] | None):
     from ray import tune
 
-    return tune.Tuner.restore(category_dir.uri, trainable=_trainable(options), resume_unfinished=True, resume_errored=False)
+    return tune.Tuner.restore(
+        category_dir.uri,
+        trainable=_trainable(options),
+        param_space=param_space,
+        resume_unfinished=True,
+        resume_errored=False,
+    )
+
+
+# What Ray's first snapshot writes next to tuner.pkl.  Before all of it is there, Tuner.restore cannot
+# continue: it starts a new run without the param space, and its trials get only Optuna's suggestion.
+_RAY_SNAPSHOT = ("experiment_state-*.json", "search_gen_state-*.json", "searcher-state-*.pkl")
+
+
+def ray_state_restorable(category_dir: Location) -> bool:
+    """Whether Ray's state of a category holds tuner.pkl and a complete first snapshot."""
+    names = category_dir.names()
+    return "tuner.pkl" in names and all(fnmatch.filter(names, pattern) for pattern in _RAY_SNAPSHOT)
+
+
+def _category_inputs(
+    base: GlassConfig, space: SearchSpace, options: TuneOptions, category: str
+) -> tuple[GlassConfig, SearchSpace, dict[str, Any]]:
+    """The category's resolved config and space, and the trial constants built from them."""
+    from glass_tune.training.run_inputs import resolve_run_config
+
+    config = resolve_run_config(base.replace(category=category))
+    if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
+        config = config.replace(data_root=None)
+    space = space.resolve(config)  # per category: e.g. radius_quantile only under svd=1
+    return config, space, trial_base(config, space, options)
+
+
+def _start_or_restore(base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool):
+    """A Tuner that continues Ray's state of the category, or starts it (over) from the record.
+
+    ``<category>/search_base.json`` is written before Ray starts and kept for the whole search: the
+    param space of a fresh start and of a restore, and what every trial is checked against.
+    """
+    category_dir = options.experiment / category
+    if resume and ray_state_restorable(category_dir):
+        log.info(f"[{category}] resuming the interrupted search")
+        if (category_dir / TRIAL_BASE_FILE).is_file():
+            return _restored_tuner(options, category_dir, read_trial_base(category_dir))
+        # started before search_base.json existed: the record gives it; Ray keeps its own param space
+        write_trial_base(category_dir, _category_inputs(base, space, options, category)[2])
+        return _restored_tuner(options, category_dir, None)
+    if resume and category_dir.exists():
+        log.info(f"[{category}] the driver stopped before Ray's first snapshot: starting the category over")
+        category_dir.remove_tree()  # Ray cannot restore any of it; stale trial folders would confuse status
+    config, space, param_space = _category_inputs(base, space, options, category)
+    write_trial_base(category_dir, param_space)
+    return _build_tuner(config, space, options, category, param_space)
 
 
 def search_category(
     base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool
 ) -> CategoryOutcome:
     """Run, resume or (when already finished) just read back one category's search."""
-    from ray import tune
-
     from glass_tune.search.optuna_searcher import reconcile, register_study
-    from glass_tune.training.run_inputs import resolve_run_config
 
     objective = objective_of(space)
     category_dir = options.experiment / category
     store = options.study_store()
     storage = store.open()
-    register_study(study_name(options, category), storage=storage, on_save=store.upload)
-    restorable = resume and tune.Tuner.can_restore(category_dir.uri)
-    if restorable and (category_dir / BEST_CONFIG_FILE).is_file():
+    register_study(study_name(options.name, category), storage=storage, on_save=store.upload)
+    if resume and (category_dir / BEST_CONFIG_FILE).is_file():
         log.info(f"[{category}] already finished; nothing to resume")
     else:
-        if restorable:
-            log.info(f"[{category}] resuming the interrupted search")
-            tuner = _restored_tuner(options, category_dir)
-        else:
-            config = resolve_run_config(base.replace(category=category))
-            if base.data_root is None:  # built-in data: each node generates its own copy, where the trial runs
-                config = config.replace(data_root=None)
-            tuner = _build_tuner(config, space, options, category)
-        tuner.fit()
+        _start_or_restore(base, space, options, category=category, resume=resume).fit()
     trials = load_trials(category_dir=category_dir, objective=objective)
     counts = reconcile(
-        storage=storage, study_name=study_name(options, category), trials=trials, objective=objective, epochs=base.epochs
+        storage=storage, study_name=study_name(options.name, category), trials=trials, objective=objective, epochs=base.epochs
     )
     store.upload()
-    finished = sum(1 for t in trials if t.status in ("TERMINATED", "ERROR"))
+    finished = sum(1 for t in trials if t.outcome.finished)
     if len(trials) < options.samples or finished < len(trials):
         raise SearchInterrupted(
             f"search of '{category}' interrupted with {finished} of {options.samples} trials finished; "
@@ -292,7 +351,7 @@ def search_category(
 def save_search_record(base: GlassConfig, space: SearchSpace, options: TuneOptions, categories: Sequence[str]) -> None:
     record = {
         "options": asdict(options),
-        "started_at": time.time(),
+        "started_at": timestamp_text(time.time()),
         "categories": list(categories),
         "space": space.to_dict(),
         "base_config": base.to_dict(),
@@ -335,10 +394,13 @@ def run_search(
 
     The experiment record is written only once Ray and the storage are known to work.
     """
-    from glass_tune.search.optuna_searcher import register_total_limit
+    from glass_tune.search.concurrency import register_total_limit
+    from glass_tune.training.run_inputs import texture_notice
 
     options.validate()
     options.experiment.parent.check_writable()
+    quiet_libraries()
+    texture_notice(base)  # once per search (trials keep their notices to themselves), also on --resume
     connect_ray(options)
     if not resume:
         save_search_record(base, space, options, categories)

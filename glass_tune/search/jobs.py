@@ -23,14 +23,15 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from glass_tune import __version__
-from glass_tune.util.errors import UserError
+from glass_tune.util.errors import UserError, message_line
+from glass_tune.util.logs import get_logger
 
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails, JobSubmissionClient
@@ -41,6 +42,14 @@ PACKAGES = ("glass_tune", "trainables", "search_spaces")
 PASSED_ENV_VARS = ("RAY_AUTH_MODE", "HF_HUB_OFFLINE")  # never RAY_AUTH_TOKEN: job info is readable
 STOP_WAIT_S = 60  # time Tune gets to save the experiment state before Ray kills the driver
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+AGENT_WAIT_S = float(os.environ.get("GLASS_TUNE_AGENT_WAIT_S", "60"))  # bound of the wait for the head's job agent
+AGENT_PORT = 52365  # Ray's default --dashboard-agent-listen-port
+# Ray's answers while the head's job agent is not (yet) serving: it registers some seconds after the
+# head answers, and never when its HTTP port is taken ("failed to bind" in dashboard_agent.log).
+_AGENT_UNAVAILABLE = ("no available agent", "try again later", "service unavailable", "status code 503")
+
+log = get_logger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -109,17 +118,37 @@ def connect(*, address: str | None) -> JobSubmissionClient:
             "the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
         ) from None
     except RuntimeError as exc:  # an HTTP server that is not Ray's job server
-        raise UserError(f"--address {url}: not a Ray job server ({_first_line(exc)})") from None
+        raise UserError(f"--address {url}: not a Ray job server ({message_line(exc)})") from None
 
 
-def _first_line(exc: BaseException) -> str:
-    return next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+def agent_call(call: Callable[[], T], *, client: JobSubmissionClient) -> T:
+    """``call()``, retried while the head's job agent is unavailable (said once, bounded by
+    :data:`AGENT_WAIT_S`); when it never comes, one line naming the likely cause and where to look."""
+    deadline = time.monotonic() + AGENT_WAIT_S
+    said = False
+    while True:
+        try:
+            return call()
+        except RuntimeError as exc:
+            if not any(m in str(exc).lower() for m in _AGENT_UNAVAILABLE):
+                raise
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"{client.get_address()}: the head's job agent did not become available in {AGENT_WAIT_S:g} s "
+                    f"({message_line(exc).removeprefix('Request failed with status code 500: ').rstrip('.')}); "
+                    "look at dashboard_agent.log in the head's Ray session logs (/tmp/ray/session_latest/logs): "
+                    f"usually its HTTP port (--dashboard-agent-listen-port, default {AGENT_PORT}) is taken by another process"
+                ) from None
+            if not said:
+                log.warning(f"the head's job agent is not available yet: waiting up to {AGENT_WAIT_S:g} s")
+                said = True
+            time.sleep(1)
 
 
 def job_details(*, client: JobSubmissionClient, job_id: str) -> JobDetails:
     """The job's record, or one line when the server does not know it."""
     try:
-        return client.get_job_info(job_id)
+        return agent_call(lambda: client.get_job_info(job_id), client=client)
     except RuntimeError as exc:
         if "does not exist" in str(exc) or "404" in str(exc):
             raise UserError(f"job {job_id}: no such job on {client.get_address()} (see glass-tune jobs)") from None
@@ -211,8 +240,9 @@ def submit_search(
         metadata = {METADATA_KEY: __version__, "experiment": name, "storage": storage}
         if carried["--space"] != space:  # a resumed search reads its space file again (see resume_hint)
             metadata["space"] = str(Path(space).expanduser().resolve())
-        return client.submit_job(
-            entrypoint=entrypoint, runtime_env=job_runtime_env(working_dir=staging, env=env), metadata=metadata
+        runtime_env = job_runtime_env(working_dir=staging, env=env)
+        return agent_call(
+            lambda: client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env, metadata=metadata), client=client
         )
 
 
@@ -227,7 +257,7 @@ def _started(details: JobDetails) -> str:
 
 def list_jobs(*, client: JobSubmissionClient) -> list[JobRow]:
     """The glass-tune jobs on the cluster, oldest first (other jobs are left out)."""
-    jobs = [j for j in client.list_jobs() if (j.metadata or {}).get(METADATA_KEY) and j.submission_id]
+    jobs = [j for j in agent_call(client.list_jobs, client=client) if (j.metadata or {}).get(METADATA_KEY) and j.submission_id]
     jobs.sort(key=lambda j: j.start_time or 0)
     return [
         JobRow(
@@ -252,9 +282,9 @@ def print_logs(*, client: JobSubmissionClient, job_id: str, follow: bool) -> str
     if follow:
         asyncio.run(_follow(client=client, job_id=job_id))
     else:
-        sys.stdout.write(client.get_job_logs(job_id))
+        sys.stdout.write(agent_call(lambda: client.get_job_logs(job_id), client=client))
     sys.stdout.flush()
-    return str(client.get_job_status(job_id).value)
+    return str(agent_call(lambda: client.get_job_status(job_id), client=client).value)
 
 
 async def _follow(*, client: JobSubmissionClient, job_id: str) -> None:
@@ -277,7 +307,7 @@ def stop_job(*, client: JobSubmissionClient, job_id: str) -> JobDetails:
     """Ask the job to stop (SIGINT: Tune saves its state) and wait until it has; return its record."""
     details = job_details(client=client, job_id=job_id)
     if str(details.status.value) not in TERMINAL:
-        client.stop_job(job_id)
+        agent_call(lambda: client.stop_job(job_id), client=client)
         wait_for_end(client=client, job_id=job_id, timeout_s=STOP_WAIT_S + 30)
     return job_details(client=client, job_id=job_id)
 

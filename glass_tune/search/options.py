@@ -64,7 +64,7 @@ class TuneOptions:
 
     def study_store(self):
         from glass_tune.data.demo import cache_dir
-        from glass_tune.search.optuna_searcher import StudyStore
+        from glass_tune.experiment.study_store import StudyStore
 
         return StudyStore(experiment=self.experiment, url=self.optuna_storage, cache=cache_dir())
 

@@ -1,15 +1,7 @@
-"""The Optuna side of a search: where the study lives and bookkeeping that survives any crash.
+"""The Optuna side of a search: the Ray searcher and bookkeeping that survives any crash.
 
-Where the study lives (one study per category, named ``<experiment>/<category>``):
-
-- ``--optuna-storage URL``: that RDB (PostgreSQL/MySQL/SQLite URL), shared by any driver.
-- a local or shared (NFS) experiment folder: Optuna's journal file ``optuna.journal`` in the
-  experiment, guarded by Optuna's file lock (SQLite locking on NFS is unreliable; the journal is an
-  append-only log designed for this).
-- object storage (``s3://``...): objects cannot be locked or appended to, so the journal is kept on
-  the driver's disk and uploaded to ``<experiment>/optuna.journal`` every time Ray saves the
-  searcher state (and at the end); a driver on another machine downloads it on ``--resume``.  Only
-  one driver may run a given experiment at a time (as with any Ray experiment).
+Where the study lives: ``glass_tune.experiment.study_store``. A limit on trials running at once
+across the categories of one driver: ``glass_tune.search.concurrency``.
 
 Crash safety: the driver may die between any two steps (Optuna told, Ray's experiment state not yet
 saved; Ray's state saved, Optuna not yet told ...).  :class:`GlassOptunaSearch` therefore tags every
@@ -19,24 +11,21 @@ never reached Ray, and :func:`reconcile` settles what is left from Ray's own rec
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
-import threading
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
-from glass_tune.experiment.results import Objective, TrialRecord, stopped_early
-from glass_tune.experiment.storage import Location
+from glass_tune.experiment.outcomes import stopped_early
+from glass_tune.experiment.results import Objective, TrialRecord
+from glass_tune.search.concurrency import trial_slots
 
 log = logging.getLogger(__name__)
 
-JOURNAL_FILE = "optuna.journal"
 RAY_TRIAL_ATTR = "ray_trial_id"
 FAIL_REASON_ATTR = "fail_reason"
 ORPHAN_REASON = "the driver stopped before this trial reached Ray"
@@ -44,91 +33,6 @@ ORPHAN_REASON = "the driver stopped before this trial reached Ray"
 # Storage objects are not pickled with the searcher (Ray pickles it into the experiment): the driver
 # that builds or restores a search registers the storage (and what to do after each save) first.
 _STUDIES: dict[str, tuple[optuna.storages.BaseStorage, Callable[[], None]]] = {}
-
-
-class StudyStore:
-    """Opens the study storage of one experiment (see the module docstring for the three cases)."""
-
-    def __init__(self, *, experiment: Location, url: str | None, cache: Path) -> None:
-        self.experiment = experiment
-        self.url = url
-        self.remote_journal = experiment / JOURNAL_FILE
-        key = hashlib.sha256(experiment.uri.encode()).hexdigest()[:16]
-        self.journal = experiment.local_path / JOURNAL_FILE if experiment.is_local else cache / "studies" / key / JOURNAL_FILE
-
-    @property
-    def mirrored(self) -> bool:
-        """Whether the journal lives on the driver's disk and is uploaded (object storage)."""
-        return self.url is None and not self.experiment.is_local
-
-    def open(self) -> optuna.storages.BaseStorage:
-        if self.url is not None:
-            return optuna.storages.RDBStorage(self.url) if "://" in self.url else _journal(Path(self.url))
-        self.journal.parent.mkdir(parents=True, exist_ok=True)
-        if self.mirrored:
-            if self.remote_journal.is_file():
-                self._take_newer_remote()
-            else:  # nothing uploaded yet: a copy here is from an older experiment of the same URI
-                self.journal.unlink(missing_ok=True)
-        return _journal(self.journal)
-
-    def _take_newer_remote(self) -> None:
-        """The journal is an append-only log: the longer copy (this disk or the storage) is the newer.
-
-        Another machine may have continued the search since this one last ran, or this driver may
-        have died after appending but before its upload."""
-        fresh = self.journal.with_name(self.journal.name + ".remote")
-        self.remote_journal.download_to(fresh)
-        local_size = self.journal.stat().st_size if self.journal.exists() else -1
-        if fresh.stat().st_size >= local_size:
-            fresh.replace(self.journal)
-        else:
-            fresh.unlink()
-
-    def upload(self) -> None:
-        """Object storage only: put the driver's journal next to the experiment."""
-        if self.mirrored and self.journal.is_file():
-            self.remote_journal.write_bytes_from(self.journal)
-
-    def describe(self) -> str:
-        return self.url or str(self.remote_journal)
-
-
-def _journal(path: Path) -> optuna.storages.JournalStorage:
-    from optuna.storages.journal import JournalFileBackend
-
-    return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
-
-
-class TrialSlots:
-    """A limit on trials running at once across the concurrent category searches of one driver."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._live: set[str] = set()
-        self._lock = threading.Lock()
-
-    def take(self, trial_id: str) -> bool:
-        with self._lock:
-            if trial_id not in self._live and len(self._live) >= self.limit:
-                return False
-            self._live.add(trial_id)
-            return True
-
-    def give(self, trial_id: str) -> None:
-        with self._lock:
-            self._live.discard(trial_id)
-
-
-_SLOTS: dict[str, TrialSlots] = {}
-
-
-def register_total_limit(key: str, limit: int | None) -> None:
-    """Share ``limit`` running trials among every search whose searcher has ``slots_key=key``."""
-    if limit is None:
-        _SLOTS.pop(key, None)
-    else:
-        _SLOTS[key] = TrialSlots(limit)
 
 
 def register_study(study_name: str, *, storage: optuna.storages.BaseStorage, on_save: Callable[[], None]) -> None:
@@ -191,7 +95,7 @@ class GlassOptunaSearch(OptunaSearch):
         return self._ot_study._storage.get_trial(ot_trial._trial_id).state
 
     def suggest(self, trial_id: str) -> dict | None:
-        slots = _SLOTS.get(self._slots_key or "")
+        slots = trial_slots(self._slots_key)
         if slots is not None and not slots.take(trial_id):
             return None  # the total limit is reached: Ray asks again later
         if trial_id not in self._ot_trials:
@@ -221,7 +125,7 @@ class GlassOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
         self._completed_trials.add(trial_id)
-        slots = _SLOTS.get(self._slots_key or "")
+        slots = trial_slots(self._slots_key)
         if slots is not None:
             slots.give(trial_id)
         # An errored trial is told FAIL by reconcile(), which knows the reason (Ray does not pass it here).
@@ -290,7 +194,7 @@ def reconcile(
         if ray_trial is None:
             storage.set_trial_system_attr(frozen._trial_id, FAIL_REASON_ATTR, ORPHAN_REASON)
             storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
-        elif ray_trial.status in ("TERMINATED", "ERROR"):
+        elif ray_trial.outcome.finished:
             tell(
                 study,
                 frozen._trial_id,

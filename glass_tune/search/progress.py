@@ -9,7 +9,8 @@ from typing import Any
 import cloudpickle
 from ray.tune import Callback
 
-from glass_tune.experiment.results import Objective, error_message, stopped_early
+from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
+from glass_tune.experiment.results import Objective, error_message
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
@@ -37,18 +38,15 @@ class ProgressCallback(Callback):
 
     def _status(self, trials: list[Any], current: Any = None, now: str | None = None) -> str:
         """Counts by status; ``current`` is reported as ``now`` (Ray updates its status after the hook)."""
-        status = {t.trial_id: t.status for t in trials}
-        if current is not None and now is not None:
-            status[current.trial_id] = now
-        counts: dict[str, int] = {}
-        for value in status.values():
-            counts[value] = counts.get(value, 0) + 1
-        stopped = sum(1 for t in trials if status[t.trial_id] == "TERMINATED" and _stopped_early(t))
-        done = counts.get("TERMINATED", 0) - stopped
+        outcomes = [
+            _outcome(t, now if current is not None and now is not None and t.trial_id == current.trial_id else t.status)
+            for t in trials
+        ]
+        count = {o: outcomes.count(o) for o in Outcome}
         best = f"best {self.best[0]:.4f} ({self.best[1]})" if self.best else "best n/a"
         return (
-            f"{counts.get('RUNNING', 0)} running, {done} done, {stopped} stopped early, "
-            f"{counts.get('ERROR', 0)} errored of {self.samples} | {best}"
+            f"{count[Outcome.RUNNING]} running, {count[Outcome.COMPLETED]} done, {count[Outcome.STOPPED]} stopped early, "
+            f"{count[Outcome.ERRORED]} errored of {self.samples} | {best}"
         )
 
     def _say(self, text: str) -> None:
@@ -65,15 +63,17 @@ class ProgressCallback(Callback):
         )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        how = "stopped early by the scheduler" if _stopped_early(trial) else "finished"
-        self._say(f"{trial.trial_id} {how} | {self._status(trials, trial, 'TERMINATED')}")
+        stopped = _outcome(trial, RayStatus.TERMINATED) == Outcome.STOPPED
+        how = "stopped early by the scheduler" if stopped else "finished"
+        self._say(f"{trial.trial_id} {how} | {self._status(trials, trial, RayStatus.TERMINATED)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._say(f"{trial.trial_id} ERRORED: {_first_line(trial)} | {self._status(trials, trial, 'ERROR')}")
+        self._say(f"{trial.trial_id} ERRORED: {_first_line(trial)} | {self._status(trials, trial, RayStatus.ERROR)}")
 
 
-def _stopped_early(trial: Any) -> bool:
-    return stopped_early(last_result=trial.last_result, config=trial.config)
+def _outcome(trial: Any, status: str) -> Outcome:
+    """A live Ray trial's outcome had it ``status``."""
+    return trial_outcome(status, last_result=trial.last_result, config=trial.config)
 
 
 def _first_line(trial: Any) -> str:

@@ -1,13 +1,11 @@
-"""How a search spends its budget: the Optuna sampler and the ASHA early-stopping settings.
+"""Which configurations a search tries: the Optuna sampler, sized from the budget.
 
-Defaults are sized from the budget instead of Optuna's and Ray's fixed ones: Optuna's TPE starts with
-10 random trials, so a default 8-trial search would be a random search; Ray's ASHA judges trials
-after one epoch, while GLASS's per-epoch validation score jumps by more than the knobs move it.
+Optuna's TPE starts with 10 random trials, so a default 8-trial search would be a random search;
+here the random start is a quarter of the budget. (When trials stop: ``search/schedulers.py``.)
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import TYPE_CHECKING
 
@@ -18,10 +16,6 @@ if TYPE_CHECKING:  # optuna is imported where a sampler is built, not by the CLI
 
 SAMPLERS = ("tpe", "random", "gp", "cmaes")
 DEFAULT_SAMPLER = "tpe"
-# ASHA's first rung: a quarter of the schedule, and at least this many evaluations, so a trial is
-# judged on a stretch of its curve rather than on one noisy evaluation.
-GRACE_FRACTION = 0.25
-MIN_GRACE_EVALUATIONS = 3
 
 
 def startup_trials(samples: int) -> int:
@@ -59,13 +53,3 @@ def make_sampler(*, kind: str, seed: int, samples: int, parallel: bool, conditio
             group=conditional,
             constant_liar=parallel,
         )
-
-
-def grace_period(*, epochs: int, eval_interval: int, explicit: int | None = None, fraction: float = GRACE_FRACTION) -> int:
-    """ASHA's grace period in epochs: ``explicit`` when given, else ``fraction`` of the schedule and
-    at least :data:`MIN_GRACE_EVALUATIONS` evaluations, never more than ``epochs``."""
-    if explicit is not None:
-        return min(explicit, epochs)
-    by_fraction = math.ceil(fraction * epochs)
-    by_evaluations = MIN_GRACE_EVALUATIONS * eval_interval
-    return max(1, min(epochs, max(by_fraction, by_evaluations)))

@@ -2,8 +2,7 @@
 
 A space is validated completely when it is loaded, against the same rules as a training config
 (``glass_tune.config.schema.from_mapping``), so a typo or an impossible range is one line on the console
-before Ray starts, not a failed trial an hour later. The schema is documented at the top of
-``search_spaces/default.yaml``.
+before Ray starts, not a failed trial an hour later. The file format: ``docs/search-spaces.md``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,9 @@ import optuna
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number
-from glass_tune.util.errors import ConfigError
+from glass_tune.search.protocol import DEFAULT_METRIC
+from glass_tune.util import notices
+from glass_tune.util.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -176,8 +177,25 @@ class SearchSpace:
                     continue
                 param = dataclasses.replace(param, condition=None)
             params[name] = param.resolve(config)
-        points = tuple({k: _clip(params[k], v) for k, v in point.items() if k in params} for point in self.points_to_evaluate)
+        points = tuple(self._start_point(point, params, config) for point in self.points_to_evaluate)
         return dataclasses.replace(self, params=params, points_to_evaluate=points)
+
+    def _start_point(self, point: Mapping[str, Any], params: Mapping[str, Param], config: GlassConfig) -> dict[str, Any]:
+        """A starting point in the resolved ranges; a clipped value is said, in the space's units too."""
+        out: dict[str, Any] = {}
+        for key, value in point.items():
+            if key not in params:
+                continue
+            out[key] = _clip(params[key], value)
+            if out[key] != value:
+                dim = config.target_embed_dim
+                norm = f" (norm {out[key] * math.sqrt(dim):.3g} = std x sqrt(target_embed_dim {dim}))"
+                notices.inform(
+                    f"[{config.category}] starting point {key}={value:g} is outside the live range "
+                    f"[{params[key].low:.4g}, {params[key].high:.4g}]: it runs as {key}={out[key]:.4g}"
+                    + (norm if self.params[key].units == "norm" else "")
+                )
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The space in the YAML schema (loadable again), for the experiment folder."""
@@ -238,7 +256,9 @@ def load_search_space(name_or_path: str | Path) -> SearchSpace:
     else:
         entry = resources.files(_BUNDLE_PACKAGE) / f"{text}.yaml"
         if not entry.is_file():
-            raise ConfigError(f"search space '{text}' is neither a bundled name ({bundled}) nor a .yaml path")
+            raise ConfigError(
+                f"search space '{text}'{did_you_mean(text, bundled_names())} is neither a bundled name ({bundled}) nor a .yaml path"
+            )
         name, source, file = text, str(entry), entry
     return _parse(_read_yaml(file, source), name=name, source=source)
 
@@ -270,7 +290,7 @@ def _parse(data: dict[str, Any], *, name: str, source: str) -> SearchSpace:
     name = data.get("name", name)
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{source}: name must be a non-empty string, got {name!r}")
-    metric = data.get("metric", "best_score")
+    metric = data.get("metric", DEFAULT_METRIC)
     if not isinstance(metric, str) or not metric:
         raise ConfigError(f"{source}: metric must be a non-empty string, got {metric!r}")
     mode = data.get("mode", "max")

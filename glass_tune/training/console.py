@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from glass_tune.training.loop import Callback, EpochRecord, TrainingRun
 from glass_tune.util.logs import get_logger
+from glass_tune.util.numbers import metric_text
 
 log = get_logger(__name__)
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None or value != value else f"{value:.4f}"
 
 
 def format_metrics(m: dict) -> str:
     """``image AUROC 0.9812  pixel AUROC ...`` for a metrics mapping (missing values print n/a)."""
     return (
-        f"image AUROC {_fmt(m.get('image_auroc'))}  pixel AUROC {_fmt(m.get('pixel_auroc'))}  "
-        f"AUPRO {_fmt(m.get('aupro'))}  image F1 {_fmt(m.get('image_f1'))}"
+        f"image AUROC {metric_text(m.get('image_auroc'))}  pixel AUROC {metric_text(m.get('pixel_auroc'))}  "
+        f"AUPRO {metric_text(m.get('aupro'))}  image F1 {metric_text(m.get('image_f1'))}"
     )
 
 
@@ -25,9 +22,9 @@ def format_decisions(m: dict) -> str:
     if "precision" not in m:
         return ""
     return (
-        f"at the threshold: precision {_fmt(m.get('precision'))}  recall {_fmt(m.get('recall'))}  "
-        f"F1 {_fmt(m.get('f1_at_threshold'))}  false positives {_fmt(m.get('false_positive_rate'))}  "
-        f"pixel F1 {_fmt(m.get('pixel_f1_at_threshold'))}"
+        f"at the threshold: precision {metric_text(m.get('precision'))}  recall {metric_text(m.get('recall'))}  "
+        f"F1 {metric_text(m.get('f1_at_threshold'))}  false positives {metric_text(m.get('false_positive_rate'))}  "
+        f"pixel F1 {metric_text(m.get('pixel_f1_at_threshold'))}"
     )
 
 

@@ -42,6 +42,7 @@ from glass_tune.training.run_inputs import (
     resolve_data_root,
     resolve_run_config,
     run_samples,
+    texture_notice,
 )
 from glass_tune.util.errors import DataError
 from glass_tune.util.logs import get_logger
@@ -240,6 +241,7 @@ def raise_on_problems(reports: Sequence[CategoryReport]) -> None:
 def preflight(config: GlassConfig, categories: Sequence[str]) -> list[CategoryReport]:
     """The driver-side check of ``train`` and ``tune``: print warnings, stop on the first problem."""
     reports = check_categories(config, categories)
+    texture_notice(config)  # once here: trials of a search keep their notices to themselves
     for report in reports:
         for warning in report.warnings:
             log.warning(f"[{report.category}] {warning}")

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from glass_tune.config.schema import GlassConfig, save_config
 from glass_tune.model import GlassModel
@@ -261,7 +260,7 @@ def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]
     loader = _loader(run.data.train, config, shuffle_seed=config.seed * 100_003 + run.epoch)
     n_batches = batches_per_epoch(config, len(run.data.train))
     sums = dict.fromkeys(LOSS_KEYS, 0.0)
-    bar = tqdm(total=n_batches, desc=f"epoch {run.epoch}/{config.epochs}", leave=False, disable=not progress)
+    bar = _progress_bar(n_batches, f"epoch {run.epoch}/{config.epochs}", enabled=progress)
     for i, batch in enumerate(itertools.islice(loader, n_batches)):
         mask_s = batch["mask_s"].to(run.device, non_blocking=True)
         if run.features is None:
@@ -286,8 +285,31 @@ def train_epoch(run: TrainingRun, *, progress: bool = False) -> dict[str, float]
     return {k: v / n_batches for k, v in sums.items()}
 
 
+def _progress_bar(total: int, desc: str, *, enabled: bool) -> Any:
+    """A tqdm bar, imported only when shown: the training path runs on machines without tqdm (a bare
+    GPU box, ``benchmarks/gpu_check.py``) as long as nobody asks for a bar."""
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False)
+
+
+class _NoBar:
+    """What a hidden bar needs to answer."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **values: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 @torch.no_grad()
-def predict_dataset(
+def evaluate_dataset(
     model: GlassModel,
     dataset: torch.utils.data.Dataset,
     config: GlassConfig,
@@ -440,7 +462,7 @@ def fit(
 def run_epoch(run: TrainingRun, *, callbacks: Sequence[Callback] = (), progress: bool = False) -> EpochRecord:
     """One step of :func:`fit`: train the next epoch, evaluate and select when due, write, notify.
 
-    Separate so several runs can advance in lockstep (``glass_tune.search.objective`` trains one
+    Separate so several runs can advance in lockstep (``glass_tune.training.repeats`` trains one
     configuration with several seeds and reports their mean per epoch).
     """
     run.epoch += 1
@@ -451,7 +473,7 @@ def run_epoch(run: TrainingRun, *, callbacks: Sequence[Callback] = (), progress:
     record = EpochRecord(epoch=run.epoch, losses=losses, seconds=0.0)
     if _should_evaluate(run.config, run.epoch):
         val_features = run.features.val if run.features is not None else None
-        record.evaluation = predict_dataset(run.model, run.data.val, run.config, run.device, features=val_features)
+        record.evaluation = evaluate_dataset(run.model, run.data.val, run.config, run.device, features=val_features)
         _select(run, record)
         if record.improved:
             _save_best(run)
@@ -489,7 +511,7 @@ def _held_out_test(run: TrainingRun) -> dict[str, float] | None:
     current = model_state(run.model, include_backbone=run.model.backbone_trainable)
     run.model.load_state_dict(run.best_state, strict=False)
     try:
-        ev = predict_dataset(run.model, run.data.test, run.config, run.device)
+        ev = evaluate_dataset(run.model, run.data.test, run.config, run.device)
     finally:
         run.model.load_state_dict(current, strict=False)
     return {**ev.metrics, **held_out_decisions(ev, run.thresholds)}

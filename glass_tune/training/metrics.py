@@ -2,7 +2,7 @@
 
 AUPRO follows the MVTec AD reference definition (8-connected ground-truth regions, no dilation of
 the prediction, every distinct score a threshold), not the official GLASS variant that dilates the
-binary map and samples 200 thresholds (spec §8): numbers stay comparable with other papers.
+binary map and samples 200 thresholds (docs/algorithm.md §8): numbers stay comparable with other papers.
 
 Undefined values are ``nan`` rather than errors, because a tuning run must keep going when a test
 split happens to hold one class only: AUROC needs both classes, AUPRO needs anomalous and normal

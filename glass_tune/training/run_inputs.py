@@ -33,7 +33,7 @@ from glass_tune.data import (
     CategorySplit,
     LocalAnomalySynthesizer,
     Sample,
-    TestDataset,
+    ScoringDataset,
     TextureSource,
     TrainDataset,
     attach_foreground,
@@ -183,11 +183,20 @@ def run_samples(config: GlassConfig) -> RunSamples:
     return RunSamples(split, val=val, test=test)
 
 
+def evaluation_dataset(config: GlassConfig, samples: Sequence[Sample]) -> ScoringDataset:
+    """Images scored as a run scores its validation and held-out sets: its input size and mask protocol.
+
+    Everything that evaluates a trained model (the run itself, the report) builds its set here, so
+    the ground truth is binarised the same way (``mask_protocol``: mvtec/visa/nearest) everywhere.
+    """
+    return ScoringDataset(samples, input_shape=config.input_shape, mask_protocol=config.mask_protocol)
+
+
 def validation_dataset(config: GlassConfig, samples: RunSamples, *, out_dir: Path | None = None) -> Dataset:
     """The validation set of ``samples``; a synthetic one is written to ``out_dir`` when given."""
     if config.val_source == "synthetic":
         return SyntheticValidation(samples.val, input_shape=config.input_shape, seed=config.seed, out_dir=out_dir)
-    return TestDataset(samples.val, input_shape=config.input_shape, mask_protocol=config.mask_protocol)
+    return evaluation_dataset(config, samples.val)
 
 
 def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int], val_dir: Path | None = None) -> RunData:
@@ -204,19 +213,22 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int], val_dir:
     train = samples.split.train
     return RunData(
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
-        train_normal=TestDataset(train, input_shape=config.input_shape),
+        train_normal=ScoringDataset(train, input_shape=config.input_shape),
         val=validation_dataset(config, samples, out_dir=val_dir),
-        test=None
-        if samples.test is None
-        else TestDataset(samples.test, input_shape=config.input_shape, mask_protocol=config.mask_protocol),
+        test=None if samples.test is None else evaluation_dataset(config, samples.test),
         val_source=config.val_source,
     )
 
 
-def _texture_source(config: GlassConfig) -> TextureSource:
+def texture_notice(config: GlassConfig) -> None:
+    """Say once that LAS paints procedural textures; drivers call it, so a search says it once, not per trial."""
     if config.anomaly_source_path is None:
         notices.warn(
             "LAS textures are procedural (no anomaly_source_path); the paper draws them from DTD "
             "(set anomaly_source_path to a DTD images/ folder for official-like results)"
         )
+
+
+def _texture_source(config: GlassConfig) -> TextureSource:
+    texture_notice(config)
     return make_texture_source(config.anomaly_source_path)

@@ -9,6 +9,6 @@ def study_storage(experiment: Path | str):
     """The Optuna storage of an experiment as the tuner opens it (journal file, mirrored for URIs)."""
     from glass_tune.data.demo import cache_dir
     from glass_tune.experiment.storage import resolve
-    from glass_tune.search.optuna_searcher import StudyStore
+    from glass_tune.experiment.study_store import StudyStore
 
     return StudyStore(experiment=resolve(str(experiment)), url=None, cache=cache_dir()).open()

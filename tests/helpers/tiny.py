@@ -6,20 +6,11 @@ from pathlib import Path
 
 import yaml
 
-# resnet18 at 64 px (8x8 patch grid), random init, small heads: a few seconds per epoch on one core.
-TINY = {
-    "backbone": "resnet18",
-    "pre_trained": False,
-    "input_shape": [64, 64],
-    "pretrain_embed_dim": 64,
-    "target_embed_dim": 64,
-    "discriminator_hidden": 32,
-    "step": 5,
-    "batch_size": 4,
-    "samples_per_epoch": 8,
-    "epochs": 2,
-    "device": "cpu",
-}
+from glass_tune.config.schema import read_yaml_mapping
+
+# resnet18 at 64 px (8x8 patch grid), random init, small heads: a few seconds per epoch on one core
+# (the bundled profile glass_tune/config/profiles/tiny.yaml, which benchmarks/gpu_check.py shares).
+TINY = read_yaml_mapping("tiny")
 # A one-parameter space: cheap trials whose configs still differ.
 STEP_SPACE = {"params": {"step": {"type": "int", "low": 2, "high": 6}}, "points_to_evaluate": [{"step": 5}]}
 # Two parameters, one of them log-scaled: the tuner and report tests' space.

@@ -1,18 +1,26 @@
-"""Fault injection: the driver (with its embedded Ray) killed at several moments, and a killed trial.
+"""Fault injection: the driver (with its embedded Ray) killed at many moments, and a killed trial.
 
 The driver runs as the first process of its own PID namespace, so SIGKILL to it takes every Ray
 process of that search with it, as a machine crash would.  After each kill ``--resume`` continues;
 at the end every trial ran once, the study holds no RUNNING trial and one finished trial per Ray
-trial, and no run printed a traceback.
+trial, every trial ran on the user's base config plus its suggestion, and no run printed a traceback.
+The kills sweep the start-up sequence (record written; study created and tuner.pkl written before
+Ray's first snapshot; then one of first trial folder, first snapshot or a random second in the
+first 40), then mid-trial and after a finished trial; GLASS_FAULT_SEED replays the random choice.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -20,7 +28,7 @@ import pytest
 
 from glass_tune.experiment.results import Objective, load_trials
 from glass_tune.experiment.storage import resolve
-from tests.helpers import wait_until
+from tests.helpers import TINY, wait_until
 from tests.helpers.processes import (
     ONE_TRIAL_AT_A_TIME,
     cli_argv,
@@ -65,37 +73,86 @@ def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
     assert all(s.state == optuna.trial.TrialState.FAIL and s.system_attrs.get("fail_reason") for s in strays)
 
 
-@pytest.mark.slow  # about 2 minutes: `make test-resilience` (CI runs it after `make test`)
-def test_driver_killed_at_three_moments_then_resumed(inputs, tmp_path):
+def _check_trial_configs(experiment: Path) -> None:
+    """Every trial ran on the user's base config plus its own suggestion, never on defaults."""
+    base = json.loads((experiment / "weave" / "search_base.json").read_text())
+    assert {k: base[k] for k in TINY if k != "epochs"} == {k: v for k, v in TINY.items() if k != "epochs"}
+    for params_file in sorted((experiment / "weave").glob("trial_*/params.json")):
+        params = json.loads(params_file.read_text())
+        unsearched = {k: v for k, v in base.items() if k not in base["searched"]}
+        assert {k: params.get(k) for k in unsearched} == unsearched, params_file
+        assert set(params) == set(base), params_file
+
+
+def _newer(paths: list[Path], since: float) -> bool:
+    return any(p.stat().st_mtime >= since for p in paths if p.exists())
+
+
+@dataclass(frozen=True)
+class Moment:
+    """When to kill a driver, judged on what it wrote since it started (``since``, wall-clock)."""
+
+    name: str
+    reached: Callable[[float], bool]
+
+
+def _moments(exp: Path, rng: random.Random) -> list[Moment]:
+    """Five kills, one per run: the start-up sequence, one of its later steps at random, mid-run."""
+    category = exp / "weave"
+    start: dict[str, object] = {}  # each moment is used by one run: what it saw first
+
+    def new_trial_folder(since: float) -> bool:
+        names = {p.name for p in category.glob("trial_*")}
+        return bool(names - start.setdefault("folders", names))
+
+    def one_more_epoch(since: float) -> bool:
+        total = sum(reported_epochs(category).values()) if category.is_dir() else 0
+        return total > start.setdefault("epochs", total)
+
+    def one_more_finished(since: float) -> bool:
+        return _finished_in_study(exp) > start.setdefault("finished", _finished_in_study(exp))
+
+    seconds = rng.uniform(1, 40)
+    later_step = rng.choice(
+        [
+            Moment("a trial folder is created", new_trial_folder),
+            Moment("Ray's first snapshot", lambda since: _newer(list(category.glob("experiment_state-*.json")), since)),
+            Moment(f"{seconds:.1f} s after start", lambda since: time.time() - since >= seconds),
+        ]
+    )
+    return [
+        Moment("the record is written", lambda since: (exp / "search.yaml").is_file()),
+        Moment("tuner.pkl written", lambda since: _newer([category / "tuner.pkl"], since)),  # the study was just created
+        later_step,
+        Moment("in the middle of a trial", one_more_epoch),
+        Moment("right after a trial finished", one_more_finished),
+    ]
+
+
+@pytest.mark.slow  # about 3 minutes: `make test-resilience` (CI runs it after `make test`)
+def test_driver_killed_across_the_start_up_window_then_resumed(inputs, tmp_path):
+    """One kill per moment (see _moments), each run resuming the one before."""
+    seed = int(os.environ.get("GLASS_FAULT_SEED", time.time_ns() % 10_000))
     storage = tmp_path / "runs"
     exp = storage / "faults"
-    first = tune_cmd(
-        inputs,
-        storage,
-        "--name",
-        "faults",
-        "--samples",
-        "3",
-        "--epochs",
-        "3",
-        *ONE_TRIAL_AT_A_TIME,
-    )
+    first = tune_cmd(inputs, storage, "--name", "faults", "--samples", "3", "--epochs", "3", *ONE_TRIAL_AT_A_TIME)
     resume = cli_argv("tune", "--resume", "--name", "faults", "--storage", str(storage))
-    category = exp / "weave"
-
-    # 1. as the search starts: the record is written, no trial has reported
-    assert run_until(first, tmp_path / "run1.log", lambda: (exp / "search.yaml").is_file())
-    # 2. in the middle of a trial: one more epoch reported than when this driver started
-    assert run_until(resume, tmp_path / "run2.log", lambda: category.is_dir() and sum(reported_epochs(category).values()) >= 1)
-    # 3. right after a trial finished: the study got one more finished trial
-    done = _finished_in_study(exp)
-    assert run_until(resume, tmp_path / "run3.log", lambda: _finished_in_study(exp) > done)
+    killed = []
+    for number, moment in enumerate(_moments(exp, random.Random(seed)), start=1):
+        since = time.time()
+        if run_until(first if number == 1 else resume, tmp_path / f"run{number}.log", functools.partial(moment.reached, since)):
+            snapshot = _newer(list((exp / "weave").glob("experiment_state-*.json")), since)
+            killed.append(f"{moment.name} at {time.time() - since:.1f} s{', after' if snapshot else ', before'} a snapshot")
+    story = f"GLASS_FAULT_SEED={seed}; killed: {killed}"
+    assert len(killed) == 5, story
+    assert killed[1].startswith("tuner.pkl") and killed[1].endswith("before a snapshot"), story  # the kill issue 19 found
 
     final = subprocess.run(resume, capture_output=True, text=True, timeout=600, start_new_session=True)
-    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert final.returncode == 0, story + final.stdout[-3000:] + final.stderr[-3000:]
     for log in [final.stdout + final.stderr, *(p.read_text() for p in tmp_path.glob("run*.log"))]:
-        assert "Traceback" not in log and "UpdateFinishedTrialError" not in log, log[-3000:]
+        assert "Traceback" not in log and "UpdateFinishedTrialError" not in log and "ERRORED" not in log, story + log[-3000:]
     _check_invariants(exp, samples=3, epochs=3)
+    _check_trial_configs(exp)
     status = subprocess.run(cli_argv("status", str(exp)), capture_output=True, text=True, timeout=120)
     assert status.returncode == 0 and "[weave] finished: 0 running, 0 pending, 3 finished" in status.stdout, status.stdout
 

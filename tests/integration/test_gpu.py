@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from glass_tune.model import GlassModel
-from glass_tune.training.loop import fit, predict_dataset
+from glass_tune.training.loop import evaluate_dataset, fit
 from glass_tune.training.run_inputs import prepare_data, resolve_run_config
 
 pytestmark = pytest.mark.gpu
@@ -36,8 +36,8 @@ def test_cuda_inference_matches_cpu(tiny_config, cuda):
     torch.manual_seed(0)
     model = GlassModel.from_config(cfg)
     data = prepare_data(cfg, feature_grid=model.feature_grid)
-    on_cpu = predict_dataset(model, data.val, cfg, torch.device("cpu"))
-    on_gpu = predict_dataset(model.to(cuda), data.val, cfg, cuda)
+    on_cpu = evaluate_dataset(model, data.val, cfg, torch.device("cpu"))
+    on_gpu = evaluate_dataset(model.to(cuda), data.val, cfg, cuda)
     assert abs(on_cpu.scores - on_gpu.scores).max() < 1e-3
     assert abs(on_cpu.maps - on_gpu.maps).max() < 1e-3
 

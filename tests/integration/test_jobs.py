@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ from tests.helpers.processes import (
     ONE_TRIAL_AT_A_TIME,
     VENV_BIN,
     assert_one_line_error,
+    cli_argv,
     free_port,
     run_cli,
     user_env,
@@ -227,3 +229,36 @@ def test_cluster_without_job_server_is_one_line(tmp_path):
         assert_one_line_error(run_cli("submit", "--address", url, "--storage", str(tmp_path)), url, "no job server")
     finally:
         _end(proc)
+
+
+def _submit_now(url: str, storage: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """A submit whose job ends at once (--samples 0 is refused by the job's tune): the submit is tested."""
+    args = ["submit", "--address", url, "--storage", str(storage), "--samples", "0"]
+    return subprocess.run(cli_argv(*args), capture_output=True, text=True, timeout=180, env={**user_env(), **(env or {})})
+
+
+@pytest.mark.integration
+def test_submit_right_after_the_head_starts_returns_a_job_id(tmp_path):
+    temp_dir = Path(tempfile.mkdtemp(prefix="gt-fresh-"))
+    proc, port = _start_head(temp_dir)  # returns as soon as `ray start` says the runtime started
+    try:
+        _job_id(_submit_now(f"http://127.0.0.1:{port}", tmp_path))  # the agent registers later: submit waits
+    finally:
+        _end(proc)
+
+
+@pytest.mark.integration
+def test_head_whose_agent_port_is_taken_is_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        temp_dir = Path(tempfile.mkdtemp(prefix="gt-agent-"))
+        proc, port = _start_head(temp_dir, "--dashboard-agent-listen-port", str(taken.getsockname()[1]))
+        try:
+            result = _submit_now(f"http://127.0.0.1:{port}", tmp_path, env={"GLASS_TUNE_AGENT_WAIT_S": "20"})
+        finally:
+            _end(proc)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert "waiting up to 20 s" in lines[0] and len(lines) == 2, result.stderr  # the wait is said, then one error line
+    assert "job agent did not become available" in lines[1] and "dashboard_agent.log" in lines[1], lines[1]

@@ -17,8 +17,8 @@ from glass_tune.cli.main import main
 from glass_tune.config.schema import load_config
 from glass_tune.experiment.results import Objective, load_trials
 from glass_tune.experiment.storage import resolve
-from glass_tune.search.objective import SEED_STRIDE
 from glass_tune.training.loop import fit
+from glass_tune.training.repeats import SEED_STRIDE
 from tests.helpers import TINY, TWO_PARAM_SPACE
 from tests.helpers.searched import trial_dirs
 from tests.helpers.study import study_storage

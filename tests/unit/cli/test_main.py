@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from PIL import Image
 
 from glass_tune.cli.main import main
+from glass_tune.inference.predict import heatmap_names
 from tests.helpers import write_tiny_config
 
 
@@ -67,6 +70,20 @@ def test_predict_writes_heatmaps_and_scores(trained, tmp_path, capsys):
     for r in rows:
         with Image.open(out / r["heatmap"]) as heat:
             assert heat.size == (64, 64) and heat.mode == "RGB"
+
+
+def test_predict_writes_one_output_per_input_when_base_names_repeat(trained, tmp_path):
+    test = trained["root"] / "washer" / "test"
+    images = [sorted((test / d).glob("*.png"))[0] for d in ("good", "scratch", "stain")]
+    assert len({p.name for p in images}) == 1  # the synthetic layout repeats 000.png per folder, like MVTec
+    out = tmp_path / "pred"
+    assert main(["predict", "--checkpoint", str(trained["out"]), *map(str, images), "--out", str(out)]) == 0
+    rows = list(csv.DictReader((out / "scores.csv").open()))
+    assert [r["heatmap"] for r in rows] == [f"{d}/{images[0].stem}_heatmap.png" for d in ("good", "scratch", "stain")]
+    heats = [np.asarray(Image.open(out / r["heatmap"])) for r in rows]
+    assert not np.array_equal(heats[0], heats[1])  # each file shows its own image
+    assert [p.name for p in heatmap_names([tmp_path / "a.png", tmp_path / "a.jpg"])] == ["a.png_heatmap.png", "a.jpg_heatmap.png"]
+    assert heatmap_names([tmp_path / "x" / "a.png"]) == [Path("a_heatmap.png")]
 
 
 def test_predict_bad_inputs_are_one_line_errors(trained, tmp_path, capsys):

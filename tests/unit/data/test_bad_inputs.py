@@ -22,7 +22,7 @@ import yaml
 from PIL import Image
 
 from glass_tune.cli.main import main
-from glass_tune.data import LocalAnomalySynthesizer, ProceduralTextures, TestDataset, TrainDataset, scan_category
+from glass_tune.data import LocalAnomalySynthesizer, ProceduralTextures, ScoringDataset, TrainDataset, scan_category
 from glass_tune.training import data_check as check_data
 from tests.helpers.data_layouts import make_mvtec, write_mask
 
@@ -163,7 +163,7 @@ def test_non_binary_mask_is_binarized_with_a_warning(root: Path, capsys) -> None
     assert main(["check-data", "--data", str(root)]) == 0
     assert f"{mask}: mask is not binary" in capsys.readouterr().out
     split = scan_category(root, W)
-    ds = TestDataset(split.test, input_shape=(64, 64))
+    ds = ScoringDataset(split.test, input_shape=(64, 64))
     index = [s.mask_path for s in split.test].index(mask)
     assert set(ds[index]["mask"].unique().tolist()) == {0.0, 1.0}
 
@@ -172,7 +172,7 @@ def test_duplicate_file_names_across_defect_types_stay_apart(root: Path, capsys)
     split = scan_category(root, W)
     same = [i for i, s in enumerate(split.test) if s.path.name == "000.png" and s.label == 1]
     assert len(same) == 2  # test/crack/000.png and test/scratch/000.png
-    ds = TestDataset(split.test, input_shape=(64, 64))
+    ds = ScoringDataset(split.test, input_shape=(64, 64))
     a, b = (ds[i] for i in same)
     assert a["path"] != b["path"] and not torch.equal(a["mask"], b["mask"]) and not torch.equal(a["image"], b["image"])
     assert main(["check-data", "--data", str(root), "--val-source", "test"]) == 0
@@ -190,7 +190,7 @@ def test_dataset_larger_than_the_cache_streams(root: Path, capsys, monkeypatch: 
         for i in range(len(full)):
             assert all(torch.equal(full[i][k], small[i][k]) for k in ("image", "aug", "mask_s"))
     assert len(small._store.cache) == 1 and small._store.cache.used_bytes <= one_image
-    test = TestDataset(split.test, input_shape=(64, 64), cache_bytes=0)
+    test = ScoringDataset(split.test, input_shape=(64, 64), cache_bytes=0)
     assert all(test[i]["image"].shape == (3, 64, 64) for i in range(len(test))) and len(test._store.cache) == 0
     monkeypatch.setattr(check_data, "DEFAULT_CACHE_BYTES", one_image)
     assert main(["check-data", "--data", str(root), "--set", "input_shape=64"]) == 0

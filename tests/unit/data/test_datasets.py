@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from glass_tune.data import (
     LocalAnomalySynthesizer,
     ProceduralTextures,
-    TestDataset,
+    ScoringDataset,
     TrainDataset,
     generate_synthetic,
     scan_category,
@@ -78,7 +78,7 @@ def test_items_do_not_depend_on_num_workers(washer) -> None:
 
 
 def test_test_dataset(washer) -> None:
-    ds = TestDataset(washer.test, input_shape=SHAPE)
+    ds = ScoringDataset(washer.test, input_shape=SHAPE)
     assert len(ds) == len(washer.test)
     labels = [ds[i]["label"] for i in range(len(ds))]
     assert set(labels) == {0, 1}
@@ -103,13 +103,13 @@ def _pair(root: Path, image_size: tuple[int, int], mask_size: tuple[int, int]) -
 def test_mask_of_another_size_names_both_files(tmp_path: Path) -> None:
     sample = _pair(tmp_path, (40, 30), (40, 31))
     with pytest.raises(DataError) as err:
-        TestDataset([sample], input_shape=SHAPE)[0]
+        ScoringDataset([sample], input_shape=SHAPE)[0]
     message = str(err.value)
     assert str(sample.path) in message and str(sample.mask_path) in message and "\n" not in message
 
 
 def test_non_square_test_image_is_resized_and_cropped(tmp_path: Path) -> None:
-    item = TestDataset([_pair(tmp_path, (120, 40), (120, 40))], input_shape=(32, 48))[0]
+    item = ScoringDataset([_pair(tmp_path, (120, 40), (120, 40))], input_shape=(32, 48))[0]
     assert item["image"].shape == (3, 32, 48) and item["mask"].shape == (32, 48) and item["mask"].all()
 
 
@@ -117,6 +117,6 @@ def test_corrupt_image_in_a_dataset_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "x.png"
     bad.write_bytes(b"\x00garbage")
     with pytest.raises(DataError, match=str(bad)):
-        TestDataset([Sample(bad, 0, "good")], input_shape=SHAPE)[0]
+        ScoringDataset([Sample(bad, 0, "good")], input_shape=SHAPE)[0]
     with pytest.raises(DataError, match=str(bad)):
         _train([Sample(bad, 0, "good")])[0]

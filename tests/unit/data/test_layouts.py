@@ -12,7 +12,7 @@ from glass_tune.data import (
     FORMATS,
     LocalAnomalySynthesizer,
     ProceduralTextures,
-    TestDataset,
+    ScoringDataset,
     TrainDataset,
     attach_foreground,
     detect_format,
@@ -53,7 +53,7 @@ def test_each_layout_is_detected_and_scanned(roots: dict[str, Path], fmt: str) -
 @pytest.mark.parametrize("fmt", list(MAKERS))
 def test_every_pixel_format_loads_through_the_datasets(roots: dict[str, Path], fmt: str) -> None:
     split = scan_category(roots[fmt], MAKERS[fmt][1])
-    ds = TestDataset(split.test, input_shape=(64, 64))
+    ds = ScoringDataset(split.test, input_shape=(64, 64))
     items = [ds[i] for i in range(len(ds))]
     assert all(item["image"].shape == (3, 64, 64) for item in items)
     assert all((item["mask"].sum() > 0) == (item["label"] == 1) for item in items)

@@ -11,7 +11,6 @@ from glass_tune.experiment.results import (
     best_trial,
     error_message,
     held_out_figures,
-    stopped_early,
     summarize,
     write_summary,
 )
@@ -45,8 +44,6 @@ def test_summary_counts_stopped_and_errored_and_names_errors(tmp_path):
 
 
 def test_small_rules():
-    assert stopped_early(last_result={"epoch": 2}, config={"epochs": 3})
-    assert not stopped_early(last_result={"epoch": 3}, config={"epochs": 3})
     assert held_out_figures(last_result={"epoch": 3}) is None
 
     class Wrapped(Exception):

@@ -1,4 +1,4 @@
-"""Patch aggregation (spec §1.3-1.6): shapes at the paper's settings and the exact pooling layout."""
+"""Patch aggregation (docs/algorithm.md §1.3-1.6): shapes at the paper's settings and the exact pooling layout."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GAS and the hypersphere shells (spec §2, §3.2) on small random features."""
+"""GAS and the hypersphere shells (docs/algorithm.md §2, §3.2) on small random features."""
 
 from __future__ import annotations
 

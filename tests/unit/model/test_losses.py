@@ -1,4 +1,4 @@
-"""Loss functions (spec §4) against values computed by hand."""
+"""Loss functions (docs/algorithm.md §4) against values computed by hand."""
 
 from __future__ import annotations
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from glass_tune.config.schema import GlassConfig
+from glass_tune.experiment.results import record_time
 from glass_tune.search.driver import TuneOptions, load_search_record, save_search_record
 from glass_tune.search.space import load_search_space
 
@@ -19,7 +22,10 @@ def test_resume_keeps_recorded_resources_unless_given(tmp_path):
     _, _, changed, _ = load_search_record(asked, explicit=["gpus_per_trial"])
     assert (changed.cpus_per_trial, changed.gpus_per_trial) == (4.0, 0.0)
     record = yaml.safe_load((tmp_path / "r" / "search.yaml").read_text())
-    assert record["options"]["gpus_per_trial"] == 0.5 and record["started_at"] > 0
+    assert record["options"]["gpus_per_trial"] == 0.5 and record_time(record["started_at"]) > 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", record["started_at"])  # ISO 8601 with zone
+    assert record_time(1.7e9) == 1.7e9  # experiments written before: a raw epoch float
+    assert record_time("2026-01-01T01:00:00+01:00") == record_time("2026-01-01T00:00:00+00:00") == 1767225600.0
 
 
 def test_printed_resume_command_is_complete():

@@ -10,6 +10,7 @@ import pytest
 import glass_tune
 from glass_tune.search.jobs import job_server_url, submit_search
 from glass_tune.util.errors import UserError
+from glass_tune.util.logs import setup_console
 from tests.helpers.processes import (
     assert_one_line_error,
     run_cli,
@@ -103,3 +104,33 @@ def test_submit_refuses_relative_storage_before_connecting():
         "--storage runs/tune",
         "absolute path or a URI",
     )
+
+
+class _BusyAgentClient:
+    """Refuses like a head whose job agent is not serving yet, ``refusals`` times, then answers."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+
+    def get_address(self) -> str:
+        return "http://h:8265"
+
+    def list_jobs(self) -> list:
+        if self.refusals:
+            self.refusals -= 1
+            raise RuntimeError("Request failed with status code 500: No available agent to submit job, please try again later..")
+        return []
+
+
+def test_agent_calls_wait_for_the_job_agent_then_end_in_one_line(monkeypatch, capsys):
+    from glass_tune.search import jobs
+
+    monkeypatch.setattr(jobs.time, "sleep", lambda s: None)
+    setup_console()
+    assert jobs.list_jobs(client=_BusyAgentClient(refusals=3)) == []
+    assert capsys.readouterr().err.count("job agent is not available yet") == 1  # said once
+    monkeypatch.setattr(jobs, "AGENT_WAIT_S", 0.0)
+    with pytest.raises(UserError, match=r"job agent did not become available .*dashboard_agent.log.*52365"):
+        jobs.list_jobs(client=_BusyAgentClient(refusals=10**6))
+    with pytest.raises(RuntimeError, match="boom"):  # other errors are not retried
+        jobs.agent_call(lambda: (_ for _ in ()).throw(RuntimeError("boom")), client=_BusyAgentClient(0))

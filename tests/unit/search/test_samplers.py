@@ -1,11 +1,11 @@
-"""Sampler factory and ASHA settings sized from the budget."""
+"""The sampler factory, sized from the budget."""
 
 from __future__ import annotations
 
 import optuna
 import pytest
 
-from glass_tune.search.samplers import SAMPLERS, grace_period, make_sampler, startup_trials
+from glass_tune.search.samplers import SAMPLERS, make_sampler, startup_trials
 from glass_tune.util.errors import ConfigError
 
 
@@ -38,18 +38,3 @@ def test_other_samplers_are_optunas_own(kind, cls):
 def test_unknown_sampler_is_one_line():
     with pytest.raises(ConfigError, match="--sampler annealing: expected one of tpe, random, gp, cmaes"):
         make_sampler(kind="annealing", seed=0, samples=8, parallel=False, conditional=False)
-
-
-@pytest.mark.parametrize(
-    "epochs, interval, explicit, expected",
-    [
-        (640, 1, None, 160),  # the official schedule: a quarter, not 1 epoch
-        (10, 1, None, 3),  # short schedules: at least 3 evaluations
-        (20, 5, None, 15),  # evaluated every 5 epochs: 3 evaluations
-        (2, 1, None, 2),  # never beyond the schedule
-        (640, 1, 7, 7),  # an explicit --grace-period wins
-        (4, 1, 9, 4),
-    ],
-)
-def test_grace_period(epochs, interval, explicit, expected):
-    assert grace_period(epochs=epochs, eval_interval=interval, explicit=explicit) == expected

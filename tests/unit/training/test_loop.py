@@ -159,14 +159,14 @@ def test_console_prints_one_line_per_epoch_unless_quiet(tiny_config, capsys):
         setup_console()
 
 
-def test_predict_dataset_scores_are_max_patch_scores(tiny_config):
-    from glass_tune.training.loop import predict_dataset
+def test_evaluate_dataset_scores_are_max_patch_scores(tiny_config):
+    from glass_tune.training.loop import evaluate_dataset
     from glass_tune.training.run_inputs import prepare_data, resolve_run_config
 
     cfg = resolve_run_config(tiny_config)
     model = GlassModel.from_config(cfg)
     data = prepare_data(cfg, feature_grid=model.feature_grid)
-    ev = predict_dataset(model, data.val, cfg, torch.device("cpu"))
+    ev = evaluate_dataset(model, data.val, cfg, torch.device("cpu"))
     assert ev.maps.shape == (len(data.val), 64, 64)
     assert set(np.unique(ev.masks)) <= {0, 1}
     assert ev.labels.sum() > 0 and (ev.labels == 0).sum() > 0
@@ -178,7 +178,7 @@ def test_held_out_figures_are_those_of_the_selected_epoch(tiny_config, tmp_path,
     from itertools import count
 
     from glass_tune.training.checkpoint import load_checkpoint
-    from glass_tune.training.loop import predict_dataset
+    from glass_tune.training.loop import evaluate_dataset
     from glass_tune.training.run_inputs import prepare_data
 
     falling = count(10, -1)  # every later epoch scores lower: the first epoch is selected
@@ -190,5 +190,5 @@ def test_held_out_figures_are_those_of_the_selected_epoch(tiny_config, tmp_path,
     model = GlassModel.from_config(best.config)
     model.load_state_dict(best.model_state, strict=False)
     data = prepare_data(best.config, feature_grid=model.feature_grid)
-    again = predict_dataset(model, data.test, best.config, torch.device("cpu"))
+    again = evaluate_dataset(model, data.test, best.config, torch.device("cpu"))
     assert again.metrics == result.test

@@ -17,7 +17,7 @@ from glass_tune.model import GlassModel
 from glass_tune.model import feature_cache as feature_cache_module
 from glass_tune.model.feature_cache import cache_storage
 from glass_tune.model.gas import GAS_LOOPS
-from glass_tune.training.loop import batches_per_epoch, fit, predict_dataset, start_run, train_epoch
+from glass_tune.training.loop import batches_per_epoch, evaluate_dataset, fit, start_run, train_epoch
 from glass_tune.util.errors import ConfigError
 from glass_tune.util.runtime import limit_gpu_memory, loader_workers, peak_gpu_memory_mb
 
@@ -76,9 +76,9 @@ def test_with_the_cache_only_las_images_go_through_the_backbone(frozen_config: G
     n_batches = batches_per_epoch(run.config, len(run.data.train))
     assert seen == [run.config.batch_size] * n_batches  # the LAS images of each batch, nothing else
     seen.clear()
-    cached = predict_dataset(run.model, run.data.val, run.config, run.device, features=run.features.val)
+    cached = evaluate_dataset(run.model, run.data.val, run.config, run.device, features=run.features.val)
     assert seen == []
-    direct = predict_dataset(run.model, run.data.val, run.config, run.device)
+    direct = evaluate_dataset(run.model, run.data.val, run.config, run.device)
     assert sum(seen) == len(run.data.val)
     np.testing.assert_array_equal(cached.scores, direct.scores)
     np.testing.assert_array_equal(cached.maps, direct.maps)

@@ -1,0 +1,142 @@
+"""The trial protocol: what a trial receives beside its GlassConfig, and what it reports to Ray Tune.
+
+The driver (``search/driver.py``) writes the trial config, the trainable (``trainables/glass.py``)
+reads it and reports, and ``experiment/results.py``, the report and the export read the reports
+back from ``result.json``: one module for the keys, so the three agree and old experiments stay
+readable (renaming a key here breaks them).
+
+The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
+restores an experiment whose state is younger than its first snapshot.  The driver writes the
+category's trial constants to ``<category>/search_base.json`` (:data:`TRIAL_BASE_FILE`) before Ray
+starts; every trial reads it and refuses (an errored trial with a one-line reason) a config that is
+not that base plus the searched values (:func:`trial_values`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
+from glass_tune.util.errors import ConfigError
+
+if TYPE_CHECKING:  # training imports torch; status and the CLI read this module without it
+    from glass_tune.experiment.storage import Location
+    from glass_tune.training.loop import EpochRecord
+
+# --- received: trial-config keys outside GlassConfig ----------------------------------------------
+CHECKPOINT_EVERY_KEY = "checkpoint_every"  # checkpoint every N evaluations (and on improvement)
+SEARCHED_KEY = "searched"  # names of the searched parameters (hparams summary, trial params)
+REPEATS_KEY = "repeats"  # K seeds per configuration, in lockstep
+OBJECTIVE_KEY = "objective"  # "best" or "smoothed"; also the reported key of the smoothed objective
+
+# --- reported, every evaluation and once more at the end ------------------------------------------
+BEST_PREFIX = "best_"  # the best epoch so far: best_score, best_epoch, best_<metric>
+HELD_OUT_PREFIX = "test_"  # the last report carries the held-out figures as test_<key>
+HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
+# held-out decisions at the thresholds calibrated on validation (glass_tune.training.loop.held_out_decisions)
+DECISION_KEYS = ("precision", "recall", "f1_at_threshold", "false_positive_rate", "pixel_f1_at_threshold")
+# the calibrated thresholds and their rules, in the last report (glass_tune.training.metrics.calibrate_thresholds)
+THRESHOLD_KEYS = ("image_threshold", "pixel_threshold", "image_rule", "pixel_rule")
+BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
+DEFAULT_METRIC = BEST_PREFIX + "score"  # what ASHA and Optuna see unless the space names another key
+DEFAULT_MODE = "max"
+
+CHECKPOINT_FILE = "checkpoint.pt"  # what a trial's Ray checkpoint folder holds
+TRIAL_BASE_FILE = "search_base.json"  # in the category folder, by the driver; not trial_*: that names trial folders
+
+
+def epoch_report(record: EpochRecord, best: Mapping[str, Any] | None) -> dict[str, Any]:
+    """What a trial reports per evaluation: this epoch's metrics and the best epoch's as ``best_*``.
+
+    ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
+    """
+    from glass_tune.training.loop import LOSS_KEYS
+
+    assert record.evaluation is not None
+    out: dict[str, Any] = {"epoch": record.epoch, **record.evaluation.metrics}
+    out["score"] = record.score
+    out.update(best_report(best))
+    out.update({k: record.losses[k] for k in LOSS_KEYS})
+    return out
+
+
+def best_report(best: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The best epoch's figures under their reported names (``best_*``)."""
+    return {f"{BEST_PREFIX}{k}": v for k, v in (best or {}).items()}
+
+
+def held_out_report(test: Mapping[str, float] | None) -> dict[str, float]:
+    """The held-out figures under their reported names (``test_*``)."""
+    return {f"{HELD_OUT_PREFIX}{k}": v for k, v in (test or {}).items()}
+
+
+def held_out_of(last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
+    """The held-out figures a final report carries (None if it never came)."""
+    last = last_result or {}
+    figures = {k: last[HELD_OUT_PREFIX + k] for k in (*HELD_OUT_KEYS, *DECISION_KEYS) if HELD_OUT_PREFIX + k in last}
+    return figures or None
+
+
+def thresholds_report(thresholds: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The calibrated thresholds under their reported names (as they are: no prefix)."""
+    return {k: thresholds[k] for k in THRESHOLD_KEYS if k in thresholds} if thresholds else {}
+
+
+def thresholds_of(last_result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The calibrated thresholds a final report carries (None if it never came or predates them)."""
+    return thresholds_report(last_result) or None
+
+
+def best_of(last_result: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The best epoch's figures a report carries, by their plain names (score, epoch, ...)."""
+    last = last_result or {}
+    return {k: last.get(f"{BEST_PREFIX}{k}") for k in BEST_KEYS}
+
+
+def searched_values(trial_config: Mapping[str, Any]) -> dict[str, Any]:
+    """The searched parameters' values in a trial config."""
+    return {k: trial_config[k] for k in trial_config.get(SEARCHED_KEY, ()) if k in trial_config}
+
+
+# --- the trial base --------------------------------------------------------------------------------
+
+
+def write_trial_base(category_dir: Location, base: dict[str, Any]) -> None:
+    """Record what every trial of the category receives besides its suggestion (before Ray starts)."""
+    (category_dir / TRIAL_BASE_FILE).write_text(json.dumps(base, indent=1, sort_keys=True))
+
+
+def read_trial_base(category_dir: Location) -> dict[str, Any]:
+    return json.loads((category_dir / TRIAL_BASE_FILE).read_text())
+
+
+def trial_values(trial_config: dict[str, Any], base: dict[str, Any]) -> tuple[GlassConfig, dict[str, Any]]:
+    """The trial's GlassConfig (the base plus its searched values) and the base's other settings.
+
+    A config that lacks base keys or contradicts the base outside the searched keys is refused.  A
+    missing field whose base value is GlassConfig's default is no contradiction: the trial's config
+    is the same either way (a trial Ray restores from an experiment started before the field existed).
+    """
+    defaults = GlassConfig()
+    missing = [k for k in base if k not in trial_config and not (k in FIELD_NAMES and base[k] == getattr(defaults, k))]
+    if missing:
+        named = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        raise ConfigError(
+            f"trial config lacks {len(missing)} of the search's {len(base)} base keys ({named}): "
+            "refused rather than trained on GlassConfig defaults"
+        )
+    searched = {k: trial_config[k] for k in base[SEARCHED_KEY] if k in trial_config}
+    expected = from_mapping({k: v for k, v in {**base, **searched}.items() if k in FIELD_NAMES}, source=TRIAL_BASE_FILE)
+    got = from_mapping({k: v for k, v in trial_config.items() if k in FIELD_NAMES}, source="trial config")
+    settings = {k: v for k, v in base.items() if k not in FIELD_NAMES}
+    differ = [k for k in FIELD_NAMES if getattr(got, k) != getattr(expected, k)]
+    differ += [k for k, v in settings.items() if json.loads(json.dumps(trial_config[k])) != v]  # tuples: lists
+    if differ:
+        key = differ[0]
+        raise ConfigError(
+            f"trial config {key}={trial_config[key]!r} differs from the search's base ({key}={base[key]!r} in "
+            f"{TRIAL_BASE_FILE}) and {key} is not searched: refused"
+        )
+    return expected, settings
