@@ -44,13 +44,14 @@ import numpy as np
 import optuna
 import torch
 from scipy.stats import spearmanr
+from torch.utils.data import Dataset
 
 from glass_tune.config.schema import GlassConfig, load_config
-from glass_tune.data import TestDataset, default_synthetic_root, scan_category
+from glass_tune.data import default_synthetic_root, scan_category
 from glass_tune.data.splits import split_validation
 from glass_tune.search.space import SpaceSampler, load_search_space
-from glass_tune.training.loop import Callback, EpochRecord, TrainingRun, fit, predict_dataset, score_of
-from glass_tune.training.run_inputs import resolve_run_config
+from glass_tune.training.loop import Callback, EpochRecord, TrainingRun, evaluate_dataset, fit, score_of
+from glass_tune.training.run_inputs import evaluation_dataset, resolve_run_config
 from glass_tune.util.atomic_io import atomic_write_json
 from glass_tune.util.runtime import versions
 
@@ -76,7 +77,7 @@ def data_root(work: Path) -> Path:
 class ThreeSets(Callback):
     """After each evaluated epoch, score the live model on the real validation and held-out parts too."""
 
-    def __init__(self, real: TestDataset, held_out: TestDataset) -> None:
+    def __init__(self, real: Dataset, held_out: Dataset) -> None:
         self.sets = {"real": real, "held_out": held_out}
         self.epochs: list[dict[str, Any]] = []
 
@@ -85,16 +86,15 @@ class ThreeSets(Callback):
             return
         row: dict[str, Any] = {"epoch": record.epoch, "synthetic": record.evaluation.metrics}
         for name, dataset in self.sets.items():
-            row[name] = predict_dataset(run.model, dataset, run.config, run.device).metrics
+            row[name] = evaluate_dataset(run.model, dataset, run.config, run.device).metrics
         self.epochs.append(row)
 
 
-def real_parts(config: GlassConfig) -> tuple[TestDataset, TestDataset]:
+def real_parts(config: GlassConfig) -> tuple[Dataset, Dataset]:
     """The seeded split of the real test set that ``val_source: split`` would use."""
     split = scan_category(config.data_root, config.category, config.data_format)
     val, held = split_validation(split.test, ratio=config.val_ratio, seed=config.seed, where=split.root)
-    make = lambda s: TestDataset(s, input_shape=config.input_shape, mask_protocol=config.mask_protocol)  # noqa: E731
-    return make(val), make(held)
+    return evaluation_dataset(config, val), evaluation_dataset(config, held)
 
 
 def configs_for(base: GlassConfig, *, count: int, seed: int) -> list[dict[str, Any]]:

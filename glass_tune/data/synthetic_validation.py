@@ -58,7 +58,7 @@ def _png(array: np.ndarray) -> bytes:
 
 
 class SyntheticValidation(Dataset):
-    """Items as :class:`~glass_tune.data.TestDataset` gives them: the held-out normals, then their defect copies."""
+    """Items as :class:`~glass_tune.data.ScoringDataset` gives them: the held-out normals, then their defect copies."""
 
     pixel_labels = True
 
