@@ -33,6 +33,7 @@ from glass_tune.search.protocol import (
     epoch_report,
     held_out_report,
     read_trial_base,
+    thresholds_report,
     trial_values,
 )
 from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
@@ -83,7 +84,7 @@ class TuneReportCallback(Callback):
                 "val_source": run.data.val_source,
                 OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
             }
-        self._report({**last, **held_out_report(result.test)}, run, checkpoint=True)
+        self._report({**last, **held_out_report(result.test), **thresholds_report(result.thresholds)}, run, checkpoint=True)
 
     @staticmethod
     def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:

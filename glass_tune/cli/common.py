@@ -104,7 +104,9 @@ def add_layout_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--val-source",
         choices=VAL_SOURCE_CHOICES,
-        help="validation for epoch selection and search: split of the test set, the test set, or val_dir "
+        help="validation for epoch selection and search: auto (split when the test set has defects with masks, "
+        "else synthetic), split of the test set, synthetic defects on held-out training images, the test set, "
+        "or val_dir "
         f"({config_default('val_source')})",
     )
     p.add_argument(

@@ -15,11 +15,20 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from glass_tune.inference.predict import predict_images
 
     results = predict_images(
-        args.images, out_dir=args.out, checkpoint=args.checkpoint, onnx=args.onnx, device=args.device, category=args.category
+        args.images,
+        out_dir=args.out,
+        checkpoint=args.checkpoint,
+        onnx=args.onnx,
+        device=args.device,
+        category=args.category,
+        threshold=args.threshold,
+        pixel_threshold=args.pixel_threshold,
     )
     for r in results:
-        print(f"{r.score:.6f}  {r.path}")
-    log.info(f"heat maps and scores.csv written to {Path(args.out).resolve()}")
+        print(f"{r.score:.6f}  {'anomalous' if r.is_anomalous else 'normal   '}  {r.path}")
+    if results:
+        log.info(f"decisions at image threshold {results[0].threshold:.6f} (score >= threshold is anomalous)")
+    log.info(f"heat maps, defect masks and scores.csv written to {Path(args.out).resolve()}")
     return 0
 
 
@@ -28,8 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "predict",
         summary="score images with a trained checkpoint or an exported ONNX model",
-        description="Score images with the selected epoch's model: prints one anomaly score per image and "
-        "writes a heat-map overlay per image plus scores.csv to --out. The model is a checkpoint "
+        description="Score images with the selected epoch's model: prints one anomaly score and decision per "
+        "image and writes a heat-map overlay and a binary defect mask per image plus scores.csv (score, "
+        "is_anomalous, thresholds) to --out. Decisions use the thresholds the run calibrated on its "
+        "validation set unless --threshold / --pixel-threshold override them. The model is a checkpoint "
         "(or a run, trial or experiment holding one) or an ONNX file from `export --format onnx`.",
         example="glass-tune predict --checkpoint runs/tune/NAME --category marble test/*/*.png --out predictions\n"
         "glass-tune predict --onnx model.onnx test/*/*.png --out predictions",
@@ -51,4 +62,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device_flag(p, default="auto", help="device of a --checkpoint model")
     p.add_argument(
         "--category", metavar="C", help="which category, when --checkpoint is an experiment with several (default: the only one)"
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="image score threshold: score >= T is anomalous (default: the one calibrated on validation)",
+    )
+    p.add_argument(
+        "--pixel-threshold",
+        type=float,
+        metavar="T",
+        help="defect-mask threshold (default: the calibrated one; with --threshold alone, that value)",
     )

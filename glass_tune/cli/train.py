@@ -36,7 +36,7 @@ def _prepare_out_dir(out: Path, *, overwrite: bool, resume: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from glass_tune.training.console import ConsoleCallback, format_metrics
+    from glass_tune.training.console import ConsoleCallback, format_decisions, format_metrics, format_thresholds
     from glass_tune.training.data_check import preflight
     from glass_tune.training.loop import fit
     from glass_tune.training.run_inputs import resolve_run_config
@@ -56,9 +56,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress=sys.stderr.isatty(),
     )
     best = result.best
-    log.info(f"best epoch {best.get('epoch')}: {format_metrics(best)}")
+    log.info(f"best epoch {best.get('epoch')} on {result.val_source} validation: {format_metrics(best)}")
+    if result.thresholds is not None:
+        log.info(format_thresholds(result.thresholds))
     if result.test is not None:
-        log.info(f"held-out test at that epoch: {format_metrics(result.test)}")
+        log.info(f"held-out test at that epoch: {format_metrics(result.test)}  {format_decisions(result.test)}")
     log.info(f"outputs: {out}  (tensorboard --logdir {out / 'tensorboard'})")
     return 0
 

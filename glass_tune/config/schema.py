@@ -24,7 +24,7 @@ from glass_tune.util.errors import ConfigError, did_you_mean
 SVD_CHOICES = (0, 1, "auto")
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DATA_FORMAT_CHOICES = ("auto", "mvtec", "visa", "folder")
-VAL_SOURCE_CHOICES = ("split", "test", "dir")
+VAL_SOURCE_CHOICES = ("auto", "split", "synthetic", "test", "dir")
 GAS_LOOP_CHOICES = ("hidden", "fast", "reference")
 PRECISION_CHOICES = ("fp32", "tf32", "bf16")
 # How ground-truth masks are binarised after resizing (pixel metrics): auto picks the official way
@@ -62,8 +62,9 @@ class GlassConfig:
     category: str | None = None
     data_format: str = "auto"
     foreground: bool | str = "auto"
-    val_source: str = "split"
+    val_source: str = "auto"  # split when the test set has defects with masks, else synthetic
     val_ratio: float = 0.5
+    synthetic_val_ratio: float = 0.2  # share of the training images held out for synthetic validation
     val_dir: str | None = None
     epochs: int = 640
     batch_size: int = 8
@@ -210,6 +211,7 @@ _RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
     "foreground": _bool_or("auto"),
     "val_source": _str(choices=VAL_SOURCE_CHOICES),
     "val_ratio": _float(0.0, 1.0, lo_open=True, hi_open=True),
+    "synthetic_val_ratio": _float(0.0, 1.0, lo_open=True, hi_open=True),
     "val_dir": _str(optional=True),
     "epochs": _int(1),
     "batch_size": _int(1),

@@ -53,7 +53,7 @@ def list_categories(root: str | Path, *, with_train: bool = True) -> list[str]:
     return [d.name for d in subdirs(path) if (d / marker).is_dir()]
 
 
-def scan_category(root: str | Path, category: str, *, with_train: bool = True) -> CategorySplit:
+def scan_category(root: str | Path, category: str, *, with_train: bool = True, good_only: bool = False) -> CategorySplit:
     path = resolve_root(root, EXPECTED)
     folder = path / category
     require_category(folder, list_categories(path, with_train=with_train))
@@ -73,5 +73,6 @@ def scan_category(root: str | Path, category: str, *, with_train: bool = True) -
             if mask is None:
                 missing.append((masks.expected(image), image))
             test.append(Sample(path=image, label=1, defect_type=defect_type, mask_path=mask))
-    require_both_classes(test, folder)
+    if not good_only:
+        require_both_classes(test, folder)
     return CategorySplit(category, folder, train, test, missing_mask_warnings(missing))

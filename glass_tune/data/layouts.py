@@ -62,6 +62,13 @@ def list_categories(root: str | Path, data_format: str = AUTO, *, with_train: bo
     return LAYOUTS[resolve_format(root, data_format)].list_categories(root, with_train=with_train)
 
 
-def scan_category(root: str | Path, category: str, data_format: str = AUTO, *, with_train: bool = True) -> CategorySplit:
-    """The samples of one category in the given (or detected) layout."""
-    return LAYOUTS[resolve_format(root, data_format)].scan_category(root, category, with_train=with_train)
+def scan_category(
+    root: str | Path, category: str, data_format: str = AUTO, *, with_train: bool = True, good_only: bool = False
+) -> CategorySplit:
+    """The samples of one category in the given (or detected) layout.
+
+    ``good_only`` accepts a category without defective (or without any) test images: synthetic
+    validation needs none.
+    """
+    layout = LAYOUTS[resolve_format(root, data_format)]
+    return layout.scan_category(root, category, with_train=with_train, good_only=good_only)

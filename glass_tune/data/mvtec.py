@@ -45,17 +45,21 @@ def list_categories(root: str | Path, *, with_train: bool = True) -> list[str]:
     return [d.name for d in subdirs(path) if d.joinpath(*marker).is_dir()]
 
 
-def scan_category(root: str | Path, category: str, *, with_train: bool = True) -> CategorySplit:
+def scan_category(root: str | Path, category: str, *, with_train: bool = True, good_only: bool = False) -> CategorySplit:
     """List the train and test samples of ``category`` below ``root``, checking the layout.
 
     ``with_train=False`` scans only the test part (a separate validation folder); ``train`` is empty.
+    ``good_only`` accepts a missing or defect-free test folder.
     """
     path = resolve_root(root, EXPECTED)
     folder = path / category
     require_category(folder, list_categories(path, with_train=with_train))
     train = _scan_train(folder) if with_train else []
-    test, missing = _scan_test(folder)
-    require_both_classes(test, folder / "test")
+    if good_only and not (folder / "test").is_dir():
+        return CategorySplit(category, folder, train, [])
+    test, missing = _scan_test(folder, good_only=good_only)
+    if not good_only:
+        require_both_classes(test, folder / "test")
     return CategorySplit(category, folder, train, test, missing_mask_warnings(missing))
 
 
@@ -66,7 +70,7 @@ def _scan_train(folder: Path) -> list[Sample]:
     return samples
 
 
-def _scan_test(folder: Path) -> tuple[list[Sample], list[tuple[Path, Path]]]:
+def _scan_test(folder: Path, *, good_only: bool = False) -> tuple[list[Sample], list[tuple[Path, Path]]]:
     """Test samples, and (expected mask, image) for anomalous images that have no mask."""
     test = folder / "test"
     if not test.is_dir():
@@ -83,6 +87,6 @@ def _scan_test(folder: Path) -> tuple[list[Sample], list[tuple[Path, Path]]]:
             if mask is None:
                 missing.append((masks.expected(image), image))
             samples.append(Sample(path=image, label=1, defect_type=type_dir.name, mask_path=mask))
-    if not samples:
+    if not samples and not good_only:
         raise DataError(f"{test}: no test images (expected test/<type>/ folders with {ext_list()} images)")
     return samples, missing

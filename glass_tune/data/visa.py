@@ -60,7 +60,7 @@ def list_categories(root: str | Path, *, with_train: bool = True) -> list[str]:
     return sorted({r["object"] for r in _read_rows(path) if r["object"] and (r["split"] == "train" or not with_train)})
 
 
-def scan_category(root: str | Path, category: str, *, with_train: bool = True) -> CategorySplit:
+def scan_category(root: str | Path, category: str, *, with_train: bool = True, good_only: bool = False) -> CategorySplit:
     """Samples of ``category`` as the CSV lists them; a listed file that does not exist is an error."""
     path = resolve_root(root, EXPECTED)
     rows = [r for r in _read_rows(path) if r["object"] == category]
@@ -73,7 +73,8 @@ def scan_category(root: str | Path, category: str, *, with_train: bool = True) -
     test = [_sample(path, csv_path, r) for r in rows if r["split"] == "test"]
     if with_train:
         require_train_images(train, csv_path)
-    require_both_classes(test, csv_path)
+    if not good_only:
+        require_both_classes(test, csv_path)
     missing = [(csv_path, s.path) for s in test if s.label == 1 and s.mask_path is None]
     return CategorySplit(
         category, path / category, sorted(train, key=_key), sorted(test, key=_key), missing_mask_warnings(missing)

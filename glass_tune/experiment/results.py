@@ -24,6 +24,7 @@ from glass_tune.experiment.intervals import finalists_table
 from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
 from glass_tune.search.protocol import (
     CHECKPOINT_FILE,
+    DECISION_KEYS,
     DEFAULT_METRIC,
     DEFAULT_MODE,
     HELD_OUT_KEYS,
@@ -305,6 +306,9 @@ SUMMARY_COLUMNS = (
     "best_epoch",
     "test_image_auroc",
     "test_pixel_auroc",
+    "test_precision",
+    "test_recall",
+    "test_f1_at_threshold",
     "trials",
     "stopped_early",
     "errored",
@@ -328,6 +332,7 @@ def summary_rows(outcomes: Sequence[CategoryOutcome]) -> list[dict[str, Any]]:
                 "best_epoch": o.best.get("epoch"),
                 "test_image_auroc": held_out.get("image_auroc"),
                 "test_pixel_auroc": held_out.get("pixel_auroc"),
+                **{f"test_{k}": held_out.get(k) for k in DECISION_KEYS[:3]},
                 "trials": o.trials,
                 "stopped_early": o.stopped_early,
                 "errored": len(o.errors),

@@ -29,7 +29,7 @@ from glass_tune.experiment.results import (
     trial_held_out,
 )
 from glass_tune.experiment.storage import Location, resolve
-from glass_tune.search.protocol import best_of
+from glass_tune.search.protocol import best_of, thresholds_of
 from glass_tune.util.errors import UserError, did_you_mean
 from glass_tune.util.runtime import versions
 
@@ -99,6 +99,7 @@ def _trial_record(trial: TrialRecord, *, category_dir: Location, folder: Locatio
         "seed": config.seed,
         "val_source": last.get("val_source", "test"),
         "held_out_test": trial_held_out(trial=trial, category_dir=folder),
+        "thresholds": thresholds_of(last),
         "checkpoint": None if checkpoint is None else str(checkpoint),
         "versions": versions(),
     }

@@ -26,7 +26,13 @@ from torch import Tensor, nn
 from glass_tune import __version__
 from glass_tune.config.schema import GlassConfig
 from glass_tune.data import IMAGENET_MEAN, IMAGENET_STD
-from glass_tune.inference.predict import OUTPUT_NAMES, locate_checkpoint, read_checkpoint, require_optional
+from glass_tune.inference.predict import (
+    OUTPUT_NAMES,
+    THRESHOLDS_METADATA,
+    locate_checkpoint,
+    read_checkpoint,
+    require_optional,
+)
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator, patch_grid_size
 from glass_tune.model.scoring import anomaly_maps, image_scores
@@ -96,9 +102,15 @@ class ExportedGlass(nn.Module):
         return image_scores(patch_scores), anomaly_maps(patch_scores, self.input_shape)
 
 
-def metadata(config: GlassConfig, *, source: str, epoch: Any) -> dict[str, str]:
-    """``metadata_props`` of the file: enough to use it without glass-tune (strings only in ONNX)."""
+def metadata(config: GlassConfig, *, source: str, epoch: Any, thresholds: dict[str, Any] | None = None) -> dict[str, str]:
+    """``metadata_props`` of the file: enough to use it without glass-tune (strings only in ONNX).
+
+    ``thresholds`` (JSON): the image-score and pixel thresholds calibrated on validation and their
+    rules; a decision is ``score >= image_threshold``, a defect pixel ``map >= pixel_threshold``.
+    """
+    extra = {} if thresholds is None else {THRESHOLDS_METADATA: json.dumps(thresholds, sort_keys=True)}
     return {
+        **extra,
         "input_size": json.dumps(list(config.input_shape)),
         "input_range": "float32 NCHW RGB in [0, 1]; ImageNet normalisation is inside the graph",
         "category": str(config.category),
@@ -132,7 +144,8 @@ def export_onnx(source: str | Path, *, out: str | Path, category: str | None = N
         )
     proto = program.model_proto
     selected = (ckpt.best or {}).get("epoch", ckpt.epoch)
-    onnx.helper.set_model_props(proto, metadata(ckpt.config, source=str(location), epoch=selected))
+    props = metadata(ckpt.config, source=str(location), epoch=selected, thresholds=ckpt.thresholds)
+    onnx.helper.set_model_props(proto, props)
     onnx.checker.check_model(proto)
     target = Path(out)
     atomic_write_bytes(target, proto.SerializeToString())

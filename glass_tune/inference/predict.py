@@ -1,14 +1,18 @@
-"""Score new images with a trained model: heat-map overlays and a CSV of image scores.
+"""Score new images with a trained model: heat-map overlays, decisions and a CSV of image scores.
 
 The model is the run's SELECTED epoch (``Checkpoint.best_model_state``), found from a checkpoint
 file, a train run folder, a Ray trial or checkpoint folder, or an experiment (its best trial); an
-exported ONNX file gives the same outputs through onnxruntime.
+exported ONNX file gives the same outputs through onnxruntime. Decisions use the thresholds the
+run calibrated on its validation set (stored in the checkpoint and in the ONNX metadata) unless
+the caller overrides them: per image ``is_anomalous`` (score >= image threshold) and a binary
+defect mask (map >= pixel threshold) beside the heat map.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -35,11 +39,22 @@ RUN_CHECKPOINTS = ("best.pt", "last.pt")  # a train run folder's checkpoints/, i
 RAY_RESULT_FILE = "result.json"  # what marks a Ray trial folder
 
 OUTPUT_NAMES = ("score", "anomaly_map")  # of an exported ONNX graph (glass_tune.export.onnx_model)
+THRESHOLDS_METADATA = "thresholds"  # ONNX metadata key: the calibrated thresholds as JSON
 # images in [0, 1] (B x 3 x H x W) -> (scores B, maps B x H x W)
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
 
+@dataclass(frozen=True)
+class Thresholds:
+    """The decision thresholds in use and where they came from (``stored`` or ``override``)."""
+
+    image: float
+    pixel: float
+    source: str
+
+
 HEATMAP_SUFFIX = "_heatmap.png"
+MASK_SUFFIX = "_mask.png"  # the binary defect mask beside each heat map
 
 
 @dataclass
@@ -47,6 +62,24 @@ class Prediction:
     path: Path
     score: float
     heatmap: Path
+    is_anomalous: bool
+    mask: Path
+    threshold: float
+
+
+def decision_thresholds(stored: dict[str, Any] | None, *, image: float | None, pixel: float | None, where: str) -> Thresholds:
+    """Overrides win; a missing pixel threshold follows the image one (both are sigmoid scores)."""
+    if image is None and stored is None:
+        raise UserError(f"{where}: no calibrated threshold stored (trained before thresholds existed); pass --threshold")
+    image_t = float(image if image is not None else stored["image_threshold"])  # type: ignore[index]
+    if pixel is not None:
+        pixel_t = float(pixel)
+    elif image is None:
+        pixel_t = float(stored["pixel_threshold"])  # type: ignore[index]
+    else:
+        pixel_t = image_t
+    source = "stored" if image is None and pixel is None else "override"
+    return Thresholds(image=image_t, pixel=pixel_t, source=source)
 
 
 def relative_names(paths: Sequence[str | Path]) -> list[Path]:
@@ -166,6 +199,12 @@ def require_optional(module: str) -> Any:
 
 def onnx_scorer(path: str | Path) -> tuple[tuple[int, int], Scorer]:
     """``(input_shape, scorer)`` for an exported file, run by onnxruntime on the CPU."""
+    input_shape, scorer, _ = onnx_model(path)
+    return input_shape, scorer
+
+
+def onnx_model(path: str | Path) -> tuple[tuple[int, int], Scorer, dict[str, Any] | None]:
+    """``(input_shape, scorer, stored thresholds)`` of an exported file (thresholds None when absent)."""
     ort = require_optional("onnxruntime")
     file = Path(path)
     if not file.is_file():
@@ -184,7 +223,8 @@ def onnx_scorer(path: str | Path) -> tuple[tuple[int, int], Scorer]:
         scores, maps = session.run(list(OUTPUT_NAMES), {name: images01.numpy().astype(np.float32)})
         return scores, maps
 
-    return input_shape, score
+    stored = session.get_modelmeta().custom_metadata_map.get(THRESHOLDS_METADATA)
+    return input_shape, score, None if stored is None else json.loads(stored)
 
 
 def predict_images(
@@ -195,40 +235,70 @@ def predict_images(
     onnx: str | Path | None = None,
     device: str = "auto",
     category: str | None = None,
+    threshold: float | None = None,
+    pixel_threshold: float | None = None,
 ) -> list[Prediction]:
-    """Write a heat map per image (see :func:`heatmap_names`) and ``scores.csv``; inputs are validated
-    before any output.
+    """Write a heat map and a binary defect mask per image (see :func:`heatmap_names`) and
+    ``scores.csv`` (score, decision, thresholds); inputs are validated before any output.
 
-    Exactly one of ``checkpoint`` (torch) and ``onnx`` (an exported model, run by onnxruntime).
+    Exactly one of ``checkpoint`` (torch) and ``onnx`` (an exported model, run by onnxruntime);
+    ``threshold`` / ``pixel_threshold`` override the calibrated ones.
     """
     if (checkpoint is None) == (onnx is None):
         raise UserError("predict needs exactly one of --checkpoint and --onnx")
     if onnx is not None:
-        input_shape, scorer = onnx_scorer(onnx)
+        input_shape, scorer, stored = onnx_model(onnx)
+        where = str(onnx)
     else:
         dev = resolve_device(device)
-        model = load_trained_model(checkpoint, device=dev, category=category)
-        input_shape, scorer = model.input_shape, torch_scorer(model, dev)
+        location = locate_checkpoint(checkpoint, category=category)
+        ckpt = read_checkpoint(location)
+        model = selected_model(ckpt, source=str(location)).to(dev)
+        input_shape, scorer, stored, where = model.input_shape, torch_scorer(model, dev), ckpt.thresholds, str(location)
+    thresholds = decision_thresholds(stored, image=threshold, pixel=pixel_threshold, where=where)
     tensors = [load_image01(p, input_shape=input_shape) for p in images]
-    return write_predictions(images, tensors, scorer, out_dir=Path(out_dir))
+    return write_predictions(images, tensors, scorer, out_dir=Path(out_dir), thresholds=thresholds)
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 @torch.no_grad()
 def write_predictions(
-    images: Sequence[str | Path], tensors: Sequence[torch.Tensor], scorer: Scorer, *, out_dir: Path
+    images: Sequence[str | Path],
+    tensors: Sequence[torch.Tensor],
+    scorer: Scorer,
+    *,
+    out_dir: Path,
+    thresholds: Thresholds,
 ) -> list[Prediction]:
     results: list[Prediction] = []
     for path, tensor, name in zip(images, tensors, heatmap_names(images), strict=True):
         score, amap = scorer(tensor.unsqueeze(0))
-        target = out_dir / name
-        buf = io.BytesIO()
-        overlay(tensor, amap[0]).save(buf, format="PNG")
-        atomic_write_bytes(target, buf.getvalue())
-        results.append(Prediction(Path(path), float(score[0]), target))
+        heatmap = out_dir / name
+        mask = heatmap.with_name(heatmap.name.removesuffix(HEATMAP_SUFFIX) + MASK_SUFFIX)
+        atomic_write_bytes(heatmap, _png(overlay(tensor, amap[0])))
+        atomic_write_bytes(mask, _png(Image.fromarray((amap[0] >= thresholds.pixel).astype(np.uint8) * 255)))
+        value = float(score[0])
+        results.append(Prediction(Path(path), value, heatmap, value >= thresholds.image, mask, thresholds.image))
     rows = io.StringIO()
     writer = csv.writer(rows)
-    writer.writerow(["image", "score", "heatmap"])
+    writer.writerow(["image", "score", "is_anomalous", "threshold", "pixel_threshold", "threshold_source", "heatmap", "mask"])
     for r in results:
-        writer.writerow([str(r.path), f"{r.score:.6f}", r.heatmap.relative_to(out_dir).as_posix()])
+        writer.writerow(
+            [
+                str(r.path),
+                f"{r.score:.6f}",
+                int(r.is_anomalous),
+                f"{r.threshold:.6f}",
+                f"{thresholds.pixel:.6f}",
+                thresholds.source,
+                r.heatmap.relative_to(out_dir).as_posix(),
+                r.mask.relative_to(out_dir).as_posix(),
+            ]
+        )
     atomic_write_text(out_dir / "scores.csv", rows.getvalue())
     return results

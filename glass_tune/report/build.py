@@ -146,6 +146,8 @@ class BestTrialEvaluation:
     dataset: Dataset
     held_out: bool
     selected_epoch: Any
+    val_source: str
+    thresholds: dict[str, Any] | None  # calibrated at the selected epoch (older checkpoints: none)
 
 
 def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
@@ -156,16 +158,17 @@ def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
     from glass_tune.inference.predict import read_checkpoint
     from glass_tune.training.checkpoint import selected_model
     from glass_tune.training.loop import evaluate_dataset
-    from glass_tune.training.run_inputs import evaluation_dataset, run_samples
+    from glass_tune.training.run_inputs import evaluation_dataset, run_samples, validation_dataset
     from glass_tune.util.runtime import resolve_device
 
     ckpt = read_checkpoint(path)
     samples = run_samples(ckpt.config)
     held_out = samples.test is not None
-    dataset = evaluation_dataset(ckpt.config, samples.test if held_out else samples.val)
+    dataset = evaluation_dataset(ckpt.config, samples.test) if held_out else validation_dataset(ckpt.config, samples)
     dev = resolve_device(device)
     ev = evaluate_dataset(selected_model(ckpt, source=path).to(dev), dataset, ckpt.config, dev)
-    return BestTrialEvaluation(ev, dataset, held_out, (ckpt.best or {}).get("epoch", "?"))
+    selected = (ckpt.best or {}).get("epoch", "?")
+    return BestTrialEvaluation(ev, dataset, held_out, selected, ckpt.config.val_source, ckpt.thresholds)
 
 
 def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
@@ -183,11 +186,19 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
         notes.append(f"Best trial {best.trial_id}: its data is not readable here ({exc}); no heat maps.")
         return []
     ev, dataset = scored.evaluation, scored.dataset
-    which = "held-out test" if scored.held_out else "validation (nothing was held out: val_source=test)"
+    which = "held-out test" if scored.held_out else f"validation (nothing was held out: val_source={scored.val_source})"
     notes.append(
         f"Best trial {best.trial_id}: selected epoch {scored.selected_epoch}, {len(dataset)} {which} images; "
         + ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items())
     )
+    if scored.thresholds is not None:
+        from glass_tune.training.console import format_decisions, format_thresholds
+        from glass_tune.training.loop import held_out_decisions
+
+        notes.append(
+            f"Best trial {best.trial_id}: {format_thresholds(scored.thresholds)}; on these images "
+            + format_decisions(held_out_decisions(ev, scored.thresholds))
+        )
     picks = _overlay_picks(ev.labels)
     items = [dataset[i] for i in picks]
     images = [denormalize(it["image"]).clamp(0, 1).permute(1, 2, 0).numpy() for it in items]
@@ -267,6 +278,9 @@ def trial_columns(view: ExperimentView, trials: Sequence[TrialRecord]) -> list[t
         ("test_image_auroc", "held-out image AUROC"),
         ("test_pixel_auroc", "held-out pixel AUROC"),
         ("test_aupro", "held-out AUPRO"),
+        ("test_precision", "held-out precision"),
+        ("test_recall", "held-out recall"),
+        ("test_f1_at_threshold", "held-out F1 at threshold"),
         ("epochs", "epochs run"),
         ("duration_s", "duration (s)"),
         ("error", "error"),
@@ -315,6 +329,10 @@ def _summary_table(view: ExperimentView, sections: list[Section]) -> str:
         ("best_aupro", "AUPRO"),
         ("test_image_auroc", "held-out image AUROC"),
         ("test_pixel_auroc", "held-out pixel AUROC"),
+        ("test_precision", "held-out precision"),
+        ("test_recall", "held-out recall"),
+        ("test_f1_at_threshold", "held-out F1 at threshold"),
+        ("val_source", "validation"),
     ]
     head = (
         "<th>category</th><th>best trial</th>"

@@ -7,25 +7,19 @@ that names checkpoints already deleted. On resume Ray then fails to delete them 
 the latest, restores the trial from a folder that is gone. This callback forgets vanished checkpoints
 before Ray acts on them: once before the first trial (re)starts and before every registration.
 
-It reads Ray's private ``_CheckpointManager`` fields (``_checkpoint_results``,
-``_latest_checkpoint_result``); the Ray range in pyproject.toml is the range this was tested on.
+It reads and rewrites Ray's private checkpoint record through :mod:`glass_tune.search.ray_internals`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ray.train._internal.storage import _exists_at_fs_path
 from ray.tune import Callback
 
+from glass_tune.search.ray_internals import checkpoint_exists, latest_checkpoint, recorded_checkpoints, set_checkpoint_record
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
-
-
-def _exists(result: Any) -> bool:
-    checkpoint = result.checkpoint
-    return _exists_at_fs_path(checkpoint.filesystem, checkpoint.path)
 
 
 def forget_vanished_checkpoints(trial: Any) -> list[str]:
@@ -35,16 +29,15 @@ def forget_vanished_checkpoints(trial: Any) -> list[str]:
     the trial starts afresh rather than failing to restore).
     """
     manager = trial.run_metadata.checkpoint_manager
-    recorded = list(manager._checkpoint_results)
-    latest = manager._latest_checkpoint_result
-    if latest is not None and all(latest is not r for r in recorded):
-        recorded.append(latest)
-    present = [r for r in recorded if _exists(r)]
+    kept = recorded_checkpoints(manager)
+    latest = latest_checkpoint(manager)
+    recorded = kept + ([latest] if latest is not None and all(latest is not r for r in kept) else [])
+    present = [r for r in recorded if checkpoint_exists(r)]
     if len(present) == len(recorded):
         return []
-    manager._checkpoint_results = [r for r in manager._checkpoint_results if any(r is p for p in present)]
     if latest is not None and all(latest is not p for p in present):
-        manager._latest_checkpoint_result = max(present, key=lambda r: r.checkpoint.path, default=None)
+        latest = max(present, key=lambda r: r.checkpoint.path, default=None)
+    set_checkpoint_record(manager, recorded=[r for r in kept if any(r is p for p in present)], latest=latest)
     return [r.checkpoint.path for r in recorded if all(r is not p for p in present)]
 
 

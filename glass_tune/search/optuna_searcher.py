@@ -23,6 +23,7 @@ from ray.tune.search.optuna import OptunaSearch
 from glass_tune.experiment.outcomes import stopped_early
 from glass_tune.experiment.results import Objective, TrialRecord
 from glass_tune.search.concurrency import trial_slots
+from glass_tune.search.optuna_internals import storage_of, trial_id_of
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ def register_study(study_name: str, *, storage: optuna.storages.BaseStorage, on_
 
 class GlassOptunaSearch(OptunaSearch):
     """``OptunaSearch`` whose study bookkeeping is idempotent and reconciled with Ray's record.
+
+    As a subclass it works on OptunaSearch's private fields: the list, with the Ray range it was
+    checked on, is ``ray_internals.OPTUNA_SEARCH_FIELDS``.
 
     - every Optuna trial carries ``ray_trial_id``; a trial already finished in the study is never
       told or reported to again (a resumed Ray trial re-reports what Optuna already has);
@@ -68,7 +72,7 @@ class GlassOptunaSearch(OptunaSearch):
         state = self.__dict__.copy()
         state["_ot_study"] = None
         state["_storage"] = None
-        state["_ot_trials"] = {rid: t._trial_id for rid, t in self._ot_trials.items()}
+        state["_ot_trials"] = {rid: trial_id_of(t) for rid, t in self._ot_trials.items()}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -92,7 +96,7 @@ class GlassOptunaSearch(OptunaSearch):
     # --- the Ray <-> Optuna hand-over ----------------------------------------------------------
 
     def _state(self, ot_trial: optuna.Trial) -> TrialState:
-        return self._ot_study._storage.get_trial(ot_trial._trial_id).state
+        return storage_of(self._ot_study).get_trial(trial_id_of(ot_trial)).state
 
     def suggest(self, trial_id: str) -> dict | None:
         slots = trial_slots(self._slots_key)
@@ -104,15 +108,15 @@ class GlassOptunaSearch(OptunaSearch):
                 self._ot_trials[trial_id] = optuna.Trial(self._ot_study, orphan)
         params = super().suggest(trial_id)
         if params is not None:
-            self._ot_study._storage.set_trial_system_attr(self._ot_trials[trial_id]._trial_id, RAY_TRIAL_ATTR, trial_id)
+            storage_of(self._ot_study).set_trial_system_attr(trial_id_of(self._ot_trials[trial_id]), RAY_TRIAL_ATTR, trial_id)
         return params
 
     def _orphan(self) -> int | None:
         """A RUNNING study trial that no Ray trial owns: asked just before a crash, never run."""
-        owned = {t._trial_id for t in self._ot_trials.values()}
+        owned = {trial_id_of(t) for t in self._ot_trials.values()}
         for frozen in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            if frozen._trial_id not in owned:
-                return frozen._trial_id
+            if trial_id_of(frozen) not in owned:
+                return trial_id_of(frozen)
         return None
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
@@ -131,7 +135,7 @@ class GlassOptunaSearch(OptunaSearch):
         # An errored trial is told FAIL by reconcile(), which knows the reason (Ray does not pass it here).
         if error or ot_trial is None or self._state(ot_trial).is_finished():
             return
-        tell(self._ot_study, ot_trial._trial_id, result=result, error=error, metric=self.metric, epochs=self._epochs)
+        tell(self._ot_study, trial_id_of(ot_trial), result=result, error=error, metric=self.metric, epochs=self._epochs)
 
 
 def _has_trials(storage: optuna.storages.BaseStorage, name: str) -> bool:
@@ -153,7 +157,7 @@ def tell(
     reason: str | None = None,
 ) -> TrialState:
     """Finish one Optuna trial from what its Ray trial reported: COMPLETE, PRUNED or FAIL."""
-    storage = study._storage
+    storage = storage_of(study)
     number = storage.get_trial(trial_id).number
     value = (result or {}).get(metric)
     config = (result or {}).get("config") or {"epochs": epochs}
@@ -192,12 +196,12 @@ def reconcile(
         if frozen.state != TrialState.RUNNING:
             continue
         if ray_trial is None:
-            storage.set_trial_system_attr(frozen._trial_id, FAIL_REASON_ATTR, ORPHAN_REASON)
-            storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
+            storage.set_trial_system_attr(trial_id_of(frozen), FAIL_REASON_ATTR, ORPHAN_REASON)
+            storage.set_trial_state_values(trial_id_of(frozen), TrialState.FAIL)
         elif ray_trial.outcome.finished:
             tell(
                 study,
-                frozen._trial_id,
+                trial_id_of(frozen),
                 result={**ray_trial.last_result, "config": ray_trial.config},
                 error=ray_trial.error is not None,
                 metric=objective.metric,

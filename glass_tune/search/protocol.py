@@ -35,6 +35,10 @@ OBJECTIVE_KEY = "objective"  # "best" or "smoothed"; also the reported key of th
 BEST_PREFIX = "best_"  # the best epoch so far: best_score, best_epoch, best_<metric>
 HELD_OUT_PREFIX = "test_"  # the last report carries the held-out figures as test_<key>
 HELD_OUT_KEYS = ("image_auroc", "pixel_auroc", "aupro", "image_f1")
+# held-out decisions at the thresholds calibrated on validation (glass_tune.training.loop.held_out_decisions)
+DECISION_KEYS = ("precision", "recall", "f1_at_threshold", "false_positive_rate", "pixel_f1_at_threshold")
+# the calibrated thresholds and their rules, in the last report (glass_tune.training.metrics.calibrate_thresholds)
+THRESHOLD_KEYS = ("image_threshold", "pixel_threshold", "image_rule", "pixel_rule")
 BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
 DEFAULT_METRIC = BEST_PREFIX + "score"  # what ASHA and Optuna see unless the space names another key
 DEFAULT_MODE = "max"
@@ -72,8 +76,18 @@ def held_out_report(test: Mapping[str, float] | None) -> dict[str, float]:
 def held_out_of(last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The held-out figures a final report carries (None if it never came)."""
     last = last_result or {}
-    figures = {k: last[HELD_OUT_PREFIX + k] for k in HELD_OUT_KEYS if HELD_OUT_PREFIX + k in last}
+    figures = {k: last[HELD_OUT_PREFIX + k] for k in (*HELD_OUT_KEYS, *DECISION_KEYS) if HELD_OUT_PREFIX + k in last}
     return figures or None
+
+
+def thresholds_report(thresholds: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The calibrated thresholds under their reported names (as they are: no prefix)."""
+    return {k: thresholds[k] for k in THRESHOLD_KEYS if k in thresholds} if thresholds else {}
+
+
+def thresholds_of(last_result: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The calibrated thresholds a final report carries (None if it never came or predates them)."""
+    return thresholds_report(last_result) or None
 
 
 def best_of(last_result: Mapping[str, Any] | None) -> dict[str, Any]:

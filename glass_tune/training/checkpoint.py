@@ -35,6 +35,7 @@ class Checkpoint:
     history: list[dict[str, Any]]
     best: dict[str, Any] | None
     best_model_state: dict[str, torch.Tensor] | None = None
+    thresholds: dict[str, Any] | None = None  # calibrated at the selected epoch (older files: none)
 
 
 def model_state(model: torch.nn.Module, *, include_backbone: bool) -> dict[str, torch.Tensor]:
@@ -73,6 +74,7 @@ def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
         "history": ckpt.history,
         "best": ckpt.best,
         "best_model": ckpt.best_model_state,
+        "thresholds": ckpt.thresholds,
     }
     buf = io.BytesIO()
     torch.save(payload, buf)
@@ -99,6 +101,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         history=list(payload["history"]),
         best=payload["best"],
         best_model_state=payload.get("best_model"),
+        thresholds=payload.get("thresholds"),
     )
 
 

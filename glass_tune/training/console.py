@@ -17,6 +17,24 @@ def format_metrics(m: dict) -> str:
     )
 
 
+def format_decisions(m: dict) -> str:
+    """Held-out decisions at the calibrated thresholds (empty when the run had none)."""
+    if "precision" not in m:
+        return ""
+    return (
+        f"at the threshold: precision {metric_text(m.get('precision'))}  recall {metric_text(m.get('recall'))}  "
+        f"F1 {metric_text(m.get('f1_at_threshold'))}  false positives {metric_text(m.get('false_positive_rate'))}  "
+        f"pixel F1 {metric_text(m.get('pixel_f1_at_threshold'))}"
+    )
+
+
+def format_thresholds(t: dict) -> str:
+    """The calibrated thresholds and their rules, one line."""
+    return (
+        f"thresholds: image {t['image_threshold']:.4f} ({t['image_rule']}), pixel {t['pixel_threshold']:.4f} ({t['pixel_rule']})"
+    )
+
+
 class ConsoleCallback(Callback):
     """Prints the epoch's loss, and the metrics when the epoch was evaluated (``*`` marks a new best)."""
 

@@ -34,8 +34,10 @@ from glass_tune.data import (
     resolve_format,
 )
 from glass_tune.data.samples import GOOD
+from glass_tune.data.synthetic_validation import KINDS
 from glass_tune.training.run_inputs import (
     RunSamples,
+    choose_val_source,
     resolve_category,
     resolve_data_root,
     resolve_run_config,
@@ -50,6 +52,8 @@ _VAL_SOURCE_TEXT = {
     "split": "seeded split of the test set (val_ratio {ratio}, seed {seed}); 'test' is held out",
     "test": "the test set itself (official protocol: test used for selection, no held-out figures)",
     "dir": "val_dir {val_dir}; the whole test set is held out",
+    "synthetic": "{held} held-out training images (synthetic_val_ratio {synthetic_ratio}, seed {seed}, never trained on) "
+    "and a copy of each with a synthetic defect ({kinds}); the whole test set is held out",
 }
 
 log = get_logger(__name__)
@@ -87,6 +91,7 @@ class CategoryReport:
     sizes: Counter[tuple[int, int]] = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    val_reason: str = ""  # why this validation: the config's choice, or what auto found
 
 
 def select_categories(config: GlassConfig, requested: Sequence[str] | None) -> list[str]:
@@ -112,6 +117,10 @@ def check_category(config: GlassConfig) -> CategoryReport:
         report.problems.append(str(exc))
         return report
     report.warnings += [*samples.split.warnings, *samples.val_warnings]
+    if config.val_source == "auto":
+        report.val_reason = "auto: " + choose_val_source(samples.split.test)[1]
+    else:
+        report.val_reason = f"val_source={config.val_source} in the config"
     files = _decode_all(samples, binary_masks=report.config.data_format != "visa")
     _count(report, samples, files)
     for info in files.values():
@@ -245,8 +254,16 @@ def format_report(report: CategoryReport) -> str:
     cfg = report.config
     lines = [f"{report.category}  ({cfg.data_format} layout, {cfg.data_root})"]
     if report.types:
-        text = _VAL_SOURCE_TEXT[cfg.val_source].format(ratio=cfg.val_ratio, seed=cfg.seed, val_dir=cfg.val_dir)
-        lines += [f"  validation: {text}", *_table(report)]
+        held = sum(row.val for row in report.types.values())
+        text = _VAL_SOURCE_TEXT[cfg.val_source].format(
+            ratio=cfg.val_ratio,
+            seed=cfg.seed,
+            val_dir=cfg.val_dir,
+            held=held,
+            synthetic_ratio=cfg.synthetic_val_ratio,
+            kinds=", ".join(KINDS),
+        )
+        lines += [f"  validation: {text}", f"    why: {report.val_reason}", *_table(report)]
         sizes = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sorted(report.sizes.items(), key=lambda kv: -kv[1]))
         lines.append(f"  image sizes: {sizes or 'none readable'}")
         fg = foreground_dir(cfg.data_root or "", report.category)

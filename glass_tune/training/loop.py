@@ -113,6 +113,7 @@ class FitResult:
     val_source: str
     out_dir: Path | None
     startup: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, Any]:
         """The ``metrics.json`` document (names are the interface other tools read).
@@ -124,6 +125,7 @@ class FitResult:
             "best": self.best,
             "test": self.test,
             "val_source": self.val_source,
+            "thresholds": self.thresholds,
             "history": self.history,
             **self.startup,
             "config": self.config.to_dict(),
@@ -149,6 +151,7 @@ class TrainingRun:
     best_state: dict[str, torch.Tensor] | None = None
     features: RunFeatures | None = None
     startup: dict[str, float] = field(default_factory=dict)
+    thresholds: dict[str, Any] | None = None  # decision thresholds calibrated at the selected epoch
 
     def checkpoint(self) -> Checkpoint:
         return Checkpoint(
@@ -160,6 +163,7 @@ class TrainingRun:
             history=list(self.history),
             best=self.best,
             best_model_state=self.best_state,
+            thresholds=self.thresholds,
         )
 
     def save_checkpoint(self, path: Path) -> None:
@@ -348,12 +352,15 @@ def _should_evaluate(config: GlassConfig, epoch: int) -> bool:
 
 
 def _select(run: TrainingRun, record: EpochRecord) -> None:
-    """Keep the best epoch: strictly greater image + pixel AUROC, as the official code."""
-    assert record.evaluation is not None
-    record.score = score_of(record.evaluation.metrics)
+    """Keep the best epoch: strictly greater image + pixel AUROC, as the official code; its
+    validation scores calibrate the decision thresholds that predict and the export use."""
+    ev = record.evaluation
+    assert ev is not None
+    record.score = score_of(ev.metrics)
     if record.score > run.best_score:
-        run.best = {"epoch": record.epoch, **record.evaluation.metrics, "score": record.score}
+        run.best = {"epoch": record.epoch, **ev.metrics, "score": record.score}
         run.best_state = model_state(run.model, include_backbone=run.model.backbone_trainable)
+        run.thresholds = metrics_lib.calibrate_thresholds(labels=ev.labels, scores=ev.scores, masks=ev.masks, maps=ev.maps)
         record.improved = True
 
 
@@ -375,6 +382,7 @@ def _partial_result(run: TrainingRun) -> FitResult:
         val_source=run.data.val_source,
         out_dir=run.out_dir,
         startup=run.startup,
+        thresholds=run.thresholds,
     )
 
 
@@ -395,7 +403,7 @@ def start_run(config: GlassConfig, *, out_dir: Path | None, resume: Path | None)
     model = GlassModel.from_config(config).to(device)
     if device.type == "cuda":
         model.backbone.to(memory_format=torch.channels_last)
-    data = prepare_data(config, feature_grid=model.feature_grid)
+    data = prepare_data(config, feature_grid=model.feature_grid, val_dir=None if out_dir is None else out_dir / "validation")
     run = TrainingRun(config, model, build_optimizers(model, config), data, device, out_dir)
     if resume is not None:
         _restore(run, load_checkpoint(resume), source=resume)
@@ -425,6 +433,7 @@ def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
     restore_rng(ckpt.rng_state)
     run.epoch, run.history, run.best = ckpt.epoch, list(ckpt.history), ckpt.best
     run.best_state = ckpt.best_model_state
+    run.thresholds = ckpt.thresholds
 
 
 def fit(
@@ -487,6 +496,7 @@ def finish_run(run: TrainingRun, *, callbacks: Sequence[Callback] = ()) -> FitRe
         val_source=run.data.val_source,
         out_dir=run.out_dir,
         startup=run.startup,
+        thresholds=run.thresholds,
     )
     _write_outputs(run, result)
     _emit(callbacks, "on_fit_end", result, run)
@@ -494,15 +504,26 @@ def finish_run(run: TrainingRun, *, callbacks: Sequence[Callback] = ()) -> FitRe
 
 
 def _held_out_test(run: TrainingRun) -> dict[str, float] | None:
-    """Figures of the selected epoch on data that played no part in selection (when such data exists)."""
+    """Figures of the selected epoch on data that played no part in selection (when such data
+    exists), including the image decisions and the pixel F1 at the calibrated thresholds."""
     if run.data.test is None or run.best_state is None:
         return None
     current = model_state(run.model, include_backbone=run.model.backbone_trainable)
     run.model.load_state_dict(run.best_state, strict=False)
     try:
-        return evaluate_dataset(run.model, run.data.test, run.config, run.device).metrics
+        ev = evaluate_dataset(run.model, run.data.test, run.config, run.device)
     finally:
         run.model.load_state_dict(current, strict=False)
+    return {**ev.metrics, **held_out_decisions(ev, run.thresholds)}
+
+
+def held_out_decisions(ev: Evaluation, thresholds: dict[str, Any] | None) -> dict[str, float]:
+    """Precision, recall, F1 and false-positive rate of the images, and F1 of the pixels, at the stored thresholds."""
+    if thresholds is None:
+        return {}
+    image = metrics_lib.decision_metrics(ev.labels, ev.scores, threshold=thresholds["image_threshold"])
+    pixel = metrics_lib.decision_metrics(ev.masks, ev.maps, threshold=thresholds["pixel_threshold"])
+    return {**image, "pixel_f1_at_threshold": pixel["f1_at_threshold"]}
 
 
 def _emit(callbacks: Iterable[Callback], hook: str, *args: Any) -> None:

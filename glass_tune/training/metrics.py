@@ -11,12 +11,27 @@ pixels, F1 needs at least one anomalous image.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import ndimage
 from sklearn.metrics import precision_recall_curve, roc_auc_score, roc_curve
 
-__all__ = ["aupro", "evaluate", "image_auroc", "image_f1_max", "pixel_auroc", "roc_points"]
+__all__ = [
+    "aupro",
+    "calibrate_thresholds",
+    "decision_metrics",
+    "evaluate",
+    "image_auroc",
+    "image_f1_max",
+    "pixel_auroc",
+    "roc_points",
+]
+
+# Without defects in validation a threshold can only bound the false alarms on normal data.
+IMAGE_NORMAL_QUANTILE = 0.99
+PIXEL_NORMAL_QUANTILE = 0.999
 
 # 8-connectivity inside each image, none across the image axis (MVTec reference labelling).
 _REGION_STRUCTURE = np.zeros((3, 3, 3), dtype=bool)
@@ -63,6 +78,61 @@ def image_f1_max(labels: ArrayLike, scores: ArrayLike) -> float:
     denom = precision + recall
     f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
     return float(f1.max())
+
+
+def f1_optimal_threshold(labels: ArrayLike, scores: ArrayLike, *, what: str) -> float:
+    """A threshold t maximising F1 of ``score >= t``; nan without anomalies.
+
+    Halfway between the F1-optimal validation score and the next lower one, not the score itself:
+    a threshold equal to an image's score would let float rounding (torch vs ONNX) flip its decision.
+    """
+    y, s = _binary_and_scores(labels, scores, what=what)
+    if not y.any():
+        return float("nan")
+    precision, recall, thresholds = precision_recall_curve(y, s)  # thresholds: distinct scores, increasing
+    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(denom), where=denom > 0)
+    i = int(np.argmax(f1))
+    lower = thresholds[i - 1] if i > 0 else s[s < thresholds[i]].max(initial=thresholds[i])
+    return float((thresholds[i] + lower) / 2)
+
+
+def calibrate_thresholds(*, labels: ArrayLike, scores: ArrayLike, masks: ArrayLike, maps: ArrayLike) -> dict[str, Any]:
+    """Image-score and pixel thresholds chosen on validation, with the rule each one followed.
+
+    F1-optimal where validation holds defects (images labelled 1 / defect pixels); otherwise a
+    quantile of the normal scores (:data:`IMAGE_NORMAL_QUANTILE`, :data:`PIXEL_NORMAL_QUANTILE`),
+    i.e. about 1 % of normal images / 0.1 % of normal pixels flagged.
+    """
+    out: dict[str, Any] = {}
+    for level, y, s, q in (
+        ("image", labels, scores, IMAGE_NORMAL_QUANTILE),
+        ("pixel", masks, maps, PIXEL_NORMAL_QUANTILE),
+    ):
+        y_flat, s_flat = _binary_and_scores(y, s, what=f"{level} threshold")
+        if y_flat.any() and not y_flat.all():
+            out[f"{level}_threshold"] = f1_optimal_threshold(y_flat, s_flat, what=f"{level} threshold")
+            out[f"{level}_rule"] = f"F1-optimal on validation ({int(y_flat.sum())} of {y_flat.size} positive)"
+        else:
+            out[f"{level}_threshold"] = float(np.quantile(s_flat[~y_flat], q))
+            out[f"{level}_rule"] = f"quantile {q} of the {y_flat.size} normal validation scores (no defects to fit F1)"
+    return out
+
+
+def decision_metrics(labels: ArrayLike, scores: ArrayLike, *, threshold: float) -> dict[str, float]:
+    """Precision, recall, F1 and false-positive rate of ``score >= threshold``; nan where undefined
+    (no positive predicted, no positive, no negative). The rate is what a good-only test set can tell."""
+    y, s = _binary_and_scores(labels, scores, what="decision_metrics")
+    predicted = s >= threshold
+    tp, n_pos, n_pred = np.count_nonzero(predicted & y), np.count_nonzero(y), np.count_nonzero(predicted)
+    nan = float("nan")
+    return {
+        "precision": tp / n_pred if n_pred else nan,
+        "recall": tp / n_pos if n_pos else nan,
+        "f1_at_threshold": 2 * tp / (n_pred + n_pos) if n_pos else nan,
+        "false_positive_rate": (n_pred - tp) / (y.size - n_pos) if y.size > n_pos else nan,
+    }
 
 
 def aupro(masks: ArrayLike, maps: ArrayLike, *, fpr_limit: float = 0.3) -> float:

@@ -12,6 +12,11 @@ Where validation comes from (``val_source``):
 - ``test``: the official protocol, selection on the test set itself; no held-out figures.
 - ``dir``: ``val_dir`` is a second root in the same layout holding the category's test part;
   the whole official test set is held out.
+- ``synthetic``: a share (``synthetic_val_ratio``) of the good training images is held out, never
+  trained on, and paired with copies carrying synthetic defects unlike LAS
+  (:mod:`glass_tune.data.synthetic_validation`); the whole test set, if any, is held out.
+- ``auto`` (default): ``split`` when the test set has defective images with masks (and enough
+  images for both parts), else ``synthetic``; resolved once (a switch to synthetic is said).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from glass_tune.data import (
     scan_category,
 )
 from glass_tune.data.splits import split_validation
+from glass_tune.data.synthetic_validation import SyntheticValidation, hold_out
 from glass_tune.util import notices
 from glass_tune.util.errors import ConfigError, DataError
 
@@ -102,7 +108,13 @@ def resolve_run_config(config: GlassConfig) -> GlassConfig:
     category = resolve_category(config, root, data_format)
     if config.val_source == "dir" and config.val_dir is None:
         raise ConfigError("val_source=dir needs val_dir (a folder in the dataset's layout holding the category's test part)")
+    val_source = config.val_source
+    if val_source == "auto":
+        val_source, reason = choose_val_source(scan_category(root, category, data_format, good_only=True).test)
+        if val_source == "synthetic":  # split is what auto always chose before: only the change is said
+            notices.inform(f"[{category}] val_source={val_source} ({reason})")
     return config.replace(
+        val_source=val_source,
         data_root=str(root),
         data_format=data_format,
         category=category,
@@ -115,11 +127,23 @@ def resolve_run_config(config: GlassConfig) -> GlassConfig:
     )
 
 
+def choose_val_source(test: Sequence[Sample]) -> tuple[str, str]:
+    """``auto``: real defects when the split can use them (2+ normal and 2+ defective test images,
+    some with masks), else synthetic defects; with the reason in words."""
+    normal = sum(s.label == 0 for s in test)
+    defective = [s for s in test if s.label == 1]
+    with_masks = sum(s.mask_path is not None for s in defective)
+    if normal >= 2 and len(defective) >= 2 and with_masks:
+        return "split", f"{len(defective)} defective test images, {with_masks} with masks: a split of the test set"
+    found = f"{len(defective)} defective test images ({with_masks} with masks) and {normal} normal ones"
+    return "synthetic", f"{found}: too few for a split, so synthetic defects on held-out training images"
+
+
 def _resolve_svd(config: GlassConfig, root: Path, data_format: str, category: str) -> int:
     """``auto``: the official per-class table, else the official judge on the training images (said once)."""
     if config.svd != "auto":
         return int(config.svd)
-    train = scan_category(root, category, data_format).train
+    train = scan_category(root, category, data_format, good_only=True).train
     svd, reason = choose_svd(category, [s.path for s in train])
     notices.inform(f"[{category}] svd={svd} ({reason})")
     return svd
@@ -139,9 +163,14 @@ def _resolve_foreground(config: GlassConfig, root: Path, data_format: str, categ
 def run_samples(config: GlassConfig) -> RunSamples:
     """Scan the category and divide its test images into validation and held-out test per ``val_source``."""
     assert config.data_root is not None and config.category is not None, "resolve_run_config first"
-    split = scan_category(config.data_root, config.category, config.data_format)
+    assert config.val_source != "auto", "resolve_run_config first"
+    synthetic = config.val_source == "synthetic"
+    split = scan_category(config.data_root, config.category, config.data_format, good_only=synthetic)
     if config.foreground is True:
         split = dataclasses.replace(split, train=attach_foreground(split.train, config.data_root, config.category))
+    if synthetic:
+        held, kept = hold_out(split.train, ratio=config.synthetic_val_ratio, seed=config.seed, where=split.root)
+        return RunSamples(dataclasses.replace(split, train=kept), val=held, test=split.test or None)
     if config.val_source == "test":
         return RunSamples(split, val=split.test, test=None)
     if config.val_source == "dir":
@@ -163,8 +192,18 @@ def evaluation_dataset(config: GlassConfig, samples: Sequence[Sample]) -> Scorin
     return ScoringDataset(samples, input_shape=config.input_shape, mask_protocol=config.mask_protocol)
 
 
-def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunData:
-    """The datasets of a resolved config; synthesis stays inside the foreground when one is used."""
+def validation_dataset(config: GlassConfig, samples: RunSamples, *, out_dir: Path | None = None) -> Dataset:
+    """The validation set of ``samples``; a synthetic one is written to ``out_dir`` when given."""
+    if config.val_source == "synthetic":
+        return SyntheticValidation(samples.val, input_shape=config.input_shape, seed=config.seed, out_dir=out_dir)
+    return evaluation_dataset(config, samples.val)
+
+
+def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int], val_dir: Path | None = None) -> RunData:
+    """The datasets of a resolved config; synthesis stays inside the foreground when one is used.
+
+    ``val_dir``: where a synthetic validation set is written for the user to look at (None: nowhere).
+    """
     samples = run_samples(config)
     synthesizer = LocalAnomalySynthesizer(
         input_shape=config.input_shape,
@@ -175,7 +214,7 @@ def prepare_data(config: GlassConfig, *, feature_grid: tuple[int, int]) -> RunDa
     return RunData(
         train=TrainDataset(train, input_shape=config.input_shape, synthesizer=synthesizer, seed=config.seed),
         train_normal=ScoringDataset(train, input_shape=config.input_shape),
-        val=evaluation_dataset(config, samples.val),
+        val=validation_dataset(config, samples, out_dir=val_dir),
         test=None if samples.test is None else evaluation_dataset(config, samples.test),
         val_source=config.val_source,
     )

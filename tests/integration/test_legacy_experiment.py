@@ -83,4 +83,5 @@ def test_old_trial_numbers_are_reproduced(legacy_paths):
         return json.dumps([{k: v for k, v in r.items() if k != "seconds"} for r in rows], sort_keys=True)
 
     assert figures(again.history) == figures(recorded["history"])
-    assert again.test == recorded["test"]
+    # held-out figures the old code recorded are unchanged (today's run adds the decision figures at its threshold)
+    assert {k: again.test[k] for k in recorded["test"]} == recorded["test"]

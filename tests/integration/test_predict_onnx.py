@@ -127,6 +127,8 @@ def test_onnxruntime_alone_loads_the_export(onnx_file, run):
     assert json.loads(props["input_size"]) == [64, 64]
     assert props["category"] == "washer" and props["selected_epoch"] == "1"
     assert props["glass_tune_version"] and json.loads(props["config"])["backbone"] == "resnet18"
+    stored = load_checkpoint(run["out"] / "checkpoints" / "best.pt").thresholds
+    assert stored is not None and json.loads(props["thresholds"]) == stored  # calibrated at the selected epoch
 
 
 def test_predict_onnx_agrees_with_predict_checkpoint(onnx_file, run, tmp_path):
@@ -136,6 +138,8 @@ def test_predict_onnx_agrees_with_predict_checkpoint(onnx_file, run, tmp_path):
     assert main(["predict", "--checkpoint", str(run["out"]), *map(str, images), "--out", str(out_torch), "--device", "cpu"]) == 0
     a, b = _predicted(out_onnx), _predicted(out_torch)
     assert len(a) == len(images) >= 20
+    decisions = [[r["is_anomalous"] for r in csv.DictReader((out / "scores.csv").open())] for out in (out_onnx, out_torch)]
+    assert decisions[0] == decisions[1] and len(set(decisions[0])) == 2  # same decisions, and not all one way
     assert np.abs(a - b).max() <= 1e-3 * (b.max() - b.min())
     # Maps: the same float maps to 1e-5 absolute (scores are sigmoid outputs in [0, 1]) ...
     batch = torch.stack([load_image01(p, input_shape=(64, 64)) for p in images])

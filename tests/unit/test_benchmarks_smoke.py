@@ -1,4 +1,5 @@
-"""Smoke test of ``benchmarks/epoch_time.py``: one tiny batch, every component timed."""
+"""Smoke tests of the benchmark scripts: ``epoch_time.py`` (one tiny batch, every component timed) and
+``synthetic_validation.py`` (its ranking and selection on made-up epochs)."""
 
 from __future__ import annotations
 
@@ -14,19 +15,28 @@ import torch
 
 from glass_tune.config.schema import GlassConfig
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "epoch_time.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
-@pytest.fixture(scope="module")
-def epoch_time() -> Iterator[ModuleType]:
-    """The benchmark script as a module (``benchmarks/`` is not a package)."""
-    spec = importlib.util.spec_from_file_location("epoch_time_benchmark", BENCHMARK)
+def _script(name: str) -> Iterator[ModuleType]:
+    """A benchmark script as a module (``benchmarks/`` is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"{name}_benchmark", BENCHMARKS / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
     yield module
     del sys.modules[spec.name]
+
+
+@pytest.fixture(scope="module")
+def epoch_time() -> Iterator[ModuleType]:
+    yield from _script("epoch_time")
+
+
+@pytest.fixture(scope="module")
+def synthetic_validation() -> Iterator[ModuleType]:
+    yield from _script("synthetic_validation")
 
 
 @pytest.mark.timeout(60)
@@ -66,3 +76,30 @@ def test_fast_and_reference_side_by_side_with_ratios(epoch_time: ModuleType, tin
     assert fast["backbone_trainable"] is False and fast["epoch"]["seconds"]["backbone_backward"] == 0
     assert {"gas", "backbone_forward", "evaluation", "train", "total"} <= set(result["ratio"])
     assert all(v > 0 for v in result["ratio"].values())
+
+
+def test_benchmark_ranks_and_selects_by_each_validation(synthetic_validation: ModuleType) -> None:
+    """Three configs whose synthetic objective orders them one way and the real one the other way."""
+
+    def metrics(score: float) -> dict[str, float]:
+        return {"image_auroc": score, "pixel_auroc": score, "aupro": score, "image_f1": score}
+
+    units = [
+        {
+            "category": "weave",
+            "index": i,
+            "svd": 0,
+            "params": {},
+            "epochs": [
+                {"epoch": 1, "synthetic": metrics(0.1 * i), "real": metrics(0.45), "held_out": metrics(0.3 - 0.1 * i)},
+                {"epoch": 2, "synthetic": metrics(0.0), "real": metrics(0.6 - 0.1 * i), "held_out": metrics(0.4 - 0.1 * i)},
+            ],
+        }
+        for i in range(3)
+    ]
+    summary = synthetic_validation.summarise(units)["weave"]
+    assert summary["spearman_synthetic_vs_held_out"] == pytest.approx(-1.0)
+    assert summary["spearman_real_vs_held_out"] == pytest.approx(1.0)
+    assert summary["selected_by_synthetic"]["config"] == 2 and summary["selected_by_synthetic"]["epoch"] == 1
+    assert summary["selected_by_real"]["config"] == 0 and summary["selected_by_real"]["epoch"] == 2
+    assert summary["selected_by_real"]["image_auroc"] == pytest.approx(0.4)

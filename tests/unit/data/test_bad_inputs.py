@@ -114,9 +114,11 @@ def test_unknown_category_lists_the_available_ones(root: Path, config_file: Path
 
 
 def test_test_folder_without_anomalous_images(root: Path, config_file: Path, capsys) -> None:
+    """Asked for a split of real defects, there are none (the default, auto, validates on synthetic ones)."""
     for defect in ("crack", "scratch"):
         shutil.rmtree(root / W / "test" / defect)
-    _fails_naming(_train(root, config_file, capsys), str(root / W / "test"), "no anomalous test images")
+    result = _train(root, config_file, capsys, "--val-source", "split")
+    _fails_naming(result, str(root / W / "test"), "no anomalous test images")
 
 
 def test_required_foreground_mask_missing(root: Path, config_file: Path, capsys) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 from glass_tune.config.schema import from_mapping
 from glass_tune.experiment.storage import resolve
 from glass_tune.report.build import evaluate_checkpoint
-from glass_tune.training.loop import fit
+from glass_tune.training.loop import fit, held_out_decisions
 from glass_tune.training.run_inputs import evaluation_dataset, run_samples
 from tests.helpers import TINY
 from tests.helpers.data_layouts import make_mvtec
@@ -24,7 +24,8 @@ def test_report_curves_of_an_mvtec_category_are_those_metrics_json_recorded(tmp_
     scored = evaluate_checkpoint(resolve(str(tmp_path / "run" / "checkpoints" / "best.pt")), device="cpu")
 
     assert result.config.mask_protocol == "mvtec" and scored.held_out
-    assert scored.evaluation.metrics == recorded  # the numbers behind the ROC/PRO plot, exactly
+    # the numbers behind the ROC/PRO plot and the decisions at the stored thresholds, exactly
+    assert {**scored.evaluation.metrics, **held_out_decisions(scored.evaluation, scored.thresholds)} == recorded
     # the protocol matters on these images: binarising the masks nearest-neighbour (as the report
     # once did) gives other ground truth, so other pixel curves
     nearest = evaluation_dataset(result.config.replace(mask_protocol="nearest"), run_samples(result.config).test)

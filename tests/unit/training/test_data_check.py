@@ -82,7 +82,7 @@ def test_data_flags_map_onto_the_config() -> None:
     args = build_parser().parse_args(["train", "--layout", "visa", "--val-source", "test", "--val-ratio", "0.3"])
     config = config_from_args(args)
     assert (config.data_format, config.val_source, config.val_ratio) == ("visa", "test", 0.3)
-    assert config_from_args(build_parser().parse_args(["train"])).val_source == "split"
+    assert config_from_args(build_parser().parse_args(["train"])).val_source == "auto"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["tune", "--val-source", "train"])
 

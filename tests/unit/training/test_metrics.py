@@ -9,7 +9,18 @@ import pytest
 from scipy import ndimage
 from skimage import measure
 
-from glass_tune.training.metrics import aupro, evaluate, image_auroc, image_f1_max, pixel_auroc, roc_points
+from glass_tune.training.metrics import (
+    IMAGE_NORMAL_QUANTILE,
+    aupro,
+    calibrate_thresholds,
+    decision_metrics,
+    evaluate,
+    f1_optimal_threshold,
+    image_auroc,
+    image_f1_max,
+    pixel_auroc,
+    roc_points,
+)
 
 
 def slow_aupro(masks: np.ndarray, maps: np.ndarray, fpr_limit: float = 0.3) -> float:
@@ -169,3 +180,34 @@ def test_roc_points_are_subsampled_and_keep_the_ends():
     assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
     empty_fpr, _ = roc_points([0, 0], [0.1, 0.2])
     assert empty_fpr.size == 0
+
+
+def test_f1_threshold_lies_between_scores_and_separates_them() -> None:
+    labels = np.array([0, 0, 0, 1, 1])
+    scores = np.array([0.1, 0.2, 0.3, 0.6, 0.8])
+    t = f1_optimal_threshold(labels, scores, what="t")
+    assert 0.3 < t < 0.6 and t == pytest.approx(0.45)
+    assert decision_metrics(labels, scores, threshold=t) == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1_at_threshold": 1.0,
+        "false_positive_rate": 0.0,
+    }
+    d = decision_metrics(labels, scores, threshold=0.25)  # one false alarm
+    assert d["precision"] == pytest.approx(2 / 3) and d["recall"] == 1.0 and d["false_positive_rate"] == pytest.approx(1 / 3)
+
+
+def test_calibration_rules() -> None:
+    rng = np.random.default_rng(0)
+    masks = np.zeros((4, 8, 8), dtype=np.uint8)
+    masks[2:, :2, :2] = 1
+    maps = rng.random((4, 8, 8)) * 0.5 + masks * 0.5
+    with_defects = calibrate_thresholds(
+        labels=np.array([0, 0, 1, 1]), scores=np.array([0.1, 0.2, 0.7, 0.9]), masks=masks, maps=maps
+    )
+    assert with_defects["image_threshold"] == pytest.approx(0.45) and with_defects["image_rule"].startswith("F1-optimal")
+    assert with_defects["pixel_rule"].startswith("F1-optimal") and 0.4 < with_defects["pixel_threshold"] < 0.6
+    scores = rng.random(50)
+    normal = calibrate_thresholds(labels=np.zeros(50), scores=scores, masks=np.zeros((50, 2, 2)), maps=rng.random((50, 2, 2)))
+    assert normal["image_threshold"] == pytest.approx(np.quantile(scores, IMAGE_NORMAL_QUANTILE))
+    assert "quantile" in normal["image_rule"] and "quantile" in normal["pixel_rule"]
