@@ -142,8 +142,8 @@ def test_held_out_part_never_influences_selection(tiny_config, monkeypatch: pyte
     config = tiny_config.replace(epochs=2)
     honest = fit(config)
 
-    def swapped(cfg, *, feature_grid):
-        data = prepare_data(cfg, feature_grid=feature_grid)
+    def swapped(cfg, **where):
+        data = prepare_data(cfg, **where)
         flipped = [Sample(s.path, 1 - s.label, s.defect_type, s.mask_path) for s in data.test.samples]
         data.test = type(data.test)(flipped, input_shape=cfg.input_shape)
         return data
