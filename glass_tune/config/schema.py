@@ -1,9 +1,12 @@
 """The one typed configuration object of a GLASS run, with the seed's parameter names.
 
-Model fields map 1:1 onto anomalib's ``Glass(...)`` arguments and the official flags; run fields
-(epochs, batch size, ...) hold what a training run needs besides the model.  A config is loaded from
-YAML, overridden by ``key=value`` strings (values parsed as YAML) and validated in one place, so a
-bad key or value is reported as one line before anything runs.
+Model fields carry the names of anomalib's ``Glass(...)`` arguments and the official flags; run
+fields (epochs, batch size, ...) hold what a training run needs besides the model; speed fields say
+how a run computes.  Each field is declared once, with its default, validation rule and groups, and
+the key lists other modules need (``GlassModel``'s keywords, anomalib's init arguments) come from
+:func:`fields_in`.  A config is loaded from YAML, overridden by ``key=value`` strings (values parsed
+as YAML) and validated in one place, so a bad key or value is reported as one line before anything
+runs.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -32,73 +35,12 @@ PRECISION_CHOICES = ("fp32", "tf32", "bf16")
 MASK_PROTOCOL_CHOICES = ("auto", "mvtec", "visa", "nearest")
 
 
-@dataclass(frozen=True)
-class GlassConfig:
-    """Everything that determines a GLASS training run; defaults are the paper's."""
+# --- validation rules (a converter and what it expects, for the one-line error) ---------------------
 
-    # --- model (names as in anomalib's Glass and the official code) ---
-    input_shape: tuple[int, int] = (288, 288)
-    backbone: str = "wide_resnet50_2"
-    pretrain_embed_dim: int = 1536
-    target_embed_dim: int = 1536
-    patchsize: int = 3
-    patchstride: int = 1
-    pre_trained: bool = True
-    backbone_weights: str | None = None
-    layers: tuple[str, ...] = ("layer2", "layer3")
-    pre_projection: int = 1
-    discriminator_layers: int = 2
-    discriminator_hidden: int = 1024
-    learning_rate: float = 1e-4
-    step: int = 20
-    svd: int | str = "auto"  # per category: official table, else the official distribution judge
-    gaussian_noise_std: float = 0.015
-    radius_quantile: float = 0.75
-    focal_loss_quantile_threshold: float = 0.5
-    mining: bool = True
-    anomaly_source_path: str | None = None
-    # --- run ---
-    data_root: str | None = None
-    category: str | None = None
-    data_format: str = "auto"
-    foreground: bool | str = "auto"
-    val_source: str = "auto"  # split when the test set has defects with masks, else synthetic
-    val_ratio: float = 0.5
-    synthetic_val_ratio: float = 0.2  # share of the training images held out for synthetic validation
-    val_dir: str | None = None
-    epochs: int = 640
-    batch_size: int = 8
-    samples_per_epoch: int = 392
-    eval_interval: int = 1
-    seed: int = 0
-    device: str = "auto"
-    num_workers: int = 0
-    # --- speed (how a run computes; the numbers are the same up to float rounding) ---
-    gas_loop: str = "hidden"
-    feature_cache: bool | str = "auto"
-    precision: str = "fp32"
-    mask_protocol: str = "auto"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain YAML/JSON-serialisable mapping (tuples become lists)."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
-
-    def replace(self, **changes: Any) -> GlassConfig:
-        """A validated copy with ``changes`` applied."""
-        return from_mapping({**self.to_dict(), **changes}, source="override")
+Rule = tuple[Callable[[Any], Any], str]
 
 
-FIELD_NAMES = tuple(f.name for f in dataclasses.fields(GlassConfig))
-
-
-# --- validation --------------------------------------------------------------------------------
-
-
-def _int(lo: int | None = None) -> tuple[Callable[[Any], Any], str]:
+def _int(lo: int | None = None) -> Rule:
     def conv(v: Any) -> int:
         if not is_int(v) or (lo is not None and v < lo):
             raise ValueError
@@ -107,9 +49,7 @@ def _int(lo: int | None = None) -> tuple[Callable[[Any], Any], str]:
     return conv, "an integer" + (f" >= {lo}" if lo is not None else "")
 
 
-def _float(
-    lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False
-) -> tuple[Callable[[Any], Any], str]:
+def _float(lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Rule:
     def conv(v: Any) -> float:
         if not is_number(v):
             raise ValueError
@@ -123,7 +63,7 @@ def _float(
     return conv, desc
 
 
-def _bool() -> tuple[Callable[[Any], Any], str]:
+def _bool() -> Rule:
     def conv(v: Any) -> bool:
         if not isinstance(v, bool):
             raise ValueError
@@ -132,7 +72,7 @@ def _bool() -> tuple[Callable[[Any], Any], str]:
     return conv, "true or false"
 
 
-def _str(*, optional: bool = False, choices: Iterable[Any] | None = None) -> tuple[Callable[[Any], Any], str]:
+def _str(*, optional: bool = False, choices: Iterable[Any] | None = None) -> Rule:
     allowed = tuple(choices) if choices is not None else None
 
     def conv(v: Any) -> Any:
@@ -151,7 +91,7 @@ def _str(*, optional: bool = False, choices: Iterable[Any] | None = None) -> tup
     return conv, "a non-empty string" + (" or null" if optional else "")
 
 
-def _bool_or(*words: str) -> tuple[Callable[[Any], Any], str]:
+def _bool_or(*words: str) -> Rule:
     """true, false or one of ``words`` (``1`` is not ``true`` here, although ``1 == True``)."""
 
     def conv(v: Any) -> Any:
@@ -162,7 +102,7 @@ def _bool_or(*words: str) -> tuple[Callable[[Any], Any], str]:
     return conv, "true, false or " + ", ".join(words)
 
 
-def _shape() -> tuple[Callable[[Any], Any], str]:
+def _shape() -> Rule:
     def conv(v: Any) -> tuple[int, int]:
         if is_int(v):
             v = [v, v]
@@ -173,7 +113,7 @@ def _shape() -> tuple[Callable[[Any], Any], str]:
     return conv, "[height, width] with both >= 32 (or one integer for a square)"
 
 
-def _layers() -> tuple[Callable[[Any], Any], str]:
+def _layers() -> Rule:
     def conv(v: Any) -> tuple[str, ...]:
         if isinstance(v, str):
             v = [v]
@@ -184,48 +124,102 @@ def _layers() -> tuple[Callable[[Any], Any], str]:
     return conv, "a non-empty list of backbone layer names"
 
 
-_RULES: dict[str, tuple[Callable[[Any], Any], str]] = {
-    "input_shape": _shape(),
-    "backbone": _str(),
-    "pretrain_embed_dim": _int(1),
-    "target_embed_dim": _int(1),
-    "patchsize": _int(1),
-    "patchstride": _int(1),
-    "pre_trained": _bool(),
-    "backbone_weights": _str(optional=True),
-    "layers": _layers(),
-    "pre_projection": _int(0),
-    "discriminator_layers": _int(1),
-    "discriminator_hidden": _int(1),
-    "learning_rate": _float(0.0, lo_open=True),
-    "step": _int(0),
-    "svd": _str(choices=SVD_CHOICES),
-    "gaussian_noise_std": _float(0.0, lo_open=True),
-    "radius_quantile": _float(0.0, 1.0),
-    "focal_loss_quantile_threshold": _float(0.0, 1.0),
-    "mining": _bool(),
-    "anomaly_source_path": _str(optional=True),
-    "data_root": _str(optional=True),
-    "category": _str(optional=True),
-    "data_format": _str(choices=DATA_FORMAT_CHOICES),
-    "foreground": _bool_or("auto"),
-    "val_source": _str(choices=VAL_SOURCE_CHOICES),
-    "val_ratio": _float(0.0, 1.0, lo_open=True, hi_open=True),
-    "synthetic_val_ratio": _float(0.0, 1.0, lo_open=True, hi_open=True),
-    "val_dir": _str(optional=True),
-    "epochs": _int(1),
-    "batch_size": _int(1),
-    "samples_per_epoch": _int(1),
-    "eval_interval": _int(1),
-    "seed": _int(0),
-    "device": _str(choices=DEVICE_CHOICES),
-    "num_workers": _int(0),
-    "gas_loop": _str(choices=GAS_LOOP_CHOICES),
-    "feature_cache": _bool_or("auto"),
-    "precision": _str(choices=PRECISION_CHOICES),
-    "mask_protocol": _str(choices=MASK_PROTOCOL_CHOICES),
-}
-assert set(_RULES) == set(FIELD_NAMES), "every config field needs a validation rule"
+# --- field declarations: each config key once, with its rule and groups -------------------------
+
+Group = Literal["model", "run", "speed", "glass_model", "anomalib"]
+"""A field's section (``model``, ``run``, ``speed``; saved configs list them in that order) or a use:
+``glass_model`` = a ``GlassModel(...)`` keyword, ``anomalib`` = an anomalib ``Glass(...)`` init argument."""
+
+
+def _declare(section: Group) -> Callable[..., Any]:
+    """The declarator of one section's fields: default, validation rule, and which uses the field joins."""
+
+    def declare(default: Any, rule: Rule, *, glass_model: bool = False, anomalib: bool = False) -> Any:
+        groups = frozenset(g for g, joins in ((section, True), ("glass_model", glass_model), ("anomalib", anomalib)) if joins)
+        return dataclasses.field(default=default, metadata={"rule": rule, "groups": groups})
+
+    return declare
+
+
+_model, _run, _speed = _declare("model"), _declare("run"), _declare("speed")
+
+
+@dataclass(frozen=True)
+class GlassConfig:
+    """Everything that determines a GLASS training run; defaults are the paper's.
+
+    Each field is declared once, with its default, its validation rule and its groups
+    (:func:`fields_in`); a new key is one line here.
+    """
+
+    # --- model (names as in anomalib's Glass and the official code) ---
+    input_shape: tuple[int, int] = _model((288, 288), _shape(), glass_model=True, anomalib=True)
+    backbone: str = _model("wide_resnet50_2", _str(), glass_model=True, anomalib=True)
+    pretrain_embed_dim: int = _model(1536, _int(1), glass_model=True, anomalib=True)
+    target_embed_dim: int = _model(1536, _int(1), glass_model=True, anomalib=True)
+    patchsize: int = _model(3, _int(1), glass_model=True, anomalib=True)
+    patchstride: int = _model(1, _int(1), glass_model=True, anomalib=True)
+    pre_trained: bool = _model(True, _bool(), glass_model=True, anomalib=True)
+    backbone_weights: str | None = _model(None, _str(optional=True), glass_model=True)
+    layers: tuple[str, ...] = _model(("layer2", "layer3"), _layers(), glass_model=True, anomalib=True)
+    pre_projection: int = _model(1, _int(0), glass_model=True, anomalib=True)
+    discriminator_layers: int = _model(2, _int(1), glass_model=True, anomalib=True)
+    discriminator_hidden: int = _model(1024, _int(1), glass_model=True, anomalib=True)
+    learning_rate: float = _model(1e-4, _float(0.0, lo_open=True), anomalib=True)
+    step: int = _model(20, _int(0), glass_model=True, anomalib=True)
+    # svd auto: per category, the official table, else the official distribution judge
+    svd: int | str = _model("auto", _str(choices=SVD_CHOICES), glass_model=True, anomalib=True)
+    gaussian_noise_std: float = _model(0.015, _float(0.0, lo_open=True), glass_model=True, anomalib=True)
+    radius_quantile: float = _model(0.75, _float(0.0, 1.0), glass_model=True, anomalib=True)
+    focal_loss_quantile_threshold: float = _model(0.5, _float(0.0, 1.0), glass_model=True, anomalib=True)
+    mining: bool = _model(True, _bool(), glass_model=True, anomalib=True)
+    anomaly_source_path: str | None = _model(None, _str(optional=True), anomalib=True)
+    # --- run ---
+    data_root: str | None = _run(None, _str(optional=True))
+    category: str | None = _run(None, _str(optional=True))
+    data_format: str = _run("auto", _str(choices=DATA_FORMAT_CHOICES))
+    foreground: bool | str = _run("auto", _bool_or("auto"))
+    # val_source auto: split when the test set has defects with masks, else synthetic
+    val_source: str = _run("auto", _str(choices=VAL_SOURCE_CHOICES))
+    val_ratio: float = _run(0.5, _float(0.0, 1.0, lo_open=True, hi_open=True))
+    # share of the training images held out for synthetic validation
+    synthetic_val_ratio: float = _run(0.2, _float(0.0, 1.0, lo_open=True, hi_open=True))
+    val_dir: str | None = _run(None, _str(optional=True))
+    epochs: int = _run(640, _int(1))
+    batch_size: int = _run(8, _int(1))
+    samples_per_epoch: int = _run(392, _int(1))
+    eval_interval: int = _run(1, _int(1))
+    seed: int = _run(0, _int(0))
+    device: str = _run("auto", _str(choices=DEVICE_CHOICES))
+    num_workers: int = _run(0, _int(0))
+    # --- speed (how a run computes; the numbers are the same up to float rounding) ---
+    gas_loop: str = _speed("hidden", _str(choices=GAS_LOOP_CHOICES), glass_model=True)
+    feature_cache: bool | str = _speed("auto", _bool_or("auto"))
+    precision: str = _speed("fp32", _str(choices=PRECISION_CHOICES), glass_model=True)
+    mask_protocol: str = _speed("auto", _str(choices=MASK_PROTOCOL_CHOICES))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain YAML/JSON-serialisable mapping (tuples become lists)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def replace(self, **changes: Any) -> GlassConfig:
+        """A validated copy with ``changes`` applied."""
+        return from_mapping({**self.to_dict(), **changes}, source="override")
+
+
+FIELD_NAMES = tuple(f.name for f in dataclasses.fields(GlassConfig))
+_RULES: dict[str, Rule] = {f.name: f.metadata["rule"] for f in dataclasses.fields(GlassConfig) if "rule" in f.metadata}
+assert set(_RULES) == set(FIELD_NAMES), "declare every config field with _model/_run/_speed (its rule and groups)"
+
+
+def fields_in(*, group: Group) -> tuple[str, ...]:
+    """The config keys of one group, in declaration order: the one list of, e.g., GlassModel's
+    keywords or anomalib's init arguments, so those lists cannot drift from the config."""
+    return tuple(f.name for f in dataclasses.fields(GlassConfig) if group in f.metadata["groups"])
 
 
 def from_mapping(values: Mapping[str, Any], *, source: str = "config") -> GlassConfig:

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, fields_in, from_mapping
 from glass_tune.experiment.confirmation import CONFIRM_DIR, FINALIST_KEY, read_confirmation
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
@@ -121,27 +121,10 @@ def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
 
 def anomalib_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
     """An ``anomalib train --config`` file for ``anomalib.models.Glass`` (v2.5+)."""
-    init_args = {
-        "input_shape": list(config.input_shape),
-        "anomaly_source_path": config.anomaly_source_path,
-        "backbone": _anomalib_backbone(config.backbone),
-        "pretrain_embed_dim": config.pretrain_embed_dim,
-        "target_embed_dim": config.target_embed_dim,
-        "patchsize": config.patchsize,
-        "patchstride": config.patchstride,
-        "pre_trained": config.pre_trained,
-        "layers": list(config.layers),
-        "pre_projection": config.pre_projection,
-        "discriminator_layers": config.discriminator_layers,
-        "discriminator_hidden": config.discriminator_hidden,
-        "learning_rate": config.learning_rate,
-        "step": config.step,
-        "svd": config.svd,
-        "gaussian_noise_std": config.gaussian_noise_std,
-        "radius_quantile": config.radius_quantile,
-        "focal_loss_quantile_threshold": config.focal_loss_quantile_threshold,
-        "mining": config.mining,
-    }
+    plain = config.to_dict()  # tuples as lists
+    # anomalib's Glass(...) takes anomaly_source_path second; the rest follow the config's order
+    init_args = dict.fromkeys(("input_shape", "anomaly_source_path")) | {k: plain[k] for k in fields_in(group="anomalib")}
+    init_args["backbone"] = _anomalib_backbone(config.backbone)
     doc = {
         "seed_everything": config.seed,
         "model": {"class_path": "anomalib.models.Glass", "init_args": init_args},

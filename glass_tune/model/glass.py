@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from glass_tune.config.schema import PRECISION_CHOICES, GlassConfig
+from glass_tune.config.schema import PRECISION_CHOICES, GlassConfig, fields_in
 from glass_tune.model.backbone import Backbone
 from glass_tune.model.embedding import Grid, PatchAggregator, patch_grid_size
 from glass_tune.model.gas import (
@@ -30,12 +30,8 @@ from glass_tune.model.losses import bce_to, correct_side_fractions, las_loss
 from glass_tune.model.scoring import anomaly_maps, image_scores
 from glass_tune.util.errors import ConfigError
 
-MODEL_FIELDS = (
-    "input_shape", "backbone", "pretrain_embed_dim", "target_embed_dim", "patchsize", "patchstride",
-    "pre_trained", "backbone_weights", "layers", "pre_projection", "discriminator_layers",
-    "discriminator_hidden", "step", "svd", "gaussian_noise_std", "radius_quantile",
-    "focal_loss_quantile_threshold", "mining", "gas_loop", "precision",
-)  # fmt: skip
+# The config keys GlassModel takes as keywords: the fields declared with glass_model=True.
+MODEL_FIELDS = fields_in(group="glass_model")
 
 
 @dataclass

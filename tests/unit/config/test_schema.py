@@ -1,11 +1,21 @@
-"""GlassConfig: seed defaults, YAML + --set layering, and one-line validation errors."""
+"""GlassConfig: seed defaults, YAML + --set layering, one-line validation errors, field declarations."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import pytest
 import yaml
 
-from glass_tune.config.schema import GlassConfig, from_mapping, load_config, parse_override, save_config
+from glass_tune.config.schema import (
+    FIELD_NAMES,
+    GlassConfig,
+    fields_in,
+    from_mapping,
+    load_config,
+    parse_override,
+    save_config,
+)
 from glass_tune.util.errors import ConfigError
 
 
@@ -146,3 +156,31 @@ def test_precedence_set_over_space_fixed_over_file_over_defaults(tmp_path):
     assert c.epochs == 5  # a dedicated flag beats the space too
     assert c.learning_rate == 0.001  # the file beats the defaults
     assert c.batch_size == 8  # defaults fill the rest
+
+
+@pytest.mark.parametrize("field", dataclasses.fields(GlassConfig), ids=lambda f: f.name)
+def test_each_field_is_validated_by_the_rule_it_declares(field):
+    conv, expected = field.metadata["rule"]
+    assert conv(field.default) == field.default  # the default passes its own rule
+    with pytest.raises(ConfigError) as err:
+        from_mapping({field.name: object()})
+    assert str(err.value).startswith(f"config: {field.name}=<object")
+    assert str(err.value).endswith(f"is invalid, expected {expected}")
+
+
+def test_sections_split_the_keys_in_their_saved_order(tmp_path):
+    """model, run, speed: each field in exactly one section, and saved files list them in that order."""
+    sections = fields_in(group="model") + fields_in(group="run") + fields_in(group="speed")
+    assert sections == FIELD_NAMES
+    save_config(GlassConfig(), tmp_path / "c.yaml")
+    assert list(yaml.safe_load((tmp_path / "c.yaml").read_text())) == list(FIELD_NAMES)
+    assert list(GlassConfig().to_dict()) == list(FIELD_NAMES)
+
+
+def test_model_groups_differ_only_where_glass_model_and_anomalib_differ():
+    """GlassModel takes no optimizer or texture settings; anomalib has no weights file or speed switches."""
+    glass_model, anomalib = set(fields_in(group="glass_model")), set(fields_in(group="anomalib"))
+    assert anomalib <= set(fields_in(group="model"))
+    assert anomalib - glass_model == {"learning_rate", "anomaly_source_path"}
+    assert glass_model - anomalib == {"backbone_weights", "gas_loop", "precision"}
+    assert fields_in(group="glass_model") == tuple(k for k in FIELD_NAMES if k in glass_model)  # declaration order

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -10,7 +11,7 @@ import timm
 import torch
 from scipy import ndimage
 
-from glass_tune.config.schema import GlassConfig
+from glass_tune.config.schema import GlassConfig, fields_in
 from glass_tune.model import Discriminator, GlassModel, Projection, anomaly_maps, gaussian_blur, gaussian_kernel1d
 from glass_tune.util.errors import ConfigError
 
@@ -45,6 +46,14 @@ def _batch(model: GlassModel, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor
 
 def _grad_sum(module: torch.nn.Module) -> float:
     return sum(float(p.grad.abs().sum()) for p in module.parameters() if p.grad is not None)
+
+
+def test_glass_model_keywords_are_the_config_glass_model_group() -> None:
+    params = list(inspect.signature(GlassModel.__init__).parameters.values())[1:]  # after self
+    assert all(p.kind is p.KEYWORD_ONLY for p in params)
+    assert sorted(p.name for p in params) == sorted(fields_in(group="glass_model"))
+    model = _model(step=3, gaussian_noise_std=0.02, mining=False, gas_loop="fast")
+    assert (model.step, model.gaussian_noise_std, model.mining, model.gas_loop) == (3, 0.02, False, "fast")
 
 
 def test_from_config_needs_a_resolved_svd() -> None:
