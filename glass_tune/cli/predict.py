@@ -50,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument(
         "--checkpoint",
         metavar="CKPT",
-        help="a checkpoint file, a train run, a trial or Ray checkpoint folder, or an experiment (its best trial); this or --onnx is required",
+        help="a checkpoint file, a train run, a trial or Ray checkpoint folder, or an experiment (the trial export writes); this or --onnx is required",
     )
     model.add_argument(
         "--onnx",

@@ -76,9 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         sub,
         "export",
         summary="write the best config of a finished search, or a model as ONNX",
-        description="Write the best trial's complete config with its provenance, as glass-tune YAML or "
-        "JSON, an anomalib config or the official GLASS flags; or, with --format onnx, the selected "
-        "epoch's model as one ONNX graph (images in [0, 1] -> score, anomaly map).",
+        description="Write the exported trial's complete config (the confirmation's choice, else the best "
+        "trial) with its provenance, as glass-tune YAML or JSON, an anomalib config or the official GLASS "
+        "flags; or, with --format onnx, that trial's selected-epoch model as one ONNX graph (images in "
+        "[0, 1] -> score, anomaly map).",
         example="glass-tune export runs/tune/NAME --category bottle --format anomalib --out bottle.yaml\n"
         "glass-tune export runs/tune/NAME --category bottle --format onnx --out bottle.onnx",
         func=cmd_export,

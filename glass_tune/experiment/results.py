@@ -148,9 +148,9 @@ def record_time(value: Any) -> float | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def experiment_objective(*, experiment: Location) -> Objective:
-    """The metric and mode the experiment's space optimised (defaults for records without a space)."""
-    space = read_search_record(experiment=experiment).get("space") or {}
+def record_objective(record: Mapping[str, Any]) -> Objective:
+    """The metric and mode a search record's space optimised (defaults for records without a space)."""
+    space = record.get("space") or {}
     return Objective(metric=space.get("metric", DEFAULT_METRIC), mode=space.get("mode", DEFAULT_MODE))
 
 

@@ -1,8 +1,8 @@
 """``glass-tune status EXPERIMENT``: where a search stands, read-only, during or after it.
 
 Reads only what Ray and glass-tune already keep in the experiment storage (Ray's experiment state,
-search.yaml, best configs), through the storage layer, so it works on a local folder, a shared
-mount or ``s3://`` and never disturbs a running driver.
+search.yaml, best configs), opened through ``glass_tune.experiment.view`` and the storage layer, so it
+works on a local folder, a shared mount or ``s3://`` and never disturbs a running driver.
 """
 
 from __future__ import annotations
@@ -14,19 +14,9 @@ from typing import Any
 
 from glass_tune.experiment.confirmation import CONFIRM_DIR, read_confirmation, read_finalists
 from glass_tune.experiment.outcomes import Outcome
-from glass_tune.experiment.results import (
-    BEST_CONFIG_FILE,
-    Objective,
-    best_trial,
-    category_dirs,
-    experiment_objective,
-    is_category_dir,
-    load_trials,
-    read_search_record,
-    record_time,
-)
-from glass_tune.experiment.storage import Location, resolve
-from glass_tune.util.errors import UserError
+from glass_tune.experiment.results import BEST_CONFIG_FILE, Objective, best_trial, is_category_dir, load_trials, record_time
+from glass_tune.experiment.storage import Location
+from glass_tune.experiment.view import open_experiment
 from glass_tune.util.numbers import value_text
 
 
@@ -113,22 +103,18 @@ def _trial_counts(*, category_dir: Location, objective: Objective, samples: int)
 
 
 def experiment_status(*, experiment: str) -> ExperimentStatus:
-    """Status of every category of an experiment (a local path or a storage URI)."""
-    location = resolve(experiment)
-    if not location.is_dir():
-        raise UserError(f"{experiment}: no such experiment")
-    record = read_search_record(experiment=location)
-    objective = experiment_objective(experiment=location)
-    samples = int(record.get("options", {}).get("samples", 0))
-    started = record_time(record.get("started_at"))
-    present = {d.name: d for d in category_dirs(experiment=location)}
+    """Status of every category of an experiment (a local path or a storage URI, or one of its category folders)."""
+    view = open_experiment(experiment)
+    samples = int(view.record.get("options", {}).get("samples", 0))
+    present = {d.name: d for d in view.categories()}
     statuses = []
-    for name in record.get("categories", []):
+    for name in view.record.get("categories", []):
         if name in present:
-            statuses.append(category_status(category_dir=present[name], objective=objective, samples=samples))
+            statuses.append(category_status(category_dir=present[name], objective=view.objective, samples=samples))
         else:
             statuses.append(CategoryStatus(category=name, state="not started", samples=samples))
-    return ExperimentStatus(experiment=str(location), objective=objective, started=started, categories=statuses)
+    started = record_time(view.record.get("started_at"))
+    return ExperimentStatus(experiment=str(view.location), objective=view.objective, started=started, categories=statuses)
 
 
 def _duration(seconds: float | None) -> str:

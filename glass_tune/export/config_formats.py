@@ -14,23 +14,11 @@ from typing import Any
 import yaml
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, fields_in, from_mapping
-from glass_tune.experiment.confirmation import CONFIRM_DIR, FINALIST_KEY, read_confirmation
-from glass_tune.experiment.results import (
-    BEST_CONFIG_FILE,
-    SEARCH_FILE,
-    Objective,
-    TrialRecord,
-    best_trial,
-    category_dirs,
-    checkpoint_file,
-    experiment_objective,
-    is_category_dir,
-    load_trials,
-    trial_held_out,
-)
+from glass_tune.experiment.results import BEST_CONFIG_FILE, Objective, TrialRecord, trial_held_out
 from glass_tune.experiment.storage import Location, resolve
+from glass_tune.experiment.view import CategoryView, ExportedTrial, open_category
 from glass_tune.search.protocol import best_of, thresholds_of
-from glass_tune.util.errors import UserError, did_you_mean
+from glass_tune.util.errors import UserError
 from glass_tune.util.runtime import versions
 
 FORMATS = ("yaml", "json", "anomalib", "official")
@@ -43,34 +31,20 @@ OFFICIAL_BACKBONES = {
 }
 
 
-def best_trial_record(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> dict[str, Any]:
-    """The exported trial of one category: config, provenance and checkpoint path.
-
-    After a confirmation stage that is the exported finalist's confirmation run with the best
-    validation objective (its seed and checkpoint), with the verdict in the provenance; without
-    one, the best search trial.
-    """
-    confirmation = read_confirmation(category_dir)
-    if confirmation is not None and confirmation.get("exported") is not None:
-        return _confirmed_record(category_dir=category_dir, objective=objective, confirmation=confirmation)
-    if trials is None:
-        trials = load_trials(category_dir=category_dir, objective=objective)
-    trial = best_trial((t for t in trials if t.error is None), objective=objective)
-    if trial is None:
-        raise UserError(f"{category_dir}: no trial reported {objective.metric} (all errored?)")
-    return _trial_record(trial, category_dir=category_dir, folder=category_dir, objective=objective)
+def exported_record(category: CategoryView, *, trials: list[TrialRecord] | None = None) -> dict[str, Any]:
+    """The exported trial of one category (``CategoryView.exported_trial``) as config, provenance and
+    checkpoint path; after a confirmation stage the verdict is in the provenance."""
+    exported = category.exported_trial(trials=trials)
+    record = _trial_record(exported, category_dir=category.location, objective=category.objective)
+    if exported.confirmation is not None:
+        record["provenance"]["confirmation"] = _confirmation_provenance(exported.confirmation)
+    return record
 
 
-def _confirmed_record(*, category_dir: Location, objective: Objective, confirmation: dict[str, Any]) -> dict[str, Any]:
-    folder = category_dir / CONFIRM_DIR
+def _confirmation_provenance(confirmation: dict[str, Any]) -> dict[str, Any]:
     exported = confirmation["exported"]
-    runs = [t for t in load_trials(category_dir=folder, objective=objective) if t.config.get(FINALIST_KEY) == exported]
-    trial = best_trial((t for t in runs if t.error is None), objective=objective)
-    if trial is None:
-        raise UserError(f"{folder}: no confirmation run of finalist '{exported}' reported {objective.metric}")
-    record = _trial_record(trial, category_dir=category_dir, folder=folder, objective=objective)
     row = next(r for r in confirmation["finalists"] if r["name"] == exported)
-    record["provenance"]["confirmation"] = {
+    return {
         "verdict": confirmation["line"],
         "exported": exported,
         "winner": confirmation["winner"],
@@ -81,14 +55,14 @@ def _confirmed_record(*, category_dir: Location, objective: Objective, confirmat
         "held_out": row["held_out_intervals"],
         "vs_default": row.get("vs_default"),
     }
-    return record
 
 
-def _trial_record(trial: TrialRecord, *, category_dir: Location, folder: Location, objective: Objective) -> dict[str, Any]:
-    """``trial`` (of the Ray experiment in ``folder``) as an exported config with its provenance."""
+def _trial_record(exported: ExportedTrial, *, category_dir: Location, objective: Objective) -> dict[str, Any]:
+    """The exported trial (of the Ray experiment in ``exported.folder``) as a config with its provenance."""
+    trial, folder = exported.trial, exported.folder
     config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(folder))
     last = trial.last_result
-    checkpoint = checkpoint_file(trial=trial, category_dir=folder)
+    checkpoint = exported.checkpoint
     provenance = {
         "experiment": str(category_dir.parent),
         "category": config.category,
@@ -250,7 +224,7 @@ def _official_fg(config: GlassConfig) -> str:
 
 def write_best_config(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> Location:
     """Export the category's best config as YAML next to the Ray experiment (end of every search)."""
-    record = best_trial_record(category_dir=category_dir, objective=objective, trials=trials)
+    record = exported_record(CategoryView(category_dir, objective), trials=trials)
     target = category_dir / BEST_CONFIG_FILE
     target.write_text(render(record["config"], record["provenance"], "yaml"))
     return target
@@ -259,43 +233,12 @@ def write_best_config(*, category_dir: Location, objective: Objective, trials: l
 def export_experiment(experiment: str, *, fmt: str, out: str | None, category: str | None = None) -> str:
     """The best config of an experiment (or of one category of it) rendered in ``fmt``; written to ``out`` if given.
 
-    ``experiment`` and ``out`` may be local paths or storage URIs.
+    ``experiment`` and ``out`` may be local paths or storage URIs (see ``glass_tune.experiment.view.open_category``).
     """
     if fmt not in FORMATS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    category_dir, objective = locate_category(experiment, category=category)
-    record = best_trial_record(category_dir=category_dir, objective=objective)
+    record = exported_record(open_category(experiment, category=category))
     text = render(record["config"], record["provenance"], fmt)
     if out is not None:
         resolve(str(out)).write_text(text)
     return text
-
-
-def locate_category(experiment: str | Path, *, category: str | None = None) -> tuple[Location, Objective]:
-    """The one category search an experiment argument names (see :func:`_category_dir`) and its objective."""
-    category_dir = _category_dir(resolve(str(experiment)), category)
-    parent = category_dir.parent
-    objective = experiment_objective(experiment=parent) if (parent / SEARCH_FILE).is_file() else Objective()
-    return category_dir, objective
-
-
-def _category_dir(path: Location, category: str | None) -> Location:
-    """Accept the experiment folder (one category, or ``category`` named) or a category folder itself."""
-    if not path.is_dir():
-        raise UserError(f"{path}: no such experiment folder")
-    if is_category_dir(location=path) and category is None:
-        return path
-    candidates = category_dirs(experiment=path)
-    if category is not None:
-        names = [p.name for p in candidates]
-        if candidates and category not in names:
-            raise UserError(
-                f"{path}: no category '{category}' in this experiment{did_you_mean(category, names)} (it has: {', '.join(names)})"
-            )
-        return path / category
-    if len(candidates) == 1:
-        return candidates[0]
-    if not candidates:
-        raise UserError(f"{path}: not a glass-tune experiment (no Ray experiment state found)")
-    names = ", ".join(p.name for p in candidates)
-    raise UserError(f"{path}: holds several categories ({names}); pass --category")

@@ -1,4 +1,4 @@
-"""ONNX export of a trained GLASS model (``predict --onnx`` runs the file: glass_tune.inference.predict.onnx_scorer).
+"""ONNX export of a trained GLASS model (``predict --onnx`` runs the file: glass_tune.inference.onnx_scorer).
 
 The graph takes a float32 N x 3 x H x W batch in [0, 1] at the run's input size (ImageNet
 normalisation inside) and returns ``score`` (N) and ``anomaly_map`` (N x H x W): backbone, patch
@@ -26,13 +26,8 @@ from torch import Tensor, nn
 from glass_tune import __version__
 from glass_tune.config.schema import GlassConfig
 from glass_tune.data import IMAGENET_MEAN, IMAGENET_STD
-from glass_tune.inference.predict import (
-    OUTPUT_NAMES,
-    THRESHOLDS_METADATA,
-    locate_checkpoint,
-    read_checkpoint,
-    require_optional,
-)
+from glass_tune.inference.model_source import locate_checkpoint, read_checkpoint
+from glass_tune.inference.onnx_scorer import OUTPUT_NAMES, THRESHOLDS_METADATA, require_optional
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator, patch_grid_size
 from glass_tune.model.scoring import anomaly_maps, image_scores
@@ -122,7 +117,8 @@ def metadata(config: GlassConfig, *, source: str, epoch: Any, thresholds: dict[s
 
 
 def export_onnx(source: str | Path, *, out: str | Path, category: str | None = None) -> Path:
-    """Write the selected epoch's model behind ``source`` (run, trial, checkpoint or experiment) to ``out``."""
+    """Write the selected epoch's model behind ``source`` (run, trial, checkpoint, or an experiment's
+    exported trial: see ``glass_tune.inference.model_source``) to ``out``."""
     onnx = require_optional("onnx")
     require_optional("onnxscript")  # torch's dynamo exporter needs it
 

@@ -155,7 +155,7 @@ def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
 
     Raises DataError when the run's data is not readable here.
     """
-    from glass_tune.inference.predict import read_checkpoint
+    from glass_tune.inference.model_source import read_checkpoint
     from glass_tune.training.checkpoint import selected_model
     from glass_tune.training.loop import evaluate_dataset
     from glass_tune.training.run_inputs import evaluation_dataset, run_samples, validation_dataset
@@ -174,7 +174,7 @@ def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
 def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
     """The best trial's selected model on its held-out images (validation images when none are held out)."""
     from glass_tune.data import denormalize
-    from glass_tune.inference.predict import relative_names
+    from glass_tune.inference.heatmaps import relative_names
 
     path = checkpoint_file(trial=best, category_dir=category_dir)
     if path is None:

@@ -16,7 +16,9 @@ from PIL import Image
 from glass_tune.cli.main import main
 from glass_tune.config.schema import from_mapping
 from glass_tune.export.onnx_model import ExportAggregator, adaptive_pool_matrix
-from glass_tune.inference.predict import load_image01, load_trained_model, onnx_scorer, torch_scorer
+from glass_tune.inference.model_source import load_trained_model
+from glass_tune.inference.onnx_scorer import onnx_scorer
+from glass_tune.inference.scorer import load_image01, torch_scorer
 from glass_tune.model import GlassModel
 from glass_tune.model.embedding import PatchAggregator
 from glass_tune.training.checkpoint import load_checkpoint

@@ -13,7 +13,7 @@ import yaml
 from PIL import Image
 
 from glass_tune.cli.main import main
-from glass_tune.inference.predict import heatmap_names
+from glass_tune.inference.heatmaps import heatmap_names
 from tests.helpers import write_tiny_config
 
 
