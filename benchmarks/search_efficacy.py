@@ -84,6 +84,10 @@ METHODS = ("single", "confirm", "repeats")
 OBJECTIVE = Objective()  # best_score, max: what glass-tune tune optimises by default
 SEARCH_DATA_SEED, EVAL_DATA_SEED = 0, 1
 EVAL_SEED_BASE = 100  # evaluation seeds 100, 101, ... on the fresh data
+# ``confirm`` exports by the "significant" rule (the winner only when its interval excludes zero);
+# MEAN_WINNER is derived from the same runs by the "best-mean" rule (the winner whatever its interval)
+CONFIRM_RULE = "significant"
+MEAN_WINNER = "confirm_mean_winner"
 
 
 # --- data and cached trainings -------------------------------------------------------------------
@@ -222,7 +226,7 @@ def confirm_method(
             row = train(runs, run, label=f"{label} confirm {f.name} seed {s}")
             confirm_trials.append(_record(f"{f.name}-{s}", run, space, row, **{FINALIST_KEY: f.name}))
     results = finalist_results(finalists, seeds=seeds, trials=confirm_trials, objective=OBJECTIVE)
-    verdict = decide(results, objective=OBJECTIVE)
+    verdict = decide(results, objective=OBJECTIVE, export_rule=CONFIRM_RULE)
     exported = next(f for f in finalists if f.name == verdict.exported)
     winner = next(f for f in finalists if f.name == verdict.winner)
     detail = {
@@ -302,9 +306,6 @@ def profile(args: argparse.Namespace, *, category: str, seed: int, data_seed: in
 
 
 # --- the summary -----------------------------------------------------------------------------------
-
-
-MEAN_WINNER = "confirm_mean_winner"  # derived: the same confirmation, exporting its winner by mean
 
 
 def with_mean_winner(unit: dict[str, Any]) -> dict[str, Any]:

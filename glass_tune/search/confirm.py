@@ -97,14 +97,16 @@ def fix_finalists(
     default_config: dict[str, Any],
     top: int,
     seeds: int,
+    export_rule: str,
 ) -> tuple[list[Finalist], list[int]]:
-    """The finalists and seeds of this category: read back on resume, else chosen and recorded now."""
+    """The finalists and seeds of this category: read back on resume, else chosen and recorded now
+    (with the export rule, so a resumed race decides as it was asked to)."""
     recorded = read_finalists(category_dir)
     if recorded is not None:
         return recorded
     finalists = choose_finalists(trials, objective=objective, default_config=default_config, top=top)
     chosen = confirm_seeds(int(default_config["seed"]), seeds)
-    write_finalists(category_dir, finalists=finalists, seeds=chosen)
+    write_finalists(category_dir, finalists=finalists, seeds=chosen, export_rule=export_rule)
     return finalists, chosen
 
 
@@ -117,6 +119,7 @@ def run_confirmation(
     start: Callable[[list[dict[str, Any]]], Any],
     fit: Callable[[Callable[[], Any]], Any],
     resume_command: str,
+    export_rule: str,
 ) -> dict[str, Any]:
     """Run (or resume) the confirmation trials, then write and return ``confirmation.json``'s record.
 
@@ -137,7 +140,7 @@ def run_confirmation(
             f"continue it with: {resume_command}"
         )
     results = finalist_results(finalists, seeds=seeds, trials=trials, objective=objective)
-    verdict = decide(results, objective=objective)
+    verdict = decide(results, objective=objective, export_rule=export_rule)
     record = confirmation_record(category=category, results=results, verdict=verdict, objective=objective)
     write_confirmation(category_dir, record)
     for t in trials:

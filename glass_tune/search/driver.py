@@ -30,7 +30,13 @@ import optuna
 import yaml
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping, parse_override
-from glass_tune.experiment.confirmation import CONFIRM_DIR, FINALISTS_FILE, read_confirmation
+from glass_tune.experiment.confirmation import (
+    CONFIRM_DIR,
+    FINALISTS_FILE,
+    LEGACY_EXPORT_RULE,
+    read_confirmation,
+    read_export_rule,
+)
 from glass_tune.experiment.results import (
     BEST_CONFIG_FILE,
     SEARCH_FILE,
@@ -395,6 +401,7 @@ def _confirm(
         default_config=paper_default_config(base, space, trials[0].config),
         top=options.confirm_top,
         seeds=options.confirm_seeds,
+        export_rule=options.confirm_export,
     )
     label = f"{category}/{CONFIRM_DIR}"
 
@@ -428,6 +435,7 @@ def _confirm(
         start=start,
         fit=lambda make: fit_in_turn(make, label),
         resume_command=options.resume_command(),
+        export_rule=read_export_rule(category_dir),
     )
 
 
@@ -454,6 +462,7 @@ def load_search_record(
     saved = record["options"]
     known = {f.name for f in fields(TuneOptions)}
     merged = {k: v for k, v in saved.items() if k in known}
+    merged.setdefault("confirm_export", LEGACY_EXPORT_RULE)  # recorded before the rule was a choice
     merged.update(address=options.address, storage=options.storage)
     if options.optuna_storage:
         merged["optuna_storage"] = options.optuna_storage

@@ -11,6 +11,7 @@ import time
 from dataclasses import MISSING, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.experiment.confirmation import DEFAULT_EXPORT_RULE, EXPORT_RULES
 from glass_tune.search.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, check_objective
 from glass_tune.search.samplers import DEFAULT_SAMPLER, SAMPLERS
 from glass_tune.util.errors import ConfigError, UserError
@@ -61,6 +62,7 @@ class TuneOptions:
     repeats: int = DEFAULT_REPEATS
     confirm_top: int = DEFAULT_CONFIRM_TOP
     confirm_seeds: int = DEFAULT_CONFIRM_SEEDS
+    confirm_export: str = DEFAULT_EXPORT_RULE
 
     @property
     def confirming(self) -> bool:
@@ -111,6 +113,10 @@ class TuneOptions:
             (
                 self.confirm_seeds == 0 or self.confirm_seeds >= 2,
                 f"--confirm-seeds {self.confirm_seeds}: expected 0 (off) or at least 2 (an interval needs two seeds)",
+            ),
+            (
+                self.confirm_export in EXPORT_RULES,
+                f"--confirm-export {self.confirm_export}: expected one of {', '.join(EXPORT_RULES)}",
             ),
             (bool(self.name) and "/" not in self.name, f"--name {self.name!r}: expected a folder name without '/'"),
         ]

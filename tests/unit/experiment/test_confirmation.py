@@ -17,7 +17,9 @@ from glass_tune.experiment.confirmation import (
     decide,
     finalist_results,
     read_confirmation,
+    read_export_rule,
     write_confirmation,
+    write_finalists,
 )
 from glass_tune.experiment.intervals import Interval, finalists_table
 from glass_tune.experiment.results import Objective, TrialRecord
@@ -101,7 +103,7 @@ def test_fixed_trials_hand_out_each_config_once_and_survive_a_save(tmp_path):
     assert restored.suggest("t3") == FixedTrials.FINISHED
 
 
-def _race(default: list[tuple[float, float]], other: list[tuple[float, float]]):
+def _race(default: list[tuple[float, float]], other: list[tuple[float, float]], *, export_rule: str = "best-mean"):
     finalists = choose_finalists(
         [_search_trial("d", 20, 1.0), _search_trial("a", 10, 1.1)], objective=OBJ, default_config=BASE, top=1
     )
@@ -109,7 +111,7 @@ def _race(default: list[tuple[float, float]], other: list[tuple[float, float]]):
     trials = [_confirm_trial(DEFAULT, s, v, t) for s, (v, t) in zip(seeds, default, strict=True)]
     trials += [_confirm_trial("a", s, v, t) for s, (v, t) in zip(seeds, other, strict=True)]
     results = finalist_results(finalists, seeds=seeds, trials=trials, objective=OBJ)
-    return results, decide(results, objective=OBJ)
+    return results, decide(results, objective=OBJ, export_rule=export_rule)
 
 
 def test_a_consistently_better_finalist_beats_the_default_and_is_exported():
@@ -120,10 +122,43 @@ def test_a_consistently_better_finalist_beats_the_default_and_is_exported():
     assert results[1].validation == [1.60, 1.71, 1.49]
 
 
-def test_a_noisy_lead_is_not_distinguishable_and_the_default_is_exported():
-    _, verdict = _race([(1.50, 0.8), (1.60, 0.8), (1.40, 0.8)], [(1.80, 0.8), (1.40, 0.8), (1.45, 0.8)])
-    assert verdict.winner == "a" and verdict.exported == DEFAULT and not verdict.beats_default
+NOISY_LEAD = ([(1.50, 0.8), (1.60, 0.8), (1.40, 0.8)], [(1.80, 0.8), (1.40, 0.8), (1.45, 0.8)])
+
+
+def test_a_noisy_lead_is_not_distinguishable_and_is_exported_as_the_best_mean():
+    _, verdict = _race(*NOISY_LEAD)
+    assert verdict.winner == verdict.exported == "a" and not verdict.beats_default
+    assert verdict.export_rule == "best-mean"
     assert verdict.line.startswith("no config is distinguishable from the paper default at this budget (best finalist a: +0.050")
+    assert verdict.line.endswith("exported: a, the best mean, not a proven gain")
+
+
+def test_the_significant_rule_keeps_the_default_for_a_noisy_lead():
+    _, verdict = _race(*NOISY_LEAD, export_rule="significant")
+    assert verdict.winner == "a" and verdict.exported == DEFAULT and not verdict.beats_default
+    assert verdict.line.endswith("exported: the paper default")
+
+
+def test_the_significant_rule_exports_a_winner_that_beats_the_default():
+    better = [(1.60, 0.90), (1.71, 0.93), (1.49, 0.88)]
+    _, verdict = _race([(1.50, 0.80), (1.60, 0.82), (1.40, 0.79)], better, export_rule="significant")
+    assert verdict.winner == verdict.exported == "a" and verdict.beats_default
+
+
+def test_an_unknown_export_rule_is_refused():
+    with pytest.raises(ValueError, match="export rule 'safe'"):
+        _race(*NOISY_LEAD, export_rule="safe")
+
+
+def test_the_export_rule_is_fixed_with_the_finalists(tmp_path):
+    folder = resolve(str(tmp_path))
+    assert read_export_rule(folder) == "best-mean"  # nothing fixed yet: the current default
+    write_finalists(folder, finalists=[], seeds=[1, 2], export_rule="significant")
+    assert read_export_rule(folder) == "significant"
+    doc = json.loads((tmp_path / "finalists.json").read_text())
+    del doc["export_rule"]  # a race fixed before the rule was a choice decides as it did then
+    (tmp_path / "finalists.json").write_text(json.dumps(doc))
+    assert read_export_rule(folder) == "significant"
 
 
 def test_the_default_as_best_finalist_is_exported():
