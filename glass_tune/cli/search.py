@@ -21,7 +21,7 @@ from glass_tune.cli.common import (
     config_from_args,
 )
 from glass_tune.search.objective import OBJECTIVES
-from glass_tune.search.options import DEFAULT_STORAGE, SCHEDULERS, TuneOptions, default_name, option_default
+from glass_tune.search.options import DEFAULT_STORAGE, EXPORT_RULES, SCHEDULERS, TuneOptions, default_name, option_default
 from glass_tune.search.samplers import SAMPLERS
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
@@ -190,6 +190,13 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
     )
     _add_option(
         p, "--confirm-seeds", type=int, metavar="S", help="seeds per finalist in that race, (K + 1) x S trainings; 0: off"
+    )
+    _add_option(
+        p,
+        "--confirm-export",
+        choices=EXPORT_RULES,
+        help="best-mean: export the race's winner (best mean over the seeds), proven or not; "
+        "significant: only when its interval against the paper configuration excludes zero, else that configuration",
     )
 
 

@@ -57,6 +57,8 @@ def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_ro
         "smoothed",
         "--repeats",
         "2",
+        "--confirm-export",
+        "significant",
     )
     assert code == 0
     base, options = captured["base"], captured["options"]
@@ -66,8 +68,21 @@ def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_ro
     # what run_search records once Ray is up is what --resume reads back
     tuner.save_search_record(base, captured["space"], options, captured["categories"])
     again_base, _, again, _ = tuner.load_search_record(options)
-    assert (again.sampler, again.objective, again.repeats) == ("random", "smoothed", 2)
+    assert (again.sampler, again.objective, again.repeats, again.confirm_export) == ("random", "smoothed", 2, "significant")
     assert again_base.learning_rate == 0.0005
+
+
+def test_a_search_recorded_before_the_export_rule_resumes_with_the_rule_it_had(tmp_path, synthetic_root, captured):
+    config, space = _inputs(tmp_path, fixed={})
+    assert _tune(tmp_path, synthetic_root, config, space, "old", "--category", "weave") == 0
+    options = captured["options"]
+    assert options.confirm_export == "best-mean"  # today's default
+    tuner.save_search_record(captured["base"], captured["space"], options, captured["categories"])
+    record_file = options.experiment / tuner.SEARCH_FILE
+    record = yaml.safe_load(record_file.read_text())
+    del record["options"]["confirm_export"]  # as an experiment recorded before the flag existed
+    record_file.write_text(yaml.safe_dump(record))
+    assert tuner.load_search_record(options)[2].confirm_export == "significant"
 
 
 def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captured, capsys):
