@@ -2,8 +2,9 @@
 flags and one timed ``glass-tune tune`` run.
 
 The search is FIFO (no early stopping) with one trial at a time, so trials do not compete for the
-cores and each trial gets ``threads`` CPUs. Imported as a sibling script (``benchmarks/`` is not a
-package), like ``epoch_time``.
+cores and each trial gets ``threads`` CPUs; without the confirmation stage (``--confirm-top 0``), so
+the seconds are those of the searched trials alone. Imported as a sibling script (``benchmarks/`` is
+not a package), like ``epoch_time``.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def timed_search(
 ) -> float:
     """Wall seconds of one ``glass-tune tune`` (Ray start-up and shutdown included); ``extra``: more tune flags."""
     args = ["tune", "--config", str(config), "--space", str(space), "--samples", str(trials), "--epochs", str(epochs),
-            "--scheduler", "fifo", "--max-concurrent", "1", "--cpus-per-trial", str(threads),
+            "--scheduler", "fifo", "--max-concurrent", "1", "--cpus-per-trial", str(threads), "--confirm-top", "0",
             "--storage", str(storage), "--name", name, *extra]  # fmt: skip
     started = time.perf_counter()
     if cli_main(args) != 0:

@@ -124,4 +124,4 @@ def test_timed_search_is_one_fifo_search_one_trial_at_a_time(tune_search: Module
     args = build_parser().parse_args(argvs[0])
     assert seconds >= 0 and args.command == "tune" and args.space == "cpu_smoke" and args.name == "n"
     assert (args.samples, args.epochs, args.scheduler, args.max_concurrent, args.cpus_per_trial) == (3, 2, "fifo", 1, 2)
-    assert args.seed == 0 and args.storage == str(tmp_path)
+    assert args.confirm_top == 0 and args.seed == 0 and args.storage == str(tmp_path)  # the searched trials only
