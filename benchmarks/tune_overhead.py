@@ -9,22 +9,21 @@ process run side by side, so the ratio is meaningful on a noisy machine. Writes
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 import yaml
+from tune_search import search_parser, timed_search  # the sibling script (benchmarks/ is not a package)
 
-from glass_tune.cli.main import main as cli_main
 from glass_tune.config.schema import load_config
 from glass_tune.data import default_synthetic_root
 from glass_tune.training.loop import fit
 from glass_tune.util.atomic_io import atomic_write_json
 from glass_tune.util.runtime import versions
 
-PROFILE = Path(__file__).resolve().parents[1] / "glass_tune" / "configs" / "cpu_demo.yaml"
+PROFILE = Path(__file__).resolve().parents[1] / "glass_tune" / "config" / "profiles" / "cpu_demo.yaml"
 STEPS = (20, 10, 5, 15, 30, 25, 8, 12)
 
 
@@ -48,44 +47,11 @@ def tune_runs(config_path: Path, *, n: int, epochs: int, threads: int, storage: 
             }
         )
     )
-    args = [
-        "tune",
-        "--config",
-        str(config_path),
-        "--space",
-        str(space),
-        "--samples",
-        str(n),
-        "--epochs",
-        str(epochs),
-        "--scheduler",
-        "fifo",
-        "--max-concurrent",
-        "1",
-        "--cpus-per-trial",
-        str(threads),
-        "--storage",
-        str(storage),
-        "--name",
-        "overhead",
-    ]
-    started = time.perf_counter()
-    if cli_main(args) != 0:
-        raise SystemExit("the tune run failed")
-    elapsed = time.perf_counter() - started
-    import ray
-
-    ray.shutdown()
-    return elapsed
+    return timed_search(config_path, space, trials=n, epochs=epochs, threads=threads, storage=storage, name="overhead")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/tune_overhead.json"))
-    args = parser.parse_args()
+    args = search_parser(__doc__.splitlines()[0], out=Path("benchmarks/results/tune_overhead.json")).parse_args()
     data = default_synthetic_root()
     with tempfile.TemporaryDirectory(prefix="glass-overhead-") as tmp:
         config_path = Path(tmp) / "profile.yaml"

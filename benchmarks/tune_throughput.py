@@ -13,19 +13,16 @@ ABBA order cancels a linear drift of the machine's load) and pools the seconds. 
 
 from __future__ import annotations
 
-import argparse
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import ray
 import timm
 import torch
 import yaml
-from epoch_time import environment  # the sibling script (benchmarks/ is not a package)
+from epoch_time import environment  # the sibling scripts (benchmarks/ is not a package)
+from tune_search import search_parser, timed_search
 
-from glass_tune.cli.main import main as cli_main
 from glass_tune.data import generate_synthetic
 from glass_tune.util.atomic_io import atomic_write_json
 
@@ -50,35 +47,18 @@ def write_profile(root: Path) -> Path:
     return config
 
 
-def run_search(config: Path, extra: list[str], *, trials: int, epochs: int, threads: int, storage: Path, name: str) -> float:
-    """Wall seconds of one ``glass-tune tune`` (Ray start-up and shutdown included)."""
-    args = ["tune", "--config", str(config), "--space", "cpu_smoke", "--samples", str(trials), "--epochs", str(epochs),
-            "--scheduler", "fifo", "--max-concurrent", "1", "--cpus-per-trial", str(threads), "--seed", "0",
-            "--storage", str(storage), "--name", name, *extra]  # fmt: skip
-    started = time.perf_counter()
-    if cli_main(args) != 0:
-        raise SystemExit(f"the {name} search failed")
-    elapsed = time.perf_counter() - started
-    ray.shutdown()
-    return elapsed
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=4)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser = search_parser(__doc__.splitlines()[0], out=RESULTS)
     parser.add_argument("--rounds", type=int, default=1, help="searches of each variant, in ABBA order")
-    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     rounds: dict[str, list[float]] = {name: [] for name in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="glass-throughput-") as tmp:
         config = write_profile(Path(tmp))
         for index in range(args.rounds):
             for name in list(VARIANTS)[:: 1 if index % 2 == 0 else -1]:
-                elapsed = run_search(
-                    config, VARIANTS[name], trials=args.trials, epochs=args.epochs, threads=args.threads,
-                    storage=Path(tmp), name=f"{name}-{index}",
+                elapsed = timed_search(
+                    config, "cpu_smoke", trials=args.trials, epochs=args.epochs, threads=args.threads,
+                    storage=Path(tmp), name=f"{name}-{index}", extra=["--seed", "0", *VARIANTS[name]],
                 )  # fmt: skip
                 rounds[name].append(round(elapsed, 2))
                 print(f"{name}: {args.trials} trials in {elapsed:.1f} s", flush=True)

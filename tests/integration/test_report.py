@@ -16,7 +16,7 @@ import pytest
 from glass_tune.cli.main import main
 from glass_tune.experiment.results import TrialRecord, trial_held_out
 from glass_tune.experiment.storage import resolve
-from glass_tune.report.build import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
+from glass_tune.report.sections import MIN_TRIALS_FOR_IMPORTANCE, importance_plot
 from tests.helpers.report_page import ReportPage
 from tests.helpers.searched import CATEGORIES, EPOCHS, trial_dirs
 from tests.helpers.study import study_storage

@@ -1,5 +1,6 @@
-"""Smoke tests of the benchmark scripts: ``epoch_time.py`` (one tiny batch, every component timed) and
-``synthetic_validation.py`` (its ranking and selection on made-up epochs)."""
+"""Smoke tests of the benchmark scripts: ``epoch_time.py`` (one tiny batch, every component timed),
+``synthetic_validation.py`` (its ranking and selection on made-up epochs) and ``tune_search.py`` (the
+command line of the search benchmarks' timed search)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ def epoch_time() -> Iterator[ModuleType]:
 @pytest.fixture(scope="module")
 def synthetic_validation() -> Iterator[ModuleType]:
     yield from _script("synthetic_validation")
+
+
+@pytest.fixture(scope="module")
+def tune_search() -> Iterator[ModuleType]:
+    yield from _script("tune_search")
 
 
 @pytest.mark.timeout(60)
@@ -103,3 +109,19 @@ def test_benchmark_ranks_and_selects_by_each_validation(synthetic_validation: Mo
     assert summary["selected_by_synthetic"]["config"] == 2 and summary["selected_by_synthetic"]["epoch"] == 1
     assert summary["selected_by_real"]["config"] == 0 and summary["selected_by_real"]["epoch"] == 2
     assert summary["selected_by_real"]["image_auroc"] == pytest.approx(0.4)
+
+
+def test_timed_search_is_one_fifo_search_one_trial_at_a_time(tune_search: ModuleType, monkeypatch, tmp_path) -> None:
+    """The command line both search benchmarks time, as glass-tune parses it (nothing runs)."""
+    from glass_tune.cli.main import build_parser
+
+    argvs: list[list[str]] = []
+    monkeypatch.setattr(tune_search, "cli_main", lambda argv: argvs.append(argv) or 0)
+    monkeypatch.setattr(tune_search.ray, "shutdown", lambda: None)
+    seconds = tune_search.timed_search(
+        tmp_path / "c.yaml", "cpu_smoke", trials=3, epochs=2, threads=2, storage=tmp_path, name="n", extra=["--seed", "0"]
+    )
+    args = build_parser().parse_args(argvs[0])
+    assert seconds >= 0 and args.command == "tune" and args.space == "cpu_smoke" and args.name == "n"
+    assert (args.samples, args.epochs, args.scheduler, args.max_concurrent, args.cpus_per_trial) == (3, 2, "fifo", 1, 2)
+    assert args.confirm_top == 0 and args.seed == 0 and args.storage == str(tmp_path)  # the searched trials only

@@ -7,7 +7,7 @@ from unittest import mock
 from glass_tune.experiment.outcomes import Outcome
 from glass_tune.experiment.results import TrialRecord
 from glass_tune.report import plots
-from glass_tune.report.build import held_out_notes
+from glass_tune.report.sections import held_out_notes
 
 
 def _trial(tid: str, *, score: float, epoch: int, status: str = "TERMINATED", **params) -> TrialRecord:

@@ -8,7 +8,7 @@ import numpy as np
 
 from glass_tune.config.schema import from_mapping
 from glass_tune.experiment.storage import resolve
-from glass_tune.report.build import evaluate_checkpoint
+from glass_tune.report.model_figures import evaluate_checkpoint
 from glass_tune.training.loop import fit, held_out_decisions
 from glass_tune.training.run_inputs import evaluation_dataset, run_samples
 from tests.helpers import TINY
