@@ -46,8 +46,14 @@ def write_report(experiment: str | Path, *, out_dir: str | Path | None = None, d
 
 
 def build_section(view: ExperimentView, category_dir: Location, *, device: str, cache: Path) -> Section:
-    """A category's section: what its search wrote, then the best trial's model on held-out images."""
+    """A category's section: what its search wrote, then the exported model (the one ``export`` and
+    ``predict`` use: the confirmation's choice, else the best trial) on held-out images."""
     section = search_section(view, category_dir, cache=cache)
     if section.best is not None:
-        section.plots += best_trial_plots(section.best, category_dir=category_dir, device=device, notes=section.notes)
+        try:
+            exported = view.category(category_dir.name).exported_trial(trials=section.trials)
+        except UserError as exc:
+            section.notes.append(f"No exported model to show: {exc}")
+            return section
+        section.plots += best_trial_plots(exported.trial, category_dir=exported.folder, device=device, notes=section.notes)
     return section

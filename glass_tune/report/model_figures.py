@@ -61,24 +61,25 @@ def evaluate_checkpoint(path: Location, *, device: str) -> BestTrialEvaluation:
 
 
 def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, notes: list[str]) -> list[Plot]:
-    """The best trial's selected model on its held-out images (validation images when none are held out);
-    what it scored, or why there are no such plots, goes to ``notes``."""
+    """The exported trial's selected model on its held-out images (validation images when none are
+    held out); ``category_dir`` is the Ray experiment that ran it. What it scored, or why there are
+    no such plots, goes to ``notes``."""
     from glass_tune.data import denormalize
     from glass_tune.inference.heatmaps import relative_names
 
     path = checkpoint_file(trial=best, category_dir=category_dir)
     if path is None:
-        notes.append(f"Best trial {best.trial_id} kept no checkpoint: no heat maps.")
+        notes.append(f"Exported trial {best.trial_id} kept no checkpoint: no heat maps.")
         return []
     try:
         scored = evaluate_checkpoint(path, device=device)
     except DataError as exc:
-        notes.append(f"Best trial {best.trial_id}: its data is not readable here ({exc}); no heat maps.")
+        notes.append(f"Exported trial {best.trial_id}: its data is not readable here ({exc}); no heat maps.")
         return []
     ev, dataset = scored.evaluation, scored.dataset
     which = "held-out test" if scored.held_out else f"validation (nothing was held out: val_source={scored.val_source})"
     notes.append(
-        f"Best trial {best.trial_id}: selected epoch {scored.selected_epoch}, {len(dataset)} {which} images; "
+        f"Exported trial {best.trial_id}: selected epoch {scored.selected_epoch}, {len(dataset)} {which} images; "
         + ", ".join(f"{METRIC_LABELS.get(k, k)} {v:.4f}" for k, v in ev.metrics.items())
     )
     if scored.thresholds is not None:
@@ -86,7 +87,7 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
         from glass_tune.training.loop import held_out_decisions
 
         notes.append(
-            f"Best trial {best.trial_id}: {format_thresholds(scored.thresholds)}; on these images "
+            f"Exported trial {best.trial_id}: {format_thresholds(scored.thresholds)}; on these images "
             + format_decisions(held_out_decisions(ev, scored.thresholds))
         )
     picks = _overlay_picks(ev.labels)
@@ -97,11 +98,13 @@ def best_trial_plots(best: TrialRecord, *, category_dir: Location, device: str, 
     return [
         Plot(
             "best_trial_overlays",
-            "Best trial: anomaly maps on held-out images",
+            "Exported model: anomaly maps on held-out images",
             plots.overlays(images, [ev.maps[i] for i in picks], [ev.masks[i] for i in picks], titles),
         ),
-        Plot("best_trial_roc_pro", "Best trial: ROC and PRO curves", plots.roc_and_pro(ev.labels, ev.scores, ev.masks, ev.maps)),
-        Plot("best_trial_histogram", "Best trial: image scores", plots.score_histogram(ev.labels, ev.scores)),
+        Plot(
+            "best_trial_roc_pro", "Exported model: ROC and PRO curves", plots.roc_and_pro(ev.labels, ev.scores, ev.masks, ev.maps)
+        ),
+        Plot("best_trial_histogram", "Exported model: image scores", plots.score_histogram(ev.labels, ev.scores)),
     ]
 
 

@@ -124,7 +124,7 @@ def render_html(view: ExperimentView, sections: list[Section]) -> str:
         parts += [f'<p class="note">{html.escape(n)}</p>' for n in s.notes]
         best_plots = [p for p in s.plots if p.key.startswith(BEST_TRIAL_PREFIX)]
         if best_plots:
-            parts.append("<h3>Best trial</h3>")
+            parts.append("<h3>Exported model</h3>")
             parts += [_figure(s, p) for p in best_plots]
         parts.append("</section>")
     parts.append("</body></html>\n")

@@ -140,3 +140,20 @@ def test_a_bare_category_search_exports_its_best_trial(tmp_path, monkeypatch):
     assert str(view.exported_checkpoint()) == str(files["high"]) == str(locate_checkpoint(tmp_path / "weave"))
     with pytest.raises(UserError, match="missing search.yaml"):
         open_experiment(tmp_path / "weave")
+
+
+def test_the_reports_model_figures_show_the_exported_trial(tmp_path, monkeypatch):
+    from glass_tune.report import build
+
+    files = _write_experiment(tmp_path / "exp", hand_made_ray(monkeypatch))
+    drawn: list[tuple[str, str]] = []
+
+    def spy(trial, *, category_dir, device, notes):
+        drawn.append((trial.trial_id, str(category_dir)))
+        return []
+
+    monkeypatch.setattr(build, "best_trial_plots", spy)
+    view = open_experiment(tmp_path / "exp")
+    section = build.build_section(view, view.category("weave").location, device="cpu", cache=tmp_path / "cache")
+    assert section.best.trial_id == "best"  # the search's best trial is still the one its table names
+    assert drawn == [("default2", str(files["weave/default2"].parents[2]))]  # ... but the model shown is the export's
