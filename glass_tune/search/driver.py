@@ -271,8 +271,12 @@ def _run_config(options: TuneOptions, objective: Objective, *, name: str, storag
 
 
 def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: dict[str, Any] | None):
+    """Ray's run in ``category_dir`` (a category or its confirm/ folder), continued where it now is."""
     from ray import tune
 
+    from glass_tune.search.relocation import relocate_search_state
+
+    relocate_search_state(category_dir)  # an experiment moved since it started keeps its new trials here
     return tune.Tuner.restore(
         category_dir.uri,
         trainable=_trainable(options),
