@@ -82,10 +82,17 @@ def moved_storage(storage: Any, *, storage_path: str, experiment_dir_name: str) 
     moved.storage_filesystem = fs
     moved.storage_fs_path = fs_path
     moved.experiment_dir_name = experiment_dir_name
-    moved.syncer = _FilesystemSyncer(
-        storage_filesystem=fs, sync_period=storage.sync_config.sync_period, sync_timeout=storage.sync_config.sync_timeout
-    )
+    set_fresh_syncer(moved)
     return moved
+
+
+def set_fresh_syncer(storage: Any) -> None:
+    """Give a ``StorageContext`` a syncer (``_FilesystemSyncer``) on its own filesystem."""
+    storage.syncer = _FilesystemSyncer(
+        storage_filesystem=storage.storage_filesystem,
+        sync_period=storage.sync_config.sync_period,
+        sync_timeout=storage.sync_config.sync_timeout,
+    )
 
 
 def set_experiment_storage(experiment: Any, storage: Any) -> None:

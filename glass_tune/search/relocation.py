@@ -12,6 +12,11 @@ their results into the new one.
 :func:`relocate_search_state` rewrites that record to the folder being restored, before
 ``Tuner.restore`` reads it; a record that already names the folder is left alone. Ray reads only
 the newest state file, so only that one is rewritten (the run's next snapshot writes a newer one).
+
+The trials Ray restores keep one stale piece too: the syncer that uploads their artifacts is the
+one they were pickled with, on the filesystem the experiment started on. :func:`refresh_syncer`
+(run by the checkpoint guard before a restored trial starts) replaces it when an experiment moved
+between kinds of storage (object storage and a folder).
 """
 
 from __future__ import annotations
@@ -27,8 +32,10 @@ from glass_tune.search.ray_internals import (
     SEARCH_STATE_PATTERN,
     moved_storage,
     set_experiment_storage,
+    set_fresh_syncer,
     storage_filesystem,
     storage_place,
+    syncer_filesystem,
 )
 from glass_tune.util.logs import get_logger
 
@@ -73,3 +80,13 @@ def relocate_search_state(run_dir: Location) -> str | None:
         path.write_bytes(cloudpickle.dumps(state))
         log.info(f"{run_dir}: started at {old}; its new trials are stored here")
     return old
+
+
+def refresh_syncer(trial: Any) -> bool:
+    """Make a restored trial upload its artifacts through the filesystem its storage names now
+    (Ray re-points a moved trial's storage but not its syncer); return whether it had to."""
+    storage = trial.storage
+    if syncer_filesystem(storage).equals(storage.storage_filesystem):
+        return False
+    set_fresh_syncer(storage)
+    return True
