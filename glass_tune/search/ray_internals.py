@@ -4,8 +4,8 @@ Three things need them: the checkpoint guard (Ray's per-trial checkpoint manager
 private fields), :class:`~glass_tune.search.optuna_searcher.GlassOptunaSearch`, which subclasses
 ``OptunaSearch`` and so works on its fields (``OPTUNA_SEARCH_FIELDS``), and the relocation of a
 moved experiment (:mod:`glass_tune.search.relocation`: the search generator's saved state and the
-storage context of a trial).  pyproject.toml pins Ray below
-2.61; ``tests/unit/search/test_internals.py`` fails when an upgrade renames any of these.
+storage context of a trial).  pyproject.toml pins Ray below 2.61; ``tests/unit/search/test_internals.py``
+(and ``test_relocation.py``, on Ray's own objects) fails when an upgrade renames any of these.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ to a local folder) and ``--resume`` them there. ``Tuner.restore`` re-points what
 not the search generator's state (``search_gen_state-*.json``): that keeps the ``ray.tune.Experiment``
 the run was first started with, storage included, and every trial the generator creates after the
 restore copies that storage. Those trials would write their checkpoints, ``run/metrics.json`` and
-TensorBoard events into the old location (and fail where it is gone), while Ray's driver writes
-their results into the new one.
+TensorBoard events into the old location (and could not save a checkpoint where it is gone: Ray
+checks for its marker file there first), while Ray's driver writes their results into the new one.
 
 :func:`relocate_search_state` rewrites that record to the folder being restored, before
 ``Tuner.restore`` reads it; a record that already names the folder is left alone. Ray reads only
