@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
-from glass_tune.util.atomic_io import atomic_write_text
+from glass_tune.util.atomic_io import atomic_write_bytes
 from glass_tune.util.errors import UserError, message_line
 
 
@@ -68,24 +68,30 @@ class Location:
     def is_dir(self) -> bool:
         return self._info().type == pafs.FileType.Directory
 
-    def read_text(self) -> str:
+    def read_bytes(self) -> bytes:
         try:
             with self.fs.open_input_stream(self.path) as fh:
-                return fh.readall().decode("utf-8")
+                return fh.readall()
         except (OSError, FileNotFoundError) as exc:
             raise UserError(f"{self.uri}: cannot read ({message_line(exc)})") from None
 
-    def write_text(self, text: str) -> None:
+    def read_text(self) -> str:
+        return self.read_bytes().decode("utf-8")
+
+    def write_bytes(self, data: bytes) -> None:
         """Whole-file write: atomic rename on a local/shared folder, one PUT on object storage."""
         try:
             if self.is_local:
-                atomic_write_text(self.local_path, text)
+                atomic_write_bytes(self.local_path, data)
                 return
             self.fs.create_dir(posixpath.dirname(self.path), recursive=True)
             with self.fs.open_output_stream(self.path) as fh:
-                fh.write(text.encode("utf-8"))
+                fh.write(data)
         except OSError as exc:
             raise UserError(f"{self.uri}: cannot write ({message_line(exc)})") from None
+
+    def write_text(self, text: str) -> None:
+        self.write_bytes(text.encode("utf-8"))
 
     def write_bytes_from(self, local: Path) -> None:
         """Upload a local file (e.g. the study journal) as one object."""

@@ -8,6 +8,8 @@ the latest, restores the trial from a folder that is gone. This callback forgets
 before Ray acts on them: once before the first trial (re)starts and before every registration.
 
 It reads and rewrites Ray's private checkpoint record through :mod:`glass_tune.search.ray_internals`.
+Being the callback every experiment's saved run carries, it also gives a restored trial of a moved
+experiment the syncer of its new storage (:func:`glass_tune.search.relocation.refresh_syncer`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from ray.tune import Callback
 
 from glass_tune.search.ray_internals import checkpoint_exists, latest_checkpoint, recorded_checkpoints, set_checkpoint_record
+from glass_tune.search.relocation import refresh_syncer
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
@@ -59,6 +62,7 @@ class VanishedCheckpointGuard(Callback):
         if not self._checked_restored:
             self._checked_restored = True
             for trial in trials:
+                refresh_syncer(trial)
                 self._forget(trial)
 
     def on_checkpoint(self, iteration: int, trials: list, trial: Any, checkpoint: Any, **info: Any) -> None:

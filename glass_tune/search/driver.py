@@ -277,8 +277,12 @@ def _run_config(options: TuneOptions, objective: Objective, *, name: str, storag
 
 
 def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: dict[str, Any] | None):
+    """Ray's run in ``category_dir`` (a category or its confirm/ folder), continued where it now is."""
     from ray import tune
 
+    from glass_tune.search.relocation import relocate_search_state
+
+    relocate_search_state(category_dir)  # an experiment moved since it started keeps its new trials here
     return tune.Tuner.restore(
         category_dir.uri,
         trainable=_trainable(options),
@@ -455,11 +459,18 @@ def load_search_record(
 ) -> tuple[GlassConfig, SearchSpace, TuneOptions, list[str]]:
     """What an interrupted search was asked to do.
 
-    Storage and address come from this call; resources stay as recorded unless named in ``explicit``
-    (flags the user gave on the command line), so a GPU search resumes on GPUs.
+    Storage and address come from this call (an experiment moved to another storage resumes where
+    it now is); resources stay as recorded unless named in ``explicit`` (flags the user gave on the
+    command line), so a GPU search resumes on GPUs. The name must be the recorded one: the studies
+    and Ray's saved searchers carry it.
     """
     record = read_search_record(experiment=options.experiment)
     saved = record["options"]
+    if saved.get("name", options.name) != options.name:
+        raise UserError(
+            f"{options.experiment}: the experiment was started as '{saved['name']}' and its studies carry that name; "
+            f"rename the folder back to {saved['name']} and resume it with --name {saved['name']}"
+        )
     known = {f.name for f in fields(TuneOptions)}
     merged = {k: v for k, v in saved.items() if k in known}
     merged.setdefault("confirm_export", LEGACY_EXPORT_RULE)  # recorded before the rule was a choice

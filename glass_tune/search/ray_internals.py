@@ -1,16 +1,27 @@
 """Every private Ray attribute glass-tune touches, in one place (checked on Ray 2.51 - 2.60).
 
-Two things need them: the checkpoint guard (Ray's per-trial checkpoint manager keeps its record in
-private fields) and :class:`~glass_tune.search.optuna_searcher.GlassOptunaSearch`, which subclasses
-``OptunaSearch`` and so works on its fields (``OPTUNA_SEARCH_FIELDS``).  pyproject.toml pins Ray below
-2.61; ``tests/unit/search/test_internals.py`` fails when an upgrade renames any of these.
+Three things need them: the checkpoint guard (Ray's per-trial checkpoint manager keeps its record in
+private fields), :class:`~glass_tune.search.optuna_searcher.GlassOptunaSearch`, which subclasses
+``OptunaSearch`` and so works on its fields (``OPTUNA_SEARCH_FIELDS``), and the relocation of a
+moved experiment (:mod:`glass_tune.search.relocation`: the search generator's saved state and the
+storage context of a trial).  pyproject.toml pins Ray below 2.61; ``tests/unit/search/test_internals.py``
+(and ``test_relocation.py``, on Ray's own objects) fails when an upgrade renames any of these.
 """
 
 from __future__ import annotations
 
+import copy
+from pathlib import PurePosixPath
 from typing import Any
 
-from ray.train._internal.storage import _exists_at_fs_path  # Ray 2.51 - 2.60
+from ray.train._internal.storage import _exists_at_fs_path, _FilesystemSyncer, get_fs_and_path  # Ray 2.51 - 2.60
+from ray.tune.search import SearchGenerator
+
+# The search generator's saved state (SearchGenerator.save_to_dir / get_state): a cloudpickled dict
+# whose "experiment" is the ray.tune.Experiment the run started with; its ``storage`` (also
+# ``spec["storage"]``) is what every trial the generator creates copies.
+SEARCH_STATE_PATTERN = SearchGenerator.CKPT_FILE_TMPL.format("*")
+SEARCH_STATE_EXPERIMENT_KEY = "experiment"
 
 # OptunaSearch's private members that GlassOptunaSearch reads, sets or overrides (Ray 2.51 - 2.60).
 OPTUNA_SEARCH_FIELDS = (
@@ -45,3 +56,51 @@ def set_checkpoint_record(manager: Any, *, recorded: list[Any], latest: Any | No
     """Replace the manager's record (both fields), e.g. without checkpoints that vanished."""
     manager._checkpoint_results = recorded
     manager._latest_checkpoint_result = latest
+
+
+def storage_place(storage: Any) -> tuple[Any, str, str]:
+    """Where a ``StorageContext`` puts an experiment: (filesystem, storage fs path, experiment folder name)."""
+    return storage.storage_filesystem, storage.storage_fs_path, storage.experiment_dir_name
+
+
+def storage_filesystem(storage_path: str) -> tuple[Any, str]:
+    """The filesystem and fs path Ray makes of a ``RunConfig.storage_path`` (what ``Tuner.restore`` uses)."""
+    fs, fs_path = get_fs_and_path(storage_path, None)
+    return fs, PurePosixPath(fs_path).as_posix()
+
+
+def moved_storage(storage: Any, *, storage_path: str, experiment_dir_name: str) -> Any:
+    """A copy of a ``StorageContext`` placed at ``storage_path``/``experiment_dir_name``.
+
+    The same attributes Ray's ``TuneController._restore_trials`` sets on a restored trial's storage,
+    plus a syncer on the new filesystem (Ray keeps the old one, which uploads a trial's artifacts
+    through the filesystem the experiment was started on). The session timestamp stays: it names
+    the driver's staging folder, which Ray keeps for a restored run.
+    """
+    fs, fs_path = storage_filesystem(storage_path)
+    moved = copy.copy(storage)
+    moved.storage_filesystem = fs
+    moved.storage_fs_path = fs_path
+    moved.experiment_dir_name = experiment_dir_name
+    set_fresh_syncer(moved)
+    return moved
+
+
+def set_fresh_syncer(storage: Any) -> None:
+    """Give a ``StorageContext`` a syncer (``_FilesystemSyncer``) on its own filesystem."""
+    storage.syncer = _FilesystemSyncer(
+        storage_filesystem=storage.storage_filesystem,
+        sync_period=storage.sync_config.sync_period,
+        sync_timeout=storage.sync_config.sync_timeout,
+    )
+
+
+def set_experiment_storage(experiment: Any, storage: Any) -> None:
+    """Give a ``ray.tune.Experiment`` another storage (the attribute and its spec entry, which trials copy)."""
+    experiment.storage = storage
+    experiment.spec["storage"] = storage
+
+
+def syncer_filesystem(storage: Any) -> Any:
+    """The filesystem a ``StorageContext``'s syncer uploads trial artifacts through."""
+    return storage.syncer.storage_filesystem

@@ -2,8 +2,9 @@
 
 ``tests/fixtures/legacy_experiment`` is a search by commit 9e33918, killed after its first trial
 (``tests/fixtures/make_legacy_experiment.py`` says how it was made): Ray pickled that code's
-searcher, space, callbacks and checkpoint guard under the old module names. With today's code the
-experiment resumes to the end, exports, reports, and the old trial's numbers are reproduced.
+searcher, space, callbacks and checkpoint guard under the old module names, and the absolute path it
+was written at. With today's code a copy of it elsewhere resumes to the end there, exports, reports,
+and the old trial's numbers are reproduced.
 """
 
 from __future__ import annotations
@@ -34,10 +35,8 @@ OLD_TRIAL = next(t for t in (FIXTURE / "weave").glob("trial_*") if (t / "run" / 
 
 @pytest.fixture(scope="module")
 def legacy_paths() -> Iterator[None]:
-    """The data and the experiment at the absolute paths the old search recorded, one test run at a time.
-
-    Ray's pickled state keeps the storage path: a resumed experiment writes new trials there.
-    """
+    """The data at the absolute path the old search recorded (its trial configs name it), one test run
+    at a time; the experiment's own recorded location is kept free to show that nothing needs it."""
     DATA.parent.mkdir(parents=True, exist_ok=True)
     with (DATA.parent / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -52,23 +51,27 @@ def legacy_paths() -> Iterator[None]:
 def test_old_experiment_resumes_exports_and_reports(legacy_paths, tmp_path, capsys):
     import ray
 
-    experiment = STORAGE / NAME
+    storage = tmp_path / "moved"  # not where the old search ran (STORAGE)
+    experiment = storage / NAME
     shutil.rmtree(STORAGE, ignore_errors=True)
     shutil.copytree(FIXTURE, experiment)
     assert main(["status", str(experiment)]) == 0  # read before anything is rewritten
     assert "weave" in capsys.readouterr().out
 
     try:
-        assert main(["tune", "--resume", "--name", NAME, "--storage", str(STORAGE)]) == 0
+        assert main(["tune", "--resume", "--name", NAME, "--storage", str(storage)]) == 0
     finally:
         ray.shutdown()
     trials = trial_dirs(experiment / "weave")
     assert len(trials) == 3 and all((t / "run" / "metrics.json").is_file() for t in trials)
+    assert all(list(t.glob("checkpoint_*/checkpoint.pt")) for t in trials)  # written by the trials themselves
     assert (experiment / "weave" / "best_config.yaml").is_file()
+    assert not STORAGE.exists()  # the recorded location was neither needed nor written
 
     assert main(["export", str(experiment), "--out", str(tmp_path / "best.yaml")]) == 0
     provenance = yaml.safe_load((tmp_path / "best.yaml").read_text())["provenance"]
     assert provenance["checkpoint"] and f"trial_{provenance['trial_id']}" in provenance["checkpoint"]
+    assert provenance["checkpoint"].startswith(str(experiment))
     assert main(["export", str(experiment), "--format", "onnx", "--out", str(tmp_path / "best.onnx")]) == 0
     assert main(["report", str(experiment), "--out", str(tmp_path / "report")]) == 0
     assert (tmp_path / "report" / "report.html").stat().st_size > 10_000

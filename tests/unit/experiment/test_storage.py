@@ -15,6 +15,8 @@ def test_local_location_reads_writes_and_lists(tmp_path):
     assert [d.name for d in loc.subdirs()] == ["a"] and loc.parent.uri == str(tmp_path)
     with pytest.raises(UserError, match="cannot read"):
         (loc / "missing.txt").read_text()
+    (loc / "b" / "x.bin").write_bytes(b"\x80\x00")
+    assert (loc / "b" / "x.bin").read_bytes() == b"\x80\x00"
 
 
 def test_unwritable_storage_is_one_line():

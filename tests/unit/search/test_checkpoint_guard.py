@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
+from pyarrow.fs import LocalFileSystem
 from ray.train import Checkpoint, CheckpointConfig
 from ray.train._internal.checkpoint_manager import _CheckpointManager
 from ray.train._internal.session import _TrainingResult
@@ -32,7 +33,9 @@ def _crashed_trial(trial_dir: Path, *, vanished: list[int]) -> SimpleNamespace:
         manager.register_checkpoint(_result(trial_dir, index, score=0.5 + index / 10))
     for index in vanished:
         shutil.rmtree(trial_dir / f"checkpoint_{index:06d}")
-    return SimpleNamespace(trial_id="t0", run_metadata=SimpleNamespace(checkpoint_manager=manager))
+    local = LocalFileSystem()  # a trial of an experiment that did not move: its syncer is left alone
+    storage = SimpleNamespace(storage_filesystem=local, syncer=SimpleNamespace(storage_filesystem=local))
+    return SimpleNamespace(trial_id="t0", run_metadata=SimpleNamespace(checkpoint_manager=manager), storage=storage)
 
 
 def test_next_registration_after_crash_deletes_cleanly(tmp_path, caplog):

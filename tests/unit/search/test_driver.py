@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+import shutil
 
+import pytest
 import yaml
 
 from glass_tune.config.schema import GlassConfig
 from glass_tune.experiment.results import record_time
 from glass_tune.search.driver import TuneOptions, load_search_record, save_search_record
 from glass_tune.search.space import load_search_space
+from glass_tune.util.errors import UserError
 
 
 def test_resume_keeps_recorded_resources_unless_given(tmp_path):
@@ -33,3 +36,19 @@ def test_printed_resume_command_is_complete():
     assert options.resume_command() == (
         "glass-tune tune --resume --name n --storage s3://b/p --address 10.0.0.1:6379 --optuna-storage postgresql://db/x"
     )
+
+
+def test_a_moved_experiment_resumes_at_its_new_storage(tmp_path):
+    space = load_search_space("default")
+    save_search_record(GlassConfig(), space, TuneOptions(name="r", storage=str(tmp_path / "old")), ["weave"])
+    shutil.move(tmp_path / "old", tmp_path / "new")
+    _, _, options, _ = load_search_record(TuneOptions(name="r", storage=str(tmp_path / "new")))
+    assert options.experiment.path == str(tmp_path / "new" / "r") and options.storage == str(tmp_path / "new")
+
+
+def test_a_renamed_experiment_is_refused_instead_of_started_over_elsewhere(tmp_path):
+    space = load_search_space("default")
+    save_search_record(GlassConfig(), space, TuneOptions(name="r", storage=str(tmp_path)), ["weave"])
+    shutil.move(tmp_path / "r", tmp_path / "r2")
+    with pytest.raises(UserError, match=r"started as 'r' .* rename the folder back to r and resume it with --name r$"):
+        load_search_record(TuneOptions(name="r2", storage=str(tmp_path)))
