@@ -347,7 +347,25 @@ def summarize(units: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict[s
                     bool(u["exported_default"].get(name)) for u in units if name in u["evaluation"]
                 )
         out[f"test_{key}"] = rows
+    out["head_to_head"] = head_to_head(units, methods)
     out["verdicts"] = verdict_accuracy(units)
+    return out
+
+
+def head_to_head(units: Sequence[dict[str, Any]], methods: Sequence[str]) -> dict[str, Any]:
+    """Every pair of methods compared directly: per figure, the paired difference over the units
+    that ran both (which method to use, not only whether each beats the default)."""
+    out: dict[str, Any] = {}
+    for i, a in enumerate(methods):
+        for b in methods[i + 1 :]:
+            both = [u for u in units if a in u["evaluation"] and b in u["evaluation"]]
+            if both:
+                out[f"{a} - {b}"] = {
+                    key: Interval.of(
+                        [_unit_mean(u["evaluation"][a], key) - _unit_mean(u["evaluation"][b], key) for u in both]
+                    ).__dict__
+                    for key in TEST_KEYS
+                }
     return out
 
 
@@ -408,6 +426,10 @@ def markdown_table(summary: dict[str, Any]) -> list[str]:
             cells.append(_interval_text(row["held_out"]))
             cells.append(_interval_text(row["vs_default"], signed=True) if "vs_default" in row else "")
         lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Head to head (paired over the units that ran both):"]
+    for pair, figures in summary.get("head_to_head", {}).items():
+        texts = ", ".join(f"{k} {_interval_text(figures[k], signed=True)}" for k in keys if k in figures)
+        lines.append(f"- {pair} ({figures[keys[0]]['n']} units): {texts}")
     v = summary["verdicts"]
     lines += ["", f"Confirmation verdicts right on fresh data: {v['right']} of {v['of']}"]
     lines += [f"- {u['unit']}: {u['claim']}, fresh-data difference {u['fresh_difference']}" for u in v["units"]]
