@@ -2,9 +2,10 @@
 
 The tuner, the progress lines, ``export``, ``status`` and the HTML report all read results through
 this module, so the metric name, the stopped-early rule, the one-line error and the best-trial
-choice exist once.  Everything is read through Ray's :class:`~ray.tune.ExperimentAnalysis` over the
-experiment's ``pyarrow`` filesystem, so a local folder, a shared mount and ``s3://`` read alike,
-and nothing depends on a trial folder on some node (held-out figures travel in the last report).
+choice exist once.  Trials are read from glass-tune's plain trial index (:mod:`glass_tune.experiment.trial_index`,
+never Ray's pickled state) over the experiment's ``pyarrow`` filesystem, so a local folder, a shared
+mount and ``s3://`` read alike, and nothing depends on a trial folder on some node (held-out figures
+travel in the last report).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from glass_tune.config.yaml_values import parse_yaml
 from glass_tune.experiment.intervals import finalists_table
-from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
+from glass_tune.experiment.legacy_trials import STATE_PREFIX
+from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, read_history, read_trial_index
 from glass_tune.search.protocol import (
     CHECKPOINT_FILE,
     DECISION_KEYS,
@@ -30,10 +32,8 @@ from glass_tune.search.protocol import (
     HELD_OUT_KEYS,
     best_of,
     held_out_of,
-    searched_values,
 )
 from glass_tune.util.errors import UserError
-from glass_tune.util.logs import quieted
 from glass_tune.util.numbers import value_text
 
 if TYPE_CHECKING:
@@ -54,43 +54,6 @@ class Objective:
     def better(self, a: float, b: float) -> bool:
         """Whether ``a`` beats ``b``."""
         return a > b if self.mode == "max" else a < b
-
-
-@dataclass
-class TrialRecord:
-    """One Ray trial as readers need it (status, report, config, error), independent of any node."""
-
-    trial_id: str
-    status: str  # Ray's (RayStatus)
-    config: dict[str, Any]
-    last_result: dict[str, Any]
-    error: str | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)
-    checkpoint: str | None = None  # fs path of the best checkpoint folder
-    folder: str | None = None  # the trial's folder name in the category
-
-    @property
-    def stopped_early(self) -> bool:
-        return self.outcome == Outcome.STOPPED
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The searched values of this trial."""
-        return searched_values(self.config)
-
-    @property
-    def held_out(self) -> dict[str, float] | None:
-        return held_out_figures(last_result=self.last_result)
-
-    @property
-    def outcome(self) -> Outcome:
-        return trial_outcome(self.status, last_result=self.last_result, config=self.config)
-
-    @property
-    def duration_s(self) -> float | None:
-        """Ray's wall time of the trial so far (``time_total_s`` of the last report)."""
-        value = self.last_result.get("time_total_s")
-        return None if value is None else float(value)
 
 
 @dataclass
@@ -155,11 +118,12 @@ def record_objective(record: Mapping[str, Any]) -> Objective:
 
 
 def is_category_dir(*, location: Location) -> bool:
-    """Whether a folder holds a Ray experiment (one category's search)."""
+    """Whether a folder holds one category's search (its trial index, or Ray's state of an older one)."""
     import pyarrow.fs as pafs
 
     infos = location.fs.get_file_info(pafs.FileSelector(location.path, recursive=False, allow_not_found=True))
-    return any(posixpath.basename(i.path).startswith("experiment_state") for i in infos)
+    names = {posixpath.basename(i.path) for i in infos}
+    return TRIALS_FILE in names or any(n.startswith(STATE_PREFIX) for n in names)
 
 
 def category_dirs(*, experiment: Location) -> list[Location]:
@@ -170,13 +134,6 @@ def category_dirs(*, experiment: Location) -> list[Location]:
 def held_out_figures(*, last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The held-out test figures of the selected epoch, from the final report (None if it never came)."""
     return held_out_of(last_result)
-
-
-def error_message(error: BaseException | None) -> str:
-    """The trial's own exception in one line, not Ray's wrapper or traceback around it."""
-    cause = getattr(error, "cause", None) or error
-    lines = [line for line in str(cause).strip().splitlines() if line.strip()]
-    return f"{type(cause).__name__}: {lines[-1] if lines else ''}"
 
 
 def best_trial(trials: Iterable[TrialRecord], *, objective: Objective) -> TrialRecord | None:
@@ -211,47 +168,21 @@ def summarize(trials: Sequence[TrialRecord], *, category: str, objective: Object
     )
 
 
-def load_trials(*, category_dir: Location, objective: Objective, with_history: bool = False) -> list[TrialRecord]:
-    """Every Ray trial of one category's experiment (during or after the search).
+def load_trials(*, category_dir: Location, with_history: bool = False) -> list[TrialRecord]:
+    """Every trial of one category's search (during or after it), from glass-tune's plain records.
 
+    The trial index the driver writes; for a search from before the index, the plain parts of Ray's
+    state (:mod:`glass_tune.experiment.legacy_trials`). Ray's pickled state is never loaded here.
     ``with_history`` adds each trial's reported rows (epoch, metrics) for plots.
     """
-    from ray.tune import ExperimentAnalysis
+    from glass_tune.experiment.legacy_trials import read_legacy_trials
 
-    try:
-        with quieted("ray.tune.analysis.experiment_analysis"):  # pending trials have no results yet
-            analysis = ExperimentAnalysis(category_dir.path, storage_filesystem=category_dir.fs)
-    except Exception as exc:  # Ray raises ValueError/FileNotFoundError/TuneError for non-experiments
-        raise UserError(f"{category_dir}: not a Ray Tune experiment folder ({type(exc).__name__})") from None
-    records = []
-    for trial in analysis.trials:
-        error = None
-        if trial.status == RayStatus.ERROR:
-            error = _trial_error(trial)
-        checkpoint = None
-        if trial.status != RayStatus.ERROR and trial.checkpoint is not None:  # a running trial may have none yet
-            try:
-                best = analysis.get_best_checkpoint(trial, metric=objective.metric, mode=objective.mode)
-            except Exception:  # no checkpoint with that metric yet
-                best = None
-            checkpoint = best.path if best is not None else None
-        history = []
-        if with_history:
-            frame = analysis.trial_dataframes.get(trial.trial_id)
-            if frame is not None and not frame.empty:
-                history = json.loads(frame.to_json(orient="records"))
-        records.append(
-            TrialRecord(
-                trial_id=trial.trial_id,
-                status=trial.status,
-                config=dict(trial.config),
-                last_result=dict(trial.last_result or {}),
-                error=error,
-                history=history,
-                checkpoint=checkpoint,
-                folder=trial.storage.trial_dir_name,
-            )
-        )
+    records = read_trial_index(category_dir)
+    if records is None:
+        records = read_legacy_trials(category_dir)
+    if with_history:
+        for record in records:
+            record.history = read_history(category_dir, record.folder)
     return records
 
 
@@ -267,31 +198,10 @@ def trial_held_out(*, trial: TrialRecord, category_dir: Location) -> dict[str, f
 
 def checkpoint_file(*, trial: TrialRecord, category_dir: Location) -> Location | None:
     """The trial's best checkpoint file on the experiment's filesystem (None when it kept none)."""
-    from glass_tune.experiment.storage import Location
 
     if trial.checkpoint is None:
         return None
-    folder = trial.checkpoint.rstrip("/")
-    if category_dir.is_local:
-        uri = folder
-    else:
-        uri = f"{category_dir.uri.split('://', 1)[0]}://{folder.lstrip('/')}"
-    return Location(category_dir.fs, folder, uri) / CHECKPOINT_FILE
-
-
-def _trial_error(trial: Any) -> str:
-    """One line for an errored trial, from the pickled exception Ray stored with the experiment."""
-    try:
-        exc = trial.get_pickled_error()
-    except Exception:
-        exc = None
-    if exc is not None:
-        return error_message(exc)
-    try:
-        text = trial.get_error()
-    except Exception:
-        text = None
-    return error_message(text) if text is not None else "unknown error (see the trial's error.txt)"
+    return category_dir / trial.checkpoint / CHECKPOINT_FILE
 
 
 # --- the summary table ---------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def category_status(*, category_dir: Location, objective: Objective, samples: in
 
 def _trial_counts(*, category_dir: Location, objective: Objective, samples: int) -> CategoryStatus:
     out = CategoryStatus(category=category_dir.name, state="running", samples=samples)
-    trials = load_trials(category_dir=category_dir, objective=objective)
+    trials = load_trials(category_dir=category_dir)
     for t in trials:
         outcome = t.outcome
         out.running += outcome == Outcome.RUNNING

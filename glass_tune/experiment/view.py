@@ -69,7 +69,7 @@ class CategoryView:
         return self.location.name
 
     def trials(self, *, with_history: bool = False) -> list[TrialRecord]:
-        return load_trials(category_dir=self.location, objective=self.objective, with_history=with_history)
+        return load_trials(category_dir=self.location, with_history=with_history)
 
     def exported_trial(self, *, trials: list[TrialRecord] | None = None) -> ExportedTrial:
         """What the export holds: after a confirmation stage the exported finalist's confirmation run
@@ -140,7 +140,7 @@ class ExperimentView:
         if len(candidates) == 1:
             return CategoryView(candidates[0], self.objective)
         if not candidates:
-            raise UserError(f"{self.location}: not a glass-tune experiment (no Ray experiment state found)")
+            raise UserError(f"{self.location}: not a glass-tune experiment (no category search found)")
         raise UserError(f"{self.location}: holds several categories ({', '.join(names)}); pass --category")
 
     def trials(self, category_dir: Location) -> list[TrialRecord]:

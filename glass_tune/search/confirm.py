@@ -132,7 +132,7 @@ def run_confirmation(
     names = ", ".join(f.name for f in finalists)
     log.info(f"[{category}] confirmation: {len(finalists)} finalists ({names}) x seeds {list(seeds)}")
     fit(lambda: start(configs))
-    trials = load_trials(category_dir=folder, objective=objective)
+    trials = load_trials(category_dir=folder)
     ended = [t for t in trials if t.outcome.finished]
     if len(trials) < len(configs) or len(ended) < len(trials):
         raise SearchInterrupted(

@@ -261,6 +261,11 @@ def _run_config(options: TuneOptions, objective: Objective, *, name: str, storag
     from glass_tune.search.checkpoint_guard import VanishedCheckpointGuard
     from glass_tune.search.progress import ProgressCallback
 
+    callbacks = [
+        VanishedCheckpointGuard(),
+        ProgressCallback(category=label, samples=trials, objective=objective),
+        trial_events(storage / name, objective),
+    ]
     return tune.RunConfig(
         name=name,
         storage_path=storage.uri,
@@ -271,25 +276,41 @@ def _run_config(options: TuneOptions, objective: Objective, *, name: str, storag
         checkpoint_config=tune.CheckpointConfig(
             num_to_keep=2, checkpoint_score_attribute=objective.metric, checkpoint_score_order=objective.mode
         ),
-        callbacks=[VanishedCheckpointGuard(), ProgressCallback(category=label, samples=trials, objective=objective)],
+        callbacks=callbacks,
         verbose=0,
     )
 
 
-def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: dict[str, Any] | None):
-    """Ray's run in ``category_dir`` (a category or its confirm/ folder), continued where it now is."""
+def trial_events(folder: Location, objective: Objective):
+    """The driver's trial event stream of one Ray run (a category or its confirm/ folder) and its sinks."""
+    from glass_tune.search.trial_events import TrialEvents, TrialIndexSink
+
+    return TrialEvents(metric=objective.metric, mode=objective.mode, sinks=[TrialIndexSink(folder.uri)])
+
+
+def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: dict[str, Any] | None, objective: Objective):
+    """Ray's run in ``category_dir`` (a category or its confirm/ folder), continued where it now is.
+
+    Its event stream is made anew, not taken from Ray's pickled callbacks: those name the folder the
+    experiment was started in (it may have moved since), and a run started before the trial index has none.
+    """
     from ray import tune
 
+    from glass_tune.search.ray_internals import tuner_callbacks
     from glass_tune.search.relocation import relocate_search_state
+    from glass_tune.search.trial_events import TrialEvents
 
     relocate_search_state(category_dir)  # an experiment moved since it started keeps its new trials here
-    return tune.Tuner.restore(
+    tuner = tune.Tuner.restore(
         category_dir.uri,
         trainable=_trainable(options),
         param_space=param_space,
         resume_unfinished=True,
         resume_errored=False,
     )
+    callbacks = tuner_callbacks(tuner)
+    callbacks[:] = [c for c in callbacks if not isinstance(c, TrialEvents)] + [trial_events(category_dir, objective)]
+    return tuner
 
 
 # What Ray's first snapshot writes next to tuner.pkl.  Before all of it is there, Tuner.restore cannot
@@ -326,10 +347,10 @@ def _start_or_restore(base: GlassConfig, space: SearchSpace, options: TuneOption
     if resume and ray_state_restorable(category_dir):
         log.info(f"[{category}] resuming the interrupted search")
         if (category_dir / TRIAL_BASE_FILE).is_file():
-            return _restored_tuner(options, category_dir, read_trial_base(category_dir))
+            return _restored_tuner(options, category_dir, read_trial_base(category_dir), objective_of(space))
         # started before search_base.json existed: the record gives it; Ray keeps its own param space
         write_trial_base(category_dir, _category_inputs(base, space, options, category)[2])
-        return _restored_tuner(options, category_dir, None)
+        return _restored_tuner(options, category_dir, None, objective_of(space))
     if resume and category_dir.exists():
         log.info(f"[{category}] the driver stopped before Ray's first snapshot: starting the category over")
         category_dir.remove_tree()  # Ray cannot restore any of it; stale trial folders would confuse status
@@ -356,7 +377,7 @@ def search_category(
         log.info(f"[{category}] search finished; resuming its confirmation")
     else:
         fit_in_turn(lambda: _start_or_restore(base, space, options, category=category, resume=resume), category)
-    trials = load_trials(category_dir=category_dir, objective=objective)
+    trials = load_trials(category_dir=category_dir)
     counts = reconcile(
         storage=storage, study_name=study_name(options.name, category), trials=trials, objective=objective, epochs=base.epochs
     )
@@ -416,7 +437,7 @@ def _confirm(
         younger than its first snapshot) with the shared values as its recorded trial base."""
         if ray_state_restorable(folder):
             log.info(f"[{category}] resuming the confirmation ({len(configs)} trials)")
-            return _restored_tuner(options, folder, read_trial_base(folder))
+            return _restored_tuner(options, folder, read_trial_base(folder), objective)
         if folder.exists():
             folder.remove_tree()
         common, suggestions = split_common(configs)

@@ -7,11 +7,11 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import cloudpickle
 from ray.tune import Callback
 
 from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
-from glass_tune.experiment.results import Objective, error_message
+from glass_tune.experiment.results import Objective
+from glass_tune.search.trial_events import live_error_line
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
@@ -94,18 +94,9 @@ class ProgressCallback(Callback):
         self._say(f"{trial.trial_id} {how} | {self._status(trials, trial, RayStatus.TERMINATED)}")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._say(f"{trial.trial_id} ERRORED: {_first_line(trial)} | {self._status(trials, trial, RayStatus.ERROR)}")
+        self._say(f"{trial.trial_id} ERRORED: {live_error_line(trial)} | {self._status(trials, trial, RayStatus.ERROR)}")
 
 
 def _outcome(trial: Any, status: str) -> Outcome:
     """A live Ray trial's outcome had it ``status``."""
     return trial_outcome(status, last_result=trial.last_result, config=trial.config)
-
-
-def _first_line(trial: Any) -> str:
-    """The error's own message in one line, from the exception Ray pickled on the driver just before."""
-    try:
-        with open(trial.pickled_error_file, "rb") as fh:
-            return error_message(cloudpickle.load(fh))
-    except (OSError, TypeError, ValueError):  # no pickled error (e.g. the actor died): Ray's text
-        return "see the trial's error.txt"

@@ -1,6 +1,7 @@
 """Every private Ray attribute glass-tune touches, in one place (checked on Ray 2.51 - 2.60).
 
-Three things need them: the checkpoint guard (Ray's per-trial checkpoint manager keeps its record in
+Four things need them: the trial events (a trial's best checkpoint, and the callback list of a
+restored Tuner, :mod:`glass_tune.search.trial_events`), the checkpoint guard (Ray's per-trial checkpoint manager keeps its record in
 private fields), :class:`~glass_tune.search.optuna_searcher.GlassOptunaSearch`, which subclasses
 ``OptunaSearch`` and so works on its fields (``OPTUNA_SEARCH_FIELDS``), and the relocation of a
 moved experiment (:mod:`glass_tune.search.relocation`: the search generator's saved state and the
@@ -104,3 +105,25 @@ def set_experiment_storage(experiment: Any, storage: Any) -> None:
 def syncer_filesystem(storage: Any) -> Any:
     """The filesystem a ``StorageContext``'s syncer uploads trial artifacts through."""
     return storage.syncer.storage_filesystem
+
+
+def best_checkpoint_result(trial: Any, *, metric: str, mode: str) -> Any | None:
+    """The kept checkpoint with the best finite ``metric`` (what ``ExperimentAnalysis.get_best_checkpoint``
+    picks), from the trial's ``_CheckpointManager.best_checkpoint_results``; None when it kept none."""
+    import math
+
+    scored = []
+    for result in trial.run_metadata.checkpoint_manager.best_checkpoint_results:
+        value = result.metrics.get(metric)
+        if isinstance(value, (int, float)) and not math.isnan(value):
+            scored.append((value if mode == "max" else -value, result))
+    return max(scored, key=lambda pair: pair[0])[1] if scored else None
+
+
+def tuner_callbacks(tuner: Any) -> list[Any]:
+    """The callback list a Tuner hands its run (``_local_tuner``'s run config): a restored Tuner takes
+    its callbacks from the pickled run, which may predate one that glass-tune now adds."""
+    run_config = tuner._local_tuner.get_run_config()
+    if run_config.callbacks is None:
+        run_config.callbacks = []
+    return run_config.callbacks

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import resolve
 from tests.helpers.processes import ONE_TRIAL_AT_A_TIME, cli_argv, reported_epochs, run_until, tune_cmd
 
@@ -45,7 +45,7 @@ def test_driver_killed_during_confirmation_resumes_and_finishes_it(inputs, tmp_p
     assert "search finished; resuming its confirmation" in out and "Traceback" not in out
 
     assert json.loads((exp / "weave" / "finalists.json").read_text()) == recorded  # the same race
-    trials = load_trials(category_dir=resolve(str(confirm)), objective=Objective())
+    trials = load_trials(category_dir=resolve(str(confirm)))
     names = [f["name"] for f in recorded["finalists"]]
     assert sorted((t.config["finalist"], t.config["seed"]) for t in trials) == sorted(
         (n, s) for n in names for s in recorded["seeds"]
@@ -53,7 +53,7 @@ def test_driver_killed_during_confirmation_resumes_and_finishes_it(inputs, tmp_p
     for t in trials:  # every confirmation run trained each epoch once (the killed one from its checkpoint)
         history = json.loads((confirm / t.folder / "run" / "metrics.json").read_text())["history"]
         assert t.status == "TERMINATED" and [h["epoch"] for h in history] == list(range(1, epochs + 1))
-    search = load_trials(category_dir=resolve(str(exp / "weave")), objective=Objective())
+    search = load_trials(category_dir=resolve(str(exp / "weave")))
     assert len(search) == 2  # the search was not run again
 
     record = json.loads((exp / "weave" / "confirmation.json").read_text())

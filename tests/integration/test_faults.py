@@ -27,7 +27,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import resolve
 from tests.helpers import TINY, wait_until
 from tests.helpers.processes import (
@@ -56,7 +56,7 @@ def _finished_in_study(experiment: Path) -> int:
 
 
 def _check_invariants(experiment: Path, *, samples: int, epochs: int) -> None:
-    trials = load_trials(category_dir=resolve(str(experiment / "weave")), objective=Objective())
+    trials = load_trials(category_dir=resolve(str(experiment / "weave")))
     assert len(trials) == samples and {t.status for t in trials} == {"TERMINATED"}, [(t.trial_id, t.status) for t in trials]
     for t in trials:  # each trial trained every epoch exactly once (resumed from its checkpoint)
         history = json.loads((experiment / "weave" / t.folder / "run" / "metrics.json").read_text())["history"]

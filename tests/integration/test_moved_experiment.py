@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import resolve
 from tests.helpers import wait_until
 from tests.helpers.processes import ONE_TRIAL_AT_A_TIME, cli_argv, kill_session, reported_epochs, tune_cmd
@@ -70,7 +70,7 @@ def _trial_folders(run_dir: Path) -> set[str]:
 
 
 def _check_trials_stored_in(run_dir: Path, *, count: int) -> None:
-    trials = load_trials(category_dir=resolve(str(run_dir)), objective=Objective())
+    trials = load_trials(category_dir=resolve(str(run_dir)))
     assert len(trials) == count and {t.status for t in trials} == {"TERMINATED"}, [(t.trial_id, t.status) for t in trials]
     assert _trial_folders(run_dir) == {t.folder for t in trials}
     for t in trials:  # the trial's own outputs (written by its worker), not only Ray's driver-side records

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from pyarrow.fs import FileSelector
 
-from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import resolve
 from tests.helpers import STEP_SPACE, wait_until, write_tiny_config
 from tests.helpers.processes import NO_CONFIRM, ONE_TRIAL_AT_A_TIME, cli_argv, free_port, kill_session, run_until
@@ -122,7 +122,7 @@ def test_interrupted_search_resumes_from_the_bucket(s3_search):
     assert s3_search["killed"], s3_search["first_log"][-3000:]
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "resuming the interrupted search" in resumed.stdout and "Traceback" not in resumed.stderr
-    trials = load_trials(category_dir=resolve(f"{URI}/s3run/weave"), objective=Objective())
+    trials = load_trials(category_dir=resolve(f"{URI}/s3run/weave"))
     assert len(trials) == 2 and {t.status for t in trials} == {"TERMINATED"}
     study = optuna.load_study(study_name="s3run/weave", storage=study_storage(f"{URI}/s3run"))
     owned = {s.system_attrs.get("ray_trial_id"): s.state for s in study.trials}
@@ -191,7 +191,7 @@ def test_report_predict_onnx_and_dashboard_read_the_uri(s3_search, synthetic_roo
     assert main(["report", experiment, "--out", str(tmp_path / "report")]) == 0
     page = ReportPage()
     page.feed((tmp_path / "report" / "report.html").read_text())
-    trials = load_trials(category_dir=resolve(f"{experiment}/weave"), objective=Objective())
+    trials = load_trials(category_dir=resolve(f"{experiment}/weave"))
     for t in trials:
         assert page.cells[("trials:weave", t.trial_id, "best_score")] == f"{t.last_result['best_score']:.4f}"
         assert page.cells[("trials:weave", t.trial_id, "test_image_auroc")] == f"{t.held_out['image_auroc']:.4f}"

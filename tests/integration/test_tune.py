@@ -18,7 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from glass_tune.cli.main import main
 from glass_tune.config.schema import load_config
-from glass_tune.experiment.results import Objective, load_trials
+from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import resolve
 from glass_tune.training.loop import fit
 from glass_tune.training.repeats import SEED_STRIDE
@@ -94,7 +94,7 @@ def test_search_ends_with_the_finalists_raced_on_fresh_seeds(experiment):
     cat = experiment / "weave"
     record = json.loads((cat / "confirmation.json").read_text())
     assert record["seeds"] == [1, 2]  # the search trained every trial with seed 0
-    confirm = load_trials(category_dir=resolve(str(cat / "confirm")), objective=Objective())
+    confirm = load_trials(category_dir=resolve(str(cat / "confirm")))
     runs = sorted((t.config["finalist"], t.config["seed"]) for t in confirm)
     names = [row["name"] for row in record["finalists"]]
     assert names[0] == "default" and len(names) == 2
@@ -193,7 +193,7 @@ def test_status_reads_a_finished_experiment(experiment, capsys):
     assert out[0].startswith(f"{experiment}: best_score (max), elapsed ")
     best = yaml.safe_load((experiment / "weave" / "best_config.yaml").read_text())["provenance"]
     record = json.loads((experiment / "weave" / "confirmation.json").read_text())
-    trials = load_trials(category_dir=resolve(str(experiment / "weave")), objective=Objective())
+    trials = load_trials(category_dir=resolve(str(experiment / "weave")))
     search_best = max(trials, key=lambda t: t.last_result["best_score"])
     assert out[1] == (
         f"[weave] finished: 0 running, 0 pending, 3 finished, 0 stopped early, 0 errored of 3 | "
@@ -279,7 +279,7 @@ def test_space_metric_and_mode_min_are_honoured(ray_session, files, tmp_path):
     exp = tmp_path / "min"
     study = optuna.load_study(study_name="min/weave", storage=study_storage(exp))
     assert study.direction == optuna.study.StudyDirection.MINIMIZE
-    trials = load_trials(category_dir=resolve(str(exp / "weave")), objective=Objective("loss", "min"))
+    trials = load_trials(category_dir=resolve(str(exp / "weave")))
     losses = {t.trial_id: t.last_result["loss"] for t in trials}
     lowest = min(losses, key=losses.get)
     assert max(losses.values()) > losses[lowest]  # the choice is not trivial

@@ -9,7 +9,6 @@ from glass_tune.experiment.results import (
     Objective,
     TrialRecord,
     best_trial,
-    error_message,
     held_out_figures,
     summarize,
     write_summary,
@@ -45,8 +44,3 @@ def test_summary_counts_stopped_and_errored_and_names_errors(tmp_path):
 
 def test_small_rules():
     assert held_out_figures(last_result={"epoch": 3}) is None
-
-    class Wrapped(Exception):
-        cause = ValueError("first line\n\nthe reason")
-
-    assert error_message(Wrapped("traceback ...")) == "ValueError: the reason"

@@ -29,7 +29,7 @@ from glass_tune.inference.model_source import locate_checkpoint
 from glass_tune.inference.predict import predict_images
 from glass_tune.util.errors import UserError
 from tests.helpers import TINY
-from tests.helpers.hand_made import HandMadeRay, HandTrial, hand_made_ray
+from tests.helpers.hand_made import HandTrial, write_category
 
 SEEDS = [1, 2]
 
@@ -42,7 +42,7 @@ def _result(score: float) -> dict:
     return {"best_score": score, "best_epoch": 2, "epoch": 2}
 
 
-def _write_experiment(root: Path, ray: HandMadeRay, *, categories=("weave",)) -> dict[str, Path]:
+def _write_experiment(root: Path, *, categories=("weave",)) -> dict[str, Path]:
     """A search whose best trial (``best``, step 3) lost the confirmation: the paper default (step 5)
     is exported, and its better confirmation run is ``default2``. Returns every checkpoint file by
     ``category/trial id``."""
@@ -53,16 +53,14 @@ def _write_experiment(root: Path, ray: HandMadeRay, *, categories=("weave",)) ->
     files: dict[str, Path] = {}
     for name in categories:
         cat = root / name
-        search = ray.write_category(
-            cat, [HandTrial("best", _config(3), _result(0.9)), HandTrial("own", _config(5), _result(0.7))]
-        )
+        search = write_category(cat, [HandTrial("best", _config(3), _result(0.9)), HandTrial("own", _config(5), _result(0.7))])
         runs = [
             HandTrial("default1", _config(5, seed=1, finalist=DEFAULT), _result(0.80)),
             HandTrial("default2", _config(5, seed=2, finalist=DEFAULT), _result(0.85)),
             HandTrial("best1", _config(3, seed=1, finalist="best"), _result(0.95)),
             HandTrial("best2", _config(3, seed=2, finalist="best"), _result(0.60)),
         ]
-        confirmed = ray.write_category(cat / "confirm", runs)
+        confirmed = write_category(cat / "confirm", runs)
         files |= {f"{name}/{tid}": path for tid, path in (search | confirmed).items()}
         finalists = [Finalist(DEFAULT, _config(5), "own", 0.7), Finalist("best", _config(3), "best", 0.9)]
         write_finalists(resolve(str(cat)), finalists=finalists, seeds=SEEDS)
@@ -81,7 +79,7 @@ class _Stop(Exception):
 
 
 def test_export_predict_and_onnx_use_the_confirmations_exported_trial(tmp_path, monkeypatch):
-    files = _write_experiment(tmp_path / "exp", hand_made_ray(monkeypatch))
+    files = _write_experiment(tmp_path / "exp")
     exported = files["weave/default2"]  # not the best search trial, nor the best confirmation run ("best1")
     provenance = yaml.safe_load(export_experiment(str(tmp_path / "exp"), fmt="yaml", out=None))["provenance"]
     assert (provenance["trial_id"], provenance["checkpoint"]) == ("default2", str(exported))
@@ -105,15 +103,14 @@ def test_export_predict_and_onnx_use_the_confirmations_exported_trial(tmp_path, 
     assert json.loads((tmp_path / "exp" / "weave" / "confirmation.json").read_text())["exported"] == DEFAULT
 
 
-def test_an_argument_names_one_category_or_says_why_not(tmp_path, monkeypatch):
-    ray = hand_made_ray(monkeypatch)
-    files = _write_experiment(tmp_path / "exp", ray, categories=("weave", "washer"))
+def test_an_argument_names_one_category_or_says_why_not(tmp_path):
+    files = _write_experiment(tmp_path / "exp", categories=("weave", "washer"))
     (tmp_path / "empty").mkdir()
     cases = {
         (tmp_path / "exp", None): "exp: holds several categories (washer, weave); pass --category",
         (tmp_path / "exp", "wave"): "exp: no category 'wave' in this experiment (did you mean 'weave'?) (it has: washer, weave)",
         (tmp_path / "missing", None): "missing: no such experiment folder",
-        (tmp_path / "empty", None): "empty: not a glass-tune experiment (no Ray experiment state found)",
+        (tmp_path / "empty", None): "empty: not a glass-tune experiment (no category search found)",
     }
     for (path, category), message in cases.items():
         with pytest.raises(UserError) as caught:
@@ -130,9 +127,9 @@ def test_an_argument_names_one_category_or_says_why_not(tmp_path, monkeypatch):
     assert status.categories[0].finalists == [DEFAULT, "best"]
 
 
-def test_a_bare_category_search_exports_its_best_trial(tmp_path, monkeypatch):
+def test_a_bare_category_search_exports_its_best_trial(tmp_path):
     """A Ray experiment with no search.yaml beside it: the default objective, no confirmation."""
-    files = hand_made_ray(monkeypatch).write_category(
+    files = write_category(
         tmp_path / "weave", [HandTrial("low", _config(3), _result(0.5)), HandTrial("high", _config(4), _result(0.8))]
     )
     view = open_category(tmp_path / "weave")
@@ -145,7 +142,7 @@ def test_a_bare_category_search_exports_its_best_trial(tmp_path, monkeypatch):
 def test_the_reports_model_figures_show_the_exported_trial(tmp_path, monkeypatch):
     from glass_tune.report import build
 
-    files = _write_experiment(tmp_path / "exp", hand_made_ray(monkeypatch))
+    files = _write_experiment(tmp_path / "exp")
     drawn: list[tuple[str, str]] = []
 
     def spy(trial, *, category_dir, device, notes):

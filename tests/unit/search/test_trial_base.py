@@ -100,7 +100,7 @@ def started(monkeypatch):
     """Which Tuner the driver would make: ('build', param_space) or ('restore', param_space)."""
     calls = []
     monkeypatch.setattr(driver, "_build_tuner", lambda *a, **k: calls.append(("build", a[-1])))
-    monkeypatch.setattr(driver, "_restored_tuner", lambda options, folder, space: calls.append(("restore", space)))
+    monkeypatch.setattr(driver, "_restored_tuner", lambda options, folder, space, objective: calls.append(("restore", space)))
     return calls
 
 
