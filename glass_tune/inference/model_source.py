@@ -52,7 +52,8 @@ def _newest_trial_checkpoint(trial_dir: Location) -> Location:
 
 
 def read_checkpoint(location: Location) -> Checkpoint:
-    """Load a checkpoint file wherever it lives (on object storage through a temporary local copy)."""
+    """Load a checkpoint file wherever it lives (on object storage through a temporary local copy), as
+    data only (``glass_tune.training.checkpoint``)."""
     if location.is_local:
         return load_checkpoint(location.local_path)
     if not location.is_file():
@@ -60,7 +61,7 @@ def read_checkpoint(location: Location) -> Checkpoint:
     with tempfile.TemporaryDirectory(prefix="glass-tune-checkpoint-") as tmp:
         local = Path(tmp) / location.name
         location.download_to(local)
-        return load_checkpoint(local)
+        return load_checkpoint(local, source=str(location))
 
 
 def load_trained_model(source: str | Path, *, device: torch.device, category: str | None = None) -> GlassModel:

@@ -2,15 +2,27 @@
 
 A frozen pretrained backbone is not stored (it is rebuilt from the config's weights), so a
 wide_resnet50_2 checkpoint holds the adaptor and discriminator only (tens of MB, not hundreds).
+
+A checkpoint holds data only: tensors and plain Python values (str, int, float, bool, None, and
+lists, tuples and dicts of them), and every reader loads it with torch's restricted unpickler
+(``weights_only=True``), so a file from someone else can hold wrong numbers but never run code.
+:data:`FORMAT` names the layout of the payload, not its safety: the marker sits inside the pickle and
+is read only after the unpickler has run, so it cannot vouch for anything. It stays at ``/1``: every
+file glass-tune has written is data only and reads unchanged, and a bump would only make older
+glass-tune versions refuse the same layout. A file that holds anything else (written by hand or by
+other tools) is refused with one line; :func:`convert_checkpoint` rewrites one the user trusts.
 """
 
 from __future__ import annotations
 
 import io
+import pickle
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from glass_tune.config.schema import GlassConfig, from_mapping
@@ -21,6 +33,21 @@ if TYPE_CHECKING:
     from glass_tune.model import GlassModel
 
 FORMAT = "glass-tune-checkpoint/1"
+# the payload's fields and their types; the last two are absent from files older than them
+_LAYOUT: dict[str, tuple[type, ...]] = {
+    "config": (dict,),
+    "epoch": (int,),
+    "model": (dict,),
+    "optimizers": (dict,),
+    "rng": (dict,),
+    "history": (list,),
+    "best": (dict, type(None)),
+    "best_model": (dict, type(None)),
+    "thresholds": (dict, type(None)),
+}
+_OPTIONAL = ("best_model", "thresholds")
+_SHOWN_GLOBALS = 3  # how many of a refused file's non-data globals its error line names
+_CONVERT_COMMAND = "glass-tune convert-checkpoint"
 
 
 @dataclass
@@ -62,47 +89,143 @@ def restore_rng(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def plain_data(value: Any, *, where: str = "checkpoint") -> Any:
+    """``value`` as tensors and plain Python values only, what ``torch.load(weights_only=True)`` reads.
+
+    Numpy scalars and subclasses of the plain types (``np.float64`` is a float) become the plain
+    type: pickled as themselves they would name their class, which the restricted unpickler refuses.
+    Anything else raises TypeError naming where it sits (``where``): it has no data-only form.
+    """
+    if isinstance(value, torch.Tensor) or value is None:
+        return value
+    if isinstance(value, np.generic):
+        return plain_data(value.item(), where=where)  # a datetime64, say, has no plain form
+    for plain in (bool, int, float, str):  # bool before int: it is one
+        if isinstance(value, plain):
+            return plain(value)
+    if isinstance(value, dict):
+        return {plain_data(k, where=where): plain_data(v, where=f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        items = [plain_data(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+        return items if isinstance(value, list) else tuple(items)
+    raise TypeError(f"{where} is a {type(value).__module__}.{type(value).__qualname__}, not plain data")
+
+
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     """Serialise atomically: an interrupted save never replaces a good checkpoint with half a file."""
-    payload = {
-        "format": FORMAT,
-        "config": ckpt.config.to_dict(),
-        "epoch": ckpt.epoch,
-        "model": ckpt.model_state,
-        "optimizers": ckpt.optimizer_states,
-        "rng": ckpt.rng_state,
-        "history": ckpt.history,
-        "best": ckpt.best,
-        "best_model": ckpt.best_model_state,
-        "thresholds": ckpt.thresholds,
-    }
+    _write(
+        path,
+        {
+            "format": FORMAT,
+            "config": ckpt.config.to_dict(),
+            "epoch": ckpt.epoch,
+            "model": ckpt.model_state,
+            "optimizers": ckpt.optimizer_states,
+            "rng": ckpt.rng_state,
+            "history": ckpt.history,
+            "best": ckpt.best,
+            "best_model": ckpt.best_model_state,
+            "thresholds": ckpt.thresholds,
+        },
+    )
+
+
+def _write(path: Path, payload: dict[str, Any]) -> None:
     buf = io.BytesIO()
-    torch.save(payload, buf)
+    torch.save(plain_data(payload), buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`save_checkpoint`; anything else is a one-line error."""
+def load_checkpoint(path: str | Path, *, source: str | None = None) -> Checkpoint:
+    """Read a checkpoint written by :func:`save_checkpoint` as data only; anything else is a one-line
+    error. ``source`` names the file in that line when ``path`` is a local copy (of a download)."""
     p = Path(path)
+    name = source or str(p)
     if not p.is_file():
-        raise UserError(f"{p}: checkpoint file not found")
-    try:
-        payload = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise UserError(f"{p}: not a readable checkpoint ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise UserError(f"{p}: not a glass-tune checkpoint (expected format {FORMAT})")
+        raise UserError(f"{name}: checkpoint file not found")
+    payload = _load_data_only(p, name=name)
+    _check_layout(payload, name=name)
     return Checkpoint(
-        config=from_mapping(payload["config"], source=str(p)),
-        epoch=int(payload["epoch"]),
+        config=from_mapping(payload["config"], source=name),
+        epoch=payload["epoch"],
         model_state=payload["model"],
         optimizer_states=payload["optimizers"],
         rng_state=payload["rng"],
-        history=list(payload["history"]),
+        history=payload["history"],
         best=payload["best"],
         best_model_state=payload.get("best_model"),
         thresholds=payload.get("thresholds"),
     )
+
+
+def _load_data_only(p: Path, *, name: str) -> Any:
+    """The file's payload through torch's restricted unpickler: tensors and plain values, no code."""
+    try:
+        with warnings.catch_warnings():  # e.g. an unusual pickle protocol: the error line says enough
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        not_data = _not_data(p)
+        if not not_data:
+            raise UserError(f"{name}: not a readable checkpoint (UnpicklingError)") from None
+        shown = ", ".join(not_data[:_SHOWN_GLOBALS]) + (", ..." if len(not_data) > _SHOWN_GLOBALS else "")
+        raise UserError(
+            f"{name}: holds objects that are not plain data ({shown}), so it was not loaded (checkpoints are "
+            f"read as data only); if you trust this file, convert it: {_CONVERT_COMMAND} {name} --trust"
+        ) from None
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise UserError(f"{name}: not a readable checkpoint ({type(exc).__name__})") from None
+
+
+def _not_data(p: Path) -> list[str]:
+    """The classes and functions a refused file's pickle names, read statically (nothing runs);
+    empty when there are none or the file is no torch zip archive (glass-tune never wrote another kind)."""
+    try:
+        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(p))
+    except Exception:  # not a zip archive, or not one torch.save wrote
+        return []
+
+
+def _check_layout(payload: Any, *, name: str) -> None:
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise UserError(f"{name}: not a glass-tune checkpoint (expected format {FORMAT})")
+    for key, types in _LAYOUT.items():
+        if key not in payload and key not in _OPTIONAL:
+            raise UserError(f"{name}: not a complete glass-tune checkpoint (no '{key}')")
+        if key in payload and not isinstance(payload[key], types):
+            raise UserError(f"{name}: not a glass-tune checkpoint ('{key}' is a {type(payload[key]).__name__})")
+
+
+def convert_checkpoint(path: str | Path, *, trust: bool, out: str | Path | None = None) -> Path:
+    """Rewrite a checkpoint that holds more than data as a data-only one at ``out`` (default: in place).
+
+    Reading such a file runs whatever code its pickle names, as older loaders did: ``trust`` is the
+    user's statement that the file comes from someone they trust (their own older glass-tune, say).
+    Without it nothing is read. The output holds the same values as plain data, so it loads with
+    :func:`load_checkpoint` like any other; it is written atomically, never half a file.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{p}: checkpoint file not found")
+    if not trust:
+        raise UserError(
+            f"{p}: converting reads the file with full pickle, which runs any code it holds; "
+            "pass --trust only for a file from a source you trust"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            payload = torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise UserError(f"{p}: not a readable checkpoint ({type(exc).__name__})") from None
+    _check_layout(payload, name=str(p))
+    try:
+        data = plain_data(payload)
+    except TypeError as exc:
+        raise UserError(f"{p}: cannot convert: {exc}") from None
+    target = Path(out) if out is not None else p
+    _write(target, data)
+    return target
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str | Path) -> None:
@@ -110,10 +233,12 @@ def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, 
 
     The one place that decides whether weights fit a model (resume, predict and export all use it).
     """
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if unexpected or any(not k.startswith("backbone.") for k in missing):
-        example = (unexpected or [k for k in missing if not k.startswith("backbone.")])[0]
-        raise UserError(f"{source}: checkpoint does not match its model (e.g. {example})")
+    own = model.state_dict()
+    wrong = [k for k, v in state.items() if not isinstance(v, torch.Tensor) or k not in own or v.shape != own[k].shape]
+    missing = [k for k in own if k not in state and not k.startswith("backbone.")]
+    if wrong or missing:
+        raise UserError(f"{source}: checkpoint does not match its model (e.g. {(wrong or missing)[0]})")
+    model.load_state_dict(state, strict=False)
 
 
 def selected_model(ckpt: Checkpoint, *, source: str | Path) -> GlassModel:

@@ -428,9 +428,14 @@ def _restore(run: TrainingRun, ckpt: Checkpoint, *, source: Path) -> None:
             f"{source}: cannot resume, config differs in '{changed[0]}' ({old.get(changed[0])!r} vs {new[changed[0]]!r})"
         )
     load_model_state(run.model, ckpt.model_state, source=source)
-    for name, opt in run.optimizers.items():
-        opt.load_state_dict(ckpt.optimizer_states[name])
-    restore_rng(ckpt.rng_state)
+    try:  # a file's data is anyone's: what does not fit these optimisers or generators is one line
+        for name, opt in run.optimizers.items():
+            opt.load_state_dict(ckpt.optimizer_states[name])
+        restore_rng(ckpt.rng_state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise UserError(
+            f"{source}: cannot resume, its optimiser or RNG state does not fit this run ({type(exc).__name__})"
+        ) from None
     run.epoch, run.history, run.best = ckpt.epoch, list(ckpt.history), ckpt.best
     run.best_state = ckpt.best_model_state
     run.thresholds = ckpt.thresholds

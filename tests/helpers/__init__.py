@@ -2,7 +2,8 @@
 
 ``tiny`` holds the tiny CPU profile and small spaces, ``polling`` the one wait loop, ``processes`` the
 tools for tests that run glass-tune and Ray in real processes, ``study`` the experiment readers,
-``data_layouts`` small datasets in every layout, ``report_page`` the report HTML parser.
+``data_layouts`` small datasets in every layout, ``report_page`` the report HTML parser,
+``checkpoint_files`` the legacy fixture's checkpoint and hostile ones.
 """
 
 from tests.helpers.polling import wait_until

@@ -1,17 +1,21 @@
-"""The report scores the best trial's model exactly as its run did (same images, size and mask protocol)."""
+"""The report scores the best trial's model exactly as its run did (same images, size and mask protocol),
+and never runs a checkpoint."""
 
 from __future__ import annotations
 
 import json
 
 import numpy as np
+import pytest
 
 from glass_tune.config.schema import from_mapping
 from glass_tune.experiment.storage import resolve
 from glass_tune.report.model_figures import evaluate_checkpoint
 from glass_tune.training.loop import fit, held_out_decisions
 from glass_tune.training.run_inputs import evaluation_dataset, run_samples
+from glass_tune.util.errors import UserError
 from tests.helpers import TINY
+from tests.helpers.checkpoint_files import write_bomb
 from tests.helpers.data_layouts import make_mvtec
 
 
@@ -30,3 +34,12 @@ def test_report_curves_of_an_mvtec_category_are_those_metrics_json_recorded(tmp_
     # once did) gives other ground truth, so other pixel curves
     nearest = evaluation_dataset(result.config.replace(mask_protocol="nearest"), run_samples(result.config).test)
     assert not np.array_equal(scored.evaluation.masks, np.stack([item["mask"].numpy() for item in nearest]).astype(np.uint8))
+
+
+def test_a_hostile_checkpoint_is_refused_in_one_line_and_never_runs(tmp_path) -> None:
+    marker = tmp_path / "marker"
+    bomb = write_bomb(tmp_path / "checkpoint.pt", marker)
+    with pytest.raises(UserError) as caught:
+        evaluate_checkpoint(resolve(str(bomb)), device="cpu")
+    assert "\n" not in str(caught.value) and str(caught.value).startswith(f"{bomb}: holds objects that are not plain data")
+    assert not marker.exists()

@@ -80,12 +80,24 @@ def test_resume_continues_exactly(tiny_config, tmp_path):
     assert resumed.best == straight.best
 
 
-def test_resume_refuses_a_different_config(tiny_config, tmp_path):
+def test_resume_refuses_a_different_config_or_state_that_does_not_fit(tiny_config, tmp_path):
+    from dataclasses import replace
+
+    from glass_tune.training.checkpoint import load_checkpoint, save_checkpoint
     from glass_tune.util.errors import UserError
 
+    last = tmp_path / "a" / "checkpoints" / "last.pt"
     fit(tiny_config.replace(epochs=1), out_dir=tmp_path / "a")
     with pytest.raises(UserError, match="config differs in 'step'"):
-        fit(tiny_config.replace(step=3), resume=tmp_path / "a" / "checkpoints" / "last.pt")
+        fit(tiny_config.replace(step=3), resume=last)
+    ckpt = load_checkpoint(last)
+    for broken in (
+        replace(ckpt, optimizer_states={**ckpt.optimizer_states, "discriminator": {"state": {}, "param_groups": []}}),
+        replace(ckpt, rng_state={"torch": torch.zeros(3)}),
+    ):  # plain data, but not this run's: one line, not a traceback
+        save_checkpoint(tmp_path / "b.pt", broken)
+        with pytest.raises(UserError, match=r"b\.pt: cannot resume, its optimiser or RNG state does not fit this run"):
+            fit(tiny_config.replace(epochs=2), resume=tmp_path / "b.pt")
 
 
 class _CenterSpy(Callback):
