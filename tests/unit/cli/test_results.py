@@ -7,7 +7,7 @@ import yaml
 from glass_tune.cli.main import main
 from tests.helpers import TINY
 from tests.helpers.checkpoint_files import write_bomb
-from tests.helpers.hand_made import HandTrial, hand_made_ray
+from tests.helpers.hand_made import HandTrial, write_category
 
 
 def test_onnx_export_of_a_run_refuses_its_hostile_checkpoint(tmp_path, capsys):
@@ -19,7 +19,7 @@ def test_onnx_export_of_a_run_refuses_its_hostile_checkpoint(tmp_path, capsys):
     assert not marker.exists() and not (tmp_path / "m.onnx").exists()
 
 
-def test_report_refuses_an_exported_trials_hostile_checkpoint(tmp_path, monkeypatch, capsys):
+def test_report_refuses_an_exported_trials_hostile_checkpoint(tmp_path, capsys):
     marker, experiment = tmp_path / "marker", tmp_path / "exp"
     space = {"metric": "best_score", "mode": "max", "params": {"step": {"type": "int", "low": 2, "high": 6}}}
     experiment.mkdir()
@@ -28,7 +28,7 @@ def test_report_refuses_an_exported_trials_hostile_checkpoint(tmp_path, monkeypa
     )
     config = {**TINY, "category": "weave", "seed": 0, "step": 3, "searched": ["step"]}
     trial = HandTrial("best", config, {"best_score": 0.9, "best_epoch": 2, "epoch": 2})
-    bomb = write_bomb(hand_made_ray(monkeypatch).write_category(experiment / "weave", [trial])["best"], marker)
+    bomb = write_bomb(write_category(experiment / "weave", [trial])["best"], marker)
     assert main(["report", str(experiment), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"glass-tune report: error: {bomb}: holds objects that are not plain data")
