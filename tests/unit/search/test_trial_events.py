@@ -84,6 +84,7 @@ def test_events_reach_the_sinks_in_batches_and_the_index_names_the_best_checkpoi
         (EventKind.COMPLETED, "good"),
     ]
     assert events[1].result == {"epoch": 1}
+    assert [(r.trial_id, r.status) for r in records] == [("good", "TERMINATED"), ("bad", "ERROR")]
     assert broken.calls == 1  # failed once, then left out; the others went on
     by_id = {t.trial_id: t for t in load_trials(category_dir=resolve(str(category)))}
     assert (
