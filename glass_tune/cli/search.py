@@ -17,11 +17,21 @@ from glass_tune.cli.common import (
     add_layout_flags,
     add_source_flags,
     add_verb,
+    checked,
     config_default,
+    config_flag,
     config_from_args,
 )
 from glass_tune.search.objective import OBJECTIVES
-from glass_tune.search.options import DEFAULT_STORAGE, EXPORT_RULES, SCHEDULERS, TuneOptions, default_name, option_default
+from glass_tune.search.options import (
+    DEFAULT_STORAGE,
+    EXPORT_RULES,
+    SCHEDULERS,
+    TuneOptions,
+    default_name,
+    option_default,
+    option_rule,
+)
 from glass_tune.search.samplers import SAMPLERS
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
@@ -108,8 +118,13 @@ def _next_commands(exp: str, category: str | None, data_root: str) -> list[str]:
 
 
 def _add_option(p: argparse.ArgumentParser, flag: str, *, help: str, **kwargs: Any) -> None:
-    """A flag of a :class:`TuneOptions` field: not given = None, ``--help`` shows the field's default."""
-    default = option_default(flag.removeprefix("--").replace("-", "_"))
+    """A flag of a :class:`TuneOptions` field: not given = None, ``--help`` shows the field's default, and
+    a numeric field's flag checks its number by the field's rule."""
+    name = flag.removeprefix("--").replace("-", "_")
+    rule = option_rule(name)
+    if rule is not None:
+        kwargs["type"] = checked(rule)
+    default = option_default(name)
     p.add_argument(flag, help=help if "default" in help else f"{help} (default: {default})", **kwargs)
 
 
@@ -118,30 +133,27 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
     add_source_flags(p, config_help="YAML base config for every trial (default: the built-in defaults)")
     add_categories_flag(p, verb="search")
     p.add_argument("--space", default="default", metavar="NAME|FILE", help="search space: a bundled name or a YAML file")
-    _add_option(p, "--samples", type=int, metavar="N", help="trials per category")
-    p.add_argument("--epochs", type=int, metavar="E", help=f"epochs per trial ({config_default('epochs')})")
+    _add_option(p, "--samples", metavar="N", help="trials per category")
+    p.add_argument("--epochs", type=config_flag("epochs"), metavar="E", help=f"epochs per trial ({config_default('epochs')})")
     _add_option(p, "--scheduler", choices=SCHEDULERS, help="early stopping: ASHA, or none (fifo)")
     _add_option(
         p,
         "--grace-period",
-        type=int,
         metavar="E",
         help="ASHA: epochs before a trial may stop (default: a quarter of the epochs, at least 3 evaluations)",
     )
-    _add_option(p, "--reduction-factor", type=int, metavar="F", help="ASHA: keep 1/F of the trials at each rung")
-    _add_option(p, "--max-concurrent", type=int, metavar="K", help="at most K trials at once per category (default: no limit)")
+    _add_option(p, "--reduction-factor", metavar="F", help="ASHA: keep 1/F of the trials at each rung")
+    _add_option(p, "--max-concurrent", metavar="K", help="at most K trials at once per category (default: no limit)")
     _add_option(
         p,
         "--max-concurrent-total",
-        type=int,
         metavar="K",
         help="at most K trials at once over all categories, which are searched concurrently (default: no limit)",
     )
-    _add_option(p, "--cpus-per-trial", type=float, metavar="C", help="CPUs per trial; --resume keeps the recorded value")
+    _add_option(p, "--cpus-per-trial", metavar="C", help="CPUs per trial; --resume keeps the recorded value")
     _add_option(
         p,
         "--gpus-per-trial",
-        type=float,
         metavar="G",
         help="GPUs per trial, fractions share a GPU; --resume keeps the recorded value",
     )
@@ -156,13 +168,13 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
             help="experiments folder, shared on a cluster (NFS path or s3://bucket/prefix, gs://...)",
         )
     p.add_argument("--name", metavar="NAME", help="experiment name (default: tune-<time>)")
-    _add_option(p, "--seed", type=int, metavar="S", help="seed of the trials and of the Optuna sampler")
+    _add_option(p, "--seed", metavar="S", help="seed of the trials and of the Optuna sampler")
     add_device_flag(p)
     _add_option(
         p, "--optuna-storage", metavar="URL", help="Optuna storage as an RDB URL (default: a journal file in the experiment)"
     )
-    _add_option(p, "--max-failures", type=int, metavar="N", help="retries of a failed trial")
-    _add_option(p, "--checkpoint-every", type=int, metavar="K", help="also checkpoint every K evaluations")
+    _add_option(p, "--max-failures", metavar="N", help="retries of a failed trial")
+    _add_option(p, "--checkpoint-every", metavar="K", help="also checkpoint every K evaluations")
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
     add_layout_flags(p)
     _add_option(
@@ -177,20 +189,16 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
     _add_option(
         p,
         "--repeats",
-        type=int,
         metavar="K",
         help="train each configuration with K seeds in lockstep, optimise their per-epoch mean",
     )
     _add_option(
         p,
         "--confirm-top",
-        type=int,
         metavar="K",
         help="after each search, race its top K configs and the paper's configuration on fresh seeds; 0: off",
     )
-    _add_option(
-        p, "--confirm-seeds", type=int, metavar="S", help="seeds per finalist in that race, (K + 1) x S trainings; 0: off"
-    )
+    _add_option(p, "--confirm-seeds", metavar="S", help="seeds per finalist in that race, (K + 1) x S trainings; 0: off")
     _add_option(
         p,
         "--confirm-export",

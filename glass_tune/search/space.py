@@ -354,7 +354,7 @@ def _parse_param(name: str, spec: Any, *, where: str) -> Param:
         return Param(name=name, type=kind, choices=tuple(choices), condition=condition)
 
     low, high, log, step = (spec.get(k) for k in _NUMERIC_KEYS)
-    is_valid, expected = (is_int, "an integer") if kind == "int" else (is_number, "a number")
+    is_valid, expected = (is_int, "an integer") if kind == "int" else (is_number, "a finite number")
     for key, value in (("low", low), ("high", high)):
         if not is_valid(value):
             raise ConfigError(f"{where}.{key}: expected {expected}, got {value!r}")

@@ -342,7 +342,6 @@ def test_repeats_trials_report_the_mean_of_their_seeds(ray_session, files, tmp_p
         (["--address", "127.0.0.1:1"], "--address 127.0.0.1:1: no Ray cluster answers there"),
         (["--address", "nonsense"], "expected auto, HOST:PORT or ray://HOST:PORT"),
         (["--set", "step=3"], "'step' is searched by space"),
-        (["--samples", "0"], "--samples 0: expected at least 1"),
     ],
 )
 def test_bad_tune_input_fails_before_any_trial(files, tmp_path, capsys, extra, needle):

@@ -91,12 +91,6 @@ def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captur
     assert code == 2 and "'step' is searched" in capsys.readouterr().err and not captured
 
 
-def test_bad_search_flags_are_one_line(tmp_path, synthetic_root, captured, capsys):
-    config, space = _inputs(tmp_path, fixed={})
-    code = _tune(tmp_path, synthetic_root, config, space, "r", "--repeats", "0")
-    assert code == 2 and "--repeats 0: expected at least 1" in capsys.readouterr().err
-
-
 def test_objective_metric():
     from glass_tune.search.objective import objective_metric
     from glass_tune.util.errors import ConfigError

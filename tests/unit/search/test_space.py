@@ -140,6 +140,16 @@ ERRORS = {
         "focal_loss_quantile_threshold=-0.1",
     ),
     "int with float bounds": ((P, "step", "high"), 40.5, "params.step.high", "expected an integer"),
+    "NaN bound": ((P, "gaussian_noise_std", "low"), float("nan"), "params.gaussian_noise_std.low", "finite number, got nan"),
+    "infinite bound": ((P, "radius_quantile", "high"), float("inf"), "params.radius_quantile.high", "finite number, got inf"),
+    "infinite int bound": ((P, "step", "high"), float("inf"), "params.step.high", "expected an integer, got inf"),
+    "NaN step": ((P, "radius_quantile", "step"), float("nan"), "params.radius_quantile.step", "got nan"),
+    "NaN override": (
+        (P, "gaussian_noise_std", "override"),
+        [{"when": {"svd": 0}, "low": float("nan"), "high": 0.5}],
+        "params.gaussian_noise_std.override[0]",
+        "got nan, 0.5",
+    ),
     "float type on an int field": (
         (P, "pre_projection"),
         {"type": "float", "low": 0, "high": 2},
