@@ -76,7 +76,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         # No --data: the built-in data stays unnamed in the trial configs, each node makes its own copy.
         probe = base.replace(data_root=str(resolve_data_root(base)))
         categories = select_categories(probe, args.category)
-        preflight(probe, categories)  # every data problem the driver can see before any trial starts
+        # every model and data problem the driver can see before Ray starts; trials on a cluster load their own weights
+        preflight(probe, categories, models=space.shape_extremes(probe), weights_at_hand=options.address is None)
         if options.experiment.exists():
             raise UserError(f"{options.experiment}: experiment exists (pass --resume to continue it, or another --name)")
     outcomes = run_search(base=base, space=space, options=options, categories=categories, resume=args.resume)
