@@ -55,7 +55,7 @@ def _with_objective(space, objective: str):
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from glass_tune.search.driver import load_search_record, reject_searched_overrides, run_search
+    from glass_tune.search.driver import SearchFailed, load_search_record, reject_searched_overrides, run_search, search_end
     from glass_tune.search.space import load_search_space
     from glass_tune.training.console import format_metrics
     from glass_tune.training.data_check import preflight, select_categories
@@ -102,6 +102,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     log.info("next (in a shell where .venv is activated: . .venv/bin/activate):")
     for line in _next_commands(str(exp), best.category if best else None, str(resolve_data_root(base))):
         log.info(f"  {line}")
+    code, last = search_end(outcomes, experiment=str(exp))
+    if code:
+        raise SearchFailed(last)
+    (log.warning if any(o.errors for o in outcomes) else log.info)(last)
     return 0
 
 
@@ -219,7 +223,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "the paper default are trained again with fresh seeds, the winner is the best mean validation "
         "objective and a verdict says whether it beats the default beyond the seeds' noise; the config "
         f"is exported when the category finishes; everything lands in --storage/--name ({DEFAULT_STORAGE}/"
-        "tune-<time> by default) and --resume continues an interrupted search.",
+        "tune-<time> by default) and --resume continues an interrupted search. The last line counts each "
+        "category's errored trials; the exit code is 1 when a category has none that finished (nothing "
+        "exported), 2 for a usage mistake, 130 when interrupted.",
         example="glass-tune tune --data /data/mvtec --category bottle screw --samples 32 --epochs 100 --name mvtec-hpo",
         func=cmd_tune,
     )

@@ -10,6 +10,7 @@ import yaml
 
 import glass_tune.search.driver as tuner
 from glass_tune.cli.main import main
+from glass_tune.experiment.results import CategoryOutcome
 from tests.helpers import TINY
 
 
@@ -113,6 +114,15 @@ def test_a_model_that_cannot_be_built_is_refused_before_ray_starts(tmp_path, syn
     assert len(err) == 1 and "input_shape [64, 64]: backbone 'inception_v3' cannot compute layers Mixed_7c" in err[0]
     assert err[0].endswith("the smallest square multiple of 32 that works is [96, 96]")
     assert not captured and not ray.is_initialized() and not (tmp_path / "runs" / "m").exists()
+
+
+def test_a_search_whose_trials_all_errored_exits_1_and_says_so_last(tmp_path, synthetic_root, monkeypatch, capsys):
+    errored = CategoryOutcome("weave", None, {}, {}, trials=2, stopped_early=0, errors=["a: boom", "b: boom"])
+    monkeypatch.setattr(tuner, "run_search", lambda **_: [errored])
+    config, space = _inputs(tmp_path, fixed={})
+    assert _tune(tmp_path, synthetic_root, config, space, "e", "--category", "weave") == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("glass-tune tune: error: weave: 2 trials, 2 errored, nothing exported (see glass-tune status ")
 
 
 def test_objective_metric():
