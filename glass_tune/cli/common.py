@@ -16,7 +16,10 @@ from glass_tune.config.schema import (
     DEVICE_CHOICES,
     VAL_SOURCE_CHOICES,
     GlassConfig,
+    Rule,
+    int_rule,
     load_config,
+    rule_of,
 )
 from glass_tune.util.logs import get_logger
 
@@ -55,6 +58,36 @@ def add_verb(
     )
     parser.set_defaults(func=func)
     return parser
+
+
+def _number(text: str) -> int | float:
+    """``3`` as an int; ``1e-4``, ``nan`` and ``inf`` as floats: the rule decides which it takes."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def checked(rule: Rule) -> Callable[[str], Any]:
+    """An argparse ``type`` that holds a flag's number to ``rule`` (a config key's, a search option's or
+    its own), so NaN, an infinity or a value out of range ends as one line naming the flag, before any work."""
+    conv, expected = rule
+
+    def parse(text: str) -> Any:
+        try:
+            return conv(_number(text))
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+
+    return parse
+
+
+def config_flag(key: str) -> Callable[[str], Any]:
+    """The ``type`` of a flag that sets a config key: the key's own rule, so flag and ``--set`` agree."""
+    return checked(rule_of(key))
+
+
+PORT = checked(int_rule(0, 65535))  # 0: a free port
 
 
 def config_default(key: str) -> str:
@@ -111,7 +144,7 @@ def add_layout_flags(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--val-ratio",
-        type=float,
+        type=config_flag("val_ratio"),
         metavar="R",
         help=f"share of the test set used for validation with split ({config_default('val_ratio')})",
     )
@@ -141,7 +174,7 @@ def add_device_flag(p: argparse.ArgumentParser, *, default: str | None = None, h
 
 
 def add_seed_flag(p: argparse.ArgumentParser, *, help: str) -> None:
-    p.add_argument("--seed", type=int, metavar="S", help=f"{help} ({config_default('seed')})")
+    p.add_argument("--seed", type=config_flag("seed"), metavar="S", help=f"{help} ({config_default('seed')})")
 
 
 def add_experiment_arg(p: argparse.ArgumentParser, *, help: str = "experiment folder or URI (runs/tune/NAME)") -> None:

@@ -11,8 +11,11 @@ from glass_tune.cli.common import (
     add_seed_flag,
     add_source_flags,
     add_verb,
+    checked,
+    config_flag,
     config_from_args,
 )
+from glass_tune.config.schema import MIN_IMAGE_SIDE, int_rule
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
@@ -68,5 +71,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("out", metavar="OUT", help="folder to write the dataset into")
     p.add_argument("--categories", nargs="+", metavar="C", help="categories to write (default: all built-in ones)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the generated images")
-    p.add_argument("--size", type=int, default=128, metavar="PX", help="image side in pixels")
+    p.add_argument("--seed", type=config_flag("seed"), default=0, metavar="S", help="seed of the generated images")
+    p.add_argument("--size", type=checked(int_rule(MIN_IMAGE_SIDE)), default=128, metavar="PX", help="image side in pixels")

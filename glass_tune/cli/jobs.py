@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from glass_tune.cli.common import add_verb
+from glass_tune.cli.common import add_verb, config_from_args
 from glass_tune.cli.search import add_tune_flags
 from glass_tune.search.options import default_name
 from glass_tune.util.errors import UserError
@@ -44,10 +44,15 @@ def _tune_argv(parser: argparse.ArgumentParser, args: argparse.Namespace) -> lis
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
+    from glass_tune.model.glass import check_buildable
     from glass_tune.search.jobs import check_storage, connect, parse_env, submit_search
+    from glass_tune.search.space import load_search_space
 
     if args.resume and not args.name:
         raise UserError("--resume needs --name NAME of the experiment to continue")
+    if not args.resume:  # what the job's driver would refuse at once; the weights are the cluster's to find
+        space = load_search_space(args.space)
+        check_buildable(space.shape_extremes(config_from_args(args, fixed=space.fixed)), weights_at_hand=False)
     env = parse_env(pairs=args.env or ())
     check_storage(storage=args.storage)
     client = connect(address=args.address)

@@ -18,12 +18,18 @@ from glass_tune.util.logs import setup_console
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse's usage errors, with "did you mean" for a mistyped verb or choice."""
+    """argparse's usage errors, with "did you mean" for a mistyped verb or choice.
+
+    An error about one argument ("argument --threshold: expected ...") names it and what it takes, so
+    it is one line, as every user error; a missing or unknown argument also shows the usage.
+    """
 
     def error(self, message: str):  # type: ignore[override]
         typo = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
         if typo:
             message += did_you_mean(typo.group(1), re.findall(r"'([^']*)'", typo.group(2)))
+        if message.startswith("argument "):
+            self.exit(2, f"{self.prog}: error: {message}\n")
         super().error(message)
 
 

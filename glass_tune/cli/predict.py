@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from glass_tune.cli.common import add_device_flag, add_verb
+from glass_tune.cli.common import add_device_flag, add_verb, checked
+from glass_tune.config.schema import float_rule
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
+
+SCORE = checked(float_rule(0.0, 1.0))  # scores and maps are sigmoid outputs: a threshold outside [0, 1] decides nothing
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -65,13 +68,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--threshold",
-        type=float,
+        type=SCORE,
         metavar="T",
         help="image score threshold: score >= T is anomalous (default: the one calibrated on validation)",
     )
     p.add_argument(
         "--pixel-threshold",
-        type=float,
+        type=SCORE,
         metavar="T",
         help="defect-mask threshold (default: the calibrated one; with --threshold alone, that value)",
     )

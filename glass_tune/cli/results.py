@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from glass_tune.cli.common import add_device_flag, add_experiment_arg, add_verb
+from glass_tune.cli.common import PORT, add_device_flag, add_experiment_arg, add_verb
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
 
@@ -119,5 +119,5 @@ def register(sub: argparse._SubParsersAction) -> None:
         func=cmd_dashboard,
     )
     add_experiment_arg(p)
-    p.add_argument("--tensorboard-port", type=int, default=0, metavar="P", help="TensorBoard port (default: a free port)")
-    p.add_argument("--optuna-port", type=int, default=0, metavar="P", help="optuna-dashboard port (default: a free port)")
+    p.add_argument("--tensorboard-port", type=PORT, default=0, metavar="P", help="TensorBoard port (default: a free port)")
+    p.add_argument("--optuna-port", type=PORT, default=0, metavar="P", help="optuna-dashboard port (default: a free port)")

@@ -17,11 +17,21 @@ from glass_tune.cli.common import (
     add_layout_flags,
     add_source_flags,
     add_verb,
+    checked,
     config_default,
+    config_flag,
     config_from_args,
 )
 from glass_tune.search.objective import OBJECTIVES
-from glass_tune.search.options import DEFAULT_STORAGE, EXPORT_RULES, SCHEDULERS, TuneOptions, default_name, option_default
+from glass_tune.search.options import (
+    DEFAULT_STORAGE,
+    EXPORT_RULES,
+    SCHEDULERS,
+    TuneOptions,
+    default_name,
+    option_default,
+    option_rule,
+)
 from glass_tune.search.samplers import SAMPLERS
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
@@ -45,7 +55,7 @@ def _with_objective(space, objective: str):
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-    from glass_tune.search.driver import load_search_record, reject_searched_overrides, run_search
+    from glass_tune.search.driver import SearchFailed, load_search_record, reject_searched_overrides, run_search, search_end
     from glass_tune.search.space import load_search_space
     from glass_tune.training.console import format_metrics
     from glass_tune.training.data_check import preflight, select_categories
@@ -66,7 +76,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
         # No --data: the built-in data stays unnamed in the trial configs, each node makes its own copy.
         probe = base.replace(data_root=str(resolve_data_root(base)))
         categories = select_categories(probe, args.category)
-        preflight(probe, categories)  # every data problem the driver can see before any trial starts
+        # every model and data problem the driver can see before Ray starts; trials on a cluster load their own weights
+        preflight(probe, categories, models=space.shape_extremes(probe), weights_at_hand=options.address is None)
         if options.experiment.exists():
             raise UserError(f"{options.experiment}: experiment exists (pass --resume to continue it, or another --name)")
     outcomes = run_search(base=base, space=space, options=options, categories=categories, resume=args.resume)
@@ -91,6 +102,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     log.info("next (in a shell where .venv is activated: . .venv/bin/activate):")
     for line in _next_commands(str(exp), best.category if best else None, str(resolve_data_root(base))):
         log.info(f"  {line}")
+    code, last = search_end(outcomes, experiment=str(exp))
+    if code:
+        raise SearchFailed(last)
+    (log.warning if any(o.errors for o in outcomes) else log.info)(last)
     return 0
 
 
@@ -108,8 +123,13 @@ def _next_commands(exp: str, category: str | None, data_root: str) -> list[str]:
 
 
 def _add_option(p: argparse.ArgumentParser, flag: str, *, help: str, **kwargs: Any) -> None:
-    """A flag of a :class:`TuneOptions` field: not given = None, ``--help`` shows the field's default."""
-    default = option_default(flag.removeprefix("--").replace("-", "_"))
+    """A flag of a :class:`TuneOptions` field: not given = None, ``--help`` shows the field's default, and
+    a numeric field's flag checks its number by the field's rule."""
+    name = flag.removeprefix("--").replace("-", "_")
+    rule = option_rule(name)
+    if rule is not None:
+        kwargs["type"] = checked(rule)
+    default = option_default(name)
     p.add_argument(flag, help=help if "default" in help else f"{help} (default: {default})", **kwargs)
 
 
@@ -118,30 +138,27 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
     add_source_flags(p, config_help="YAML base config for every trial (default: the built-in defaults)")
     add_categories_flag(p, verb="search")
     p.add_argument("--space", default="default", metavar="NAME|FILE", help="search space: a bundled name or a YAML file")
-    _add_option(p, "--samples", type=int, metavar="N", help="trials per category")
-    p.add_argument("--epochs", type=int, metavar="E", help=f"epochs per trial ({config_default('epochs')})")
+    _add_option(p, "--samples", metavar="N", help="trials per category")
+    p.add_argument("--epochs", type=config_flag("epochs"), metavar="E", help=f"epochs per trial ({config_default('epochs')})")
     _add_option(p, "--scheduler", choices=SCHEDULERS, help="early stopping: ASHA, or none (fifo)")
     _add_option(
         p,
         "--grace-period",
-        type=int,
         metavar="E",
         help="ASHA: epochs before a trial may stop (default: a quarter of the epochs, at least 3 evaluations)",
     )
-    _add_option(p, "--reduction-factor", type=int, metavar="F", help="ASHA: keep 1/F of the trials at each rung")
-    _add_option(p, "--max-concurrent", type=int, metavar="K", help="at most K trials at once per category (default: no limit)")
+    _add_option(p, "--reduction-factor", metavar="F", help="ASHA: keep 1/F of the trials at each rung")
+    _add_option(p, "--max-concurrent", metavar="K", help="at most K trials at once per category (default: no limit)")
     _add_option(
         p,
         "--max-concurrent-total",
-        type=int,
         metavar="K",
         help="at most K trials at once over all categories, which are searched concurrently (default: no limit)",
     )
-    _add_option(p, "--cpus-per-trial", type=float, metavar="C", help="CPUs per trial; --resume keeps the recorded value")
+    _add_option(p, "--cpus-per-trial", metavar="C", help="CPUs per trial; --resume keeps the recorded value")
     _add_option(
         p,
         "--gpus-per-trial",
-        type=float,
         metavar="G",
         help="GPUs per trial, fractions share a GPU; --resume keeps the recorded value",
     )
@@ -156,13 +173,13 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
             help="experiments folder, shared on a cluster (NFS path or s3://bucket/prefix, gs://...)",
         )
     p.add_argument("--name", metavar="NAME", help="experiment name (default: tune-<time>)")
-    _add_option(p, "--seed", type=int, metavar="S", help="seed of the trials and of the Optuna sampler")
+    _add_option(p, "--seed", metavar="S", help="seed of the trials and of the Optuna sampler")
     add_device_flag(p)
     _add_option(
         p, "--optuna-storage", metavar="URL", help="Optuna storage as an RDB URL (default: a journal file in the experiment)"
     )
-    _add_option(p, "--max-failures", type=int, metavar="N", help="retries of a failed trial")
-    _add_option(p, "--checkpoint-every", type=int, metavar="K", help="also checkpoint every K evaluations")
+    _add_option(p, "--max-failures", metavar="N", help="retries of a failed trial")
+    _add_option(p, "--checkpoint-every", metavar="K", help="also checkpoint every K evaluations")
     p.add_argument("--resume", action="store_true", help="continue the interrupted experiment --name")
     add_layout_flags(p)
     _add_option(
@@ -177,20 +194,16 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
     _add_option(
         p,
         "--repeats",
-        type=int,
         metavar="K",
         help="train each configuration with K seeds in lockstep, optimise their per-epoch mean",
     )
     _add_option(
         p,
         "--confirm-top",
-        type=int,
         metavar="K",
         help="after each search, race its top K configs and the paper's configuration on fresh seeds; 0: off",
     )
-    _add_option(
-        p, "--confirm-seeds", type=int, metavar="S", help="seeds per finalist in that race, (K + 1) x S trainings; 0: off"
-    )
+    _add_option(p, "--confirm-seeds", metavar="S", help="seeds per finalist in that race, (K + 1) x S trainings; 0: off")
     _add_option(
         p,
         "--confirm-export",
@@ -210,7 +223,9 @@ def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         "the paper default are trained again with fresh seeds, the winner is the best mean validation "
         "objective and a verdict says whether it beats the default beyond the seeds' noise; the config "
         f"is exported when the category finishes; everything lands in --storage/--name ({DEFAULT_STORAGE}/"
-        "tune-<time> by default) and --resume continues an interrupted search.",
+        "tune-<time> by default) and --resume continues an interrupted search. The last line counts each "
+        "category's errored trials; the exit code is 1 when a category has none that finished (nothing "
+        "exported), 2 for a usage mistake, 130 when interrupted.",
         example="glass-tune tune --data /data/mvtec --category bottle screw --samples 32 --epochs 100 --name mvtec-hpo",
         func=cmd_tune,
     )

@@ -16,6 +16,7 @@ from glass_tune.cli.common import (
     add_source_flags,
     add_verb,
     config_default,
+    config_flag,
     config_from_args,
 )
 from glass_tune.util.errors import UserError
@@ -91,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         config_help="YAML config, e.g. an exported best config, or a bundled profile such as cpu_demo (default: the built-in defaults)",
     )
     p.add_argument("--category", metavar="C", help="category folder under ROOT (default: the first one)")
-    p.add_argument("--epochs", type=int, metavar="N", help=f"number of epochs ({config_default('epochs')})")
+    p.add_argument("--epochs", type=config_flag("epochs"), metavar="N", help=f"number of epochs ({config_default('epochs')})")
     add_device_flag(p)
     add_seed_flag(p, help="random seed")
     p.add_argument("--out", metavar="DIR", help="output folder (default: runs/train-<category>-<time>)")

@@ -33,6 +33,8 @@ PRECISION_CHOICES = ("fp32", "tf32", "bf16")
 # How ground-truth masks are binarised after resizing (pixel metrics): auto picks the official way
 # for the layout (mvtec: bilinear then truncation, visa: bilinear then > 0, folder: nearest).
 MASK_PROTOCOL_CHOICES = ("auto", "mvtec", "visa", "nearest")
+MIN_IMAGE_SIDE = 32  # the smallest input_shape side and synthetic image size, in pixels
+MAX_SEED = 2**32 - 1  # numpy's global seed (util/runtime.py) takes 0 .. 2**32 - 1
 
 
 # --- validation rules (a converter and what it expects, for the one-line error) ---------------------
@@ -40,27 +42,42 @@ MASK_PROTOCOL_CHOICES = ("auto", "mvtec", "visa", "nearest")
 Rule = tuple[Callable[[Any], Any], str]
 
 
-def _int(lo: int | None = None) -> Rule:
+def _range_text(lo: float | None, hi: float | None, *, lo_open: bool = False, hi_open: bool = False) -> str:
+    """`` in [lo, hi]``, `` >= lo`` or nothing: the end of a rule's "expected ..." text (an upper bound
+    comes with a lower one)."""
+    if lo is None:
+        return ""
+    if hi is None:
+        return f" {'>' if lo_open else '>='} {lo}"
+    return f" in {'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}"
+
+
+def int_rule(lo: int | None = None, hi: int | None = None) -> Rule:
+    """An integer (not a bool) in ``[lo, hi]``; config keys, search options and CLI flags share it."""
+
     def conv(v: Any) -> int:
-        if not is_int(v) or (lo is not None and v < lo):
+        if not is_int(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
             raise ValueError
         return v
 
-    return conv, "an integer" + (f" >= {lo}" if lo is not None else "")
+    return conv, "an integer" + _range_text(lo, hi)
 
 
-def _float(lo: float, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Rule:
+def float_rule(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Rule:
+    """A finite number (NaN and infinities never pass) between optional bounds, each closed or open."""
+
     def conv(v: Any) -> float:
         if not is_number(v):
             raise ValueError
         v = float(v)
-        if v < lo or (lo_open and v == lo) or (hi is not None and (v > hi or (hi_open and v == hi))):
+        if lo is not None and (v < lo or (lo_open and v == lo)):
+            raise ValueError
+        if hi is not None and (v > hi or (hi_open and v == hi)):
             raise ValueError
         return v
 
-    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
-    desc = f"a number in {left}{lo}, {hi}{right}" if hi is not None else f"a number {'>' if lo_open else '>='} {lo}"
-    return conv, desc
+    bounds = _range_text(lo, hi, lo_open=lo_open, hi_open=hi_open)
+    return conv, f"a number{bounds}" if bounds else "a finite number"
 
 
 def _bool() -> Rule:
@@ -106,11 +123,11 @@ def _shape() -> Rule:
     def conv(v: Any) -> tuple[int, int]:
         if is_int(v):
             v = [v, v]
-        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(is_int(x) and x >= 32 for x in v):
+        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(is_int(x) and x >= MIN_IMAGE_SIDE for x in v):
             raise ValueError
         return (int(v[0]), int(v[1]))
 
-    return conv, "[height, width] with both >= 32 (or one integer for a square)"
+    return conv, f"[height, width] with both >= {MIN_IMAGE_SIDE} (or one integer for a square)"
 
 
 def _layers() -> Rule:
@@ -126,16 +143,18 @@ def _layers() -> Rule:
 
 # --- field declarations: each config key once, with its rule and groups -------------------------
 
-Group = Literal["model", "run", "speed", "glass_model", "anomalib"]
+Group = Literal["model", "run", "speed", "glass_model", "anomalib", "shape"]
 """A field's section (``model``, ``run``, ``speed``; saved configs list them in that order) or a use:
-``glass_model`` = a ``GlassModel(...)`` keyword, ``anomalib`` = an anomalib ``Glass(...)`` init argument."""
+``glass_model`` = a ``GlassModel(...)`` keyword, ``anomalib`` = an anomalib ``Glass(...)`` init argument,
+``shape`` = the feature maps' sizes depend on it (a search checks its extremes before Ray starts)."""
 
 
 def _declare(section: Group) -> Callable[..., Any]:
     """The declarator of one section's fields: default, validation rule, and which uses the field joins."""
 
-    def declare(default: Any, rule: Rule, *, glass_model: bool = False, anomalib: bool = False) -> Any:
-        groups = frozenset(g for g, joins in ((section, True), ("glass_model", glass_model), ("anomalib", anomalib)) if joins)
+    def declare(default: Any, rule: Rule, *, glass_model: bool = False, anomalib: bool = False, shape: bool = False) -> Any:
+        uses = ((section, True), ("glass_model", glass_model), ("anomalib", anomalib), ("shape", shape))
+        groups = frozenset(g for g, joins in uses if joins)
         return dataclasses.field(default=default, metadata={"rule": rule, "groups": groups})
 
     return declare
@@ -153,25 +172,25 @@ class GlassConfig:
     """
 
     # --- model (names as in anomalib's Glass and the official code) ---
-    input_shape: tuple[int, int] = _model((288, 288), _shape(), glass_model=True, anomalib=True)
-    backbone: str = _model("wide_resnet50_2", _str(), glass_model=True, anomalib=True)
-    pretrain_embed_dim: int = _model(1536, _int(1), glass_model=True, anomalib=True)
-    target_embed_dim: int = _model(1536, _int(1), glass_model=True, anomalib=True)
-    patchsize: int = _model(3, _int(1), glass_model=True, anomalib=True)
-    patchstride: int = _model(1, _int(1), glass_model=True, anomalib=True)
+    input_shape: tuple[int, int] = _model((288, 288), _shape(), glass_model=True, anomalib=True, shape=True)
+    backbone: str = _model("wide_resnet50_2", _str(), glass_model=True, anomalib=True, shape=True)
+    pretrain_embed_dim: int = _model(1536, int_rule(1), glass_model=True, anomalib=True)
+    target_embed_dim: int = _model(1536, int_rule(1), glass_model=True, anomalib=True)
+    patchsize: int = _model(3, int_rule(1), glass_model=True, anomalib=True, shape=True)
+    patchstride: int = _model(1, int_rule(1), glass_model=True, anomalib=True, shape=True)
     pre_trained: bool = _model(True, _bool(), glass_model=True, anomalib=True)
     backbone_weights: str | None = _model(None, _str(optional=True), glass_model=True)
-    layers: tuple[str, ...] = _model(("layer2", "layer3"), _layers(), glass_model=True, anomalib=True)
-    pre_projection: int = _model(1, _int(0), glass_model=True, anomalib=True)
-    discriminator_layers: int = _model(2, _int(1), glass_model=True, anomalib=True)
-    discriminator_hidden: int = _model(1024, _int(1), glass_model=True, anomalib=True)
-    learning_rate: float = _model(1e-4, _float(0.0, lo_open=True), anomalib=True)
-    step: int = _model(20, _int(0), glass_model=True, anomalib=True)
+    layers: tuple[str, ...] = _model(("layer2", "layer3"), _layers(), glass_model=True, anomalib=True, shape=True)
+    pre_projection: int = _model(1, int_rule(0), glass_model=True, anomalib=True)
+    discriminator_layers: int = _model(2, int_rule(1), glass_model=True, anomalib=True)
+    discriminator_hidden: int = _model(1024, int_rule(1), glass_model=True, anomalib=True)
+    learning_rate: float = _model(1e-4, float_rule(0.0, lo_open=True), anomalib=True)
+    step: int = _model(20, int_rule(0), glass_model=True, anomalib=True)
     # svd auto: per category, the official table, else the official distribution judge
     svd: int | str = _model("auto", _str(choices=SVD_CHOICES), glass_model=True, anomalib=True)
-    gaussian_noise_std: float = _model(0.015, _float(0.0, lo_open=True), glass_model=True, anomalib=True)
-    radius_quantile: float = _model(0.75, _float(0.0, 1.0), glass_model=True, anomalib=True)
-    focal_loss_quantile_threshold: float = _model(0.5, _float(0.0, 1.0), glass_model=True, anomalib=True)
+    gaussian_noise_std: float = _model(0.015, float_rule(0.0, lo_open=True), glass_model=True, anomalib=True)
+    radius_quantile: float = _model(0.75, float_rule(0.0, 1.0), glass_model=True, anomalib=True)
+    focal_loss_quantile_threshold: float = _model(0.5, float_rule(0.0, 1.0), glass_model=True, anomalib=True)
     mining: bool = _model(True, _bool(), glass_model=True, anomalib=True)
     anomaly_source_path: str | None = _model(None, _str(optional=True), anomalib=True)
     # --- run ---
@@ -181,17 +200,17 @@ class GlassConfig:
     foreground: bool | str = _run("auto", _bool_or("auto"))
     # val_source auto: split when the test set has defects with masks, else synthetic
     val_source: str = _run("auto", _str(choices=VAL_SOURCE_CHOICES))
-    val_ratio: float = _run(0.5, _float(0.0, 1.0, lo_open=True, hi_open=True))
+    val_ratio: float = _run(0.5, float_rule(0.0, 1.0, lo_open=True, hi_open=True))
     # share of the training images held out for synthetic validation
-    synthetic_val_ratio: float = _run(0.2, _float(0.0, 1.0, lo_open=True, hi_open=True))
+    synthetic_val_ratio: float = _run(0.2, float_rule(0.0, 1.0, lo_open=True, hi_open=True))
     val_dir: str | None = _run(None, _str(optional=True))
-    epochs: int = _run(640, _int(1))
-    batch_size: int = _run(8, _int(1))
-    samples_per_epoch: int = _run(392, _int(1))
-    eval_interval: int = _run(1, _int(1))
-    seed: int = _run(0, _int(0))
+    epochs: int = _run(640, int_rule(1))
+    batch_size: int = _run(8, int_rule(1))
+    samples_per_epoch: int = _run(392, int_rule(1))
+    eval_interval: int = _run(1, int_rule(1))
+    seed: int = _run(0, int_rule(0, MAX_SEED))
     device: str = _run("auto", _str(choices=DEVICE_CHOICES))
-    num_workers: int = _run(0, _int(0))
+    num_workers: int = _run(0, int_rule(0))
     # --- speed (how a run computes; the numbers are the same up to float rounding) ---
     gas_loop: str = _speed("hidden", _str(choices=GAS_LOOP_CHOICES), glass_model=True)
     feature_cache: bool | str = _speed("auto", _bool_or("auto"))
@@ -214,6 +233,11 @@ class GlassConfig:
 FIELD_NAMES = tuple(f.name for f in dataclasses.fields(GlassConfig))
 _RULES: dict[str, Rule] = {f.name: f.metadata["rule"] for f in dataclasses.fields(GlassConfig) if "rule" in f.metadata}
 assert set(_RULES) == set(FIELD_NAMES), "declare every config field with _model/_run/_speed (its rule and groups)"
+
+
+def rule_of(key: str) -> Rule:
+    """A config key's validation rule (its converter and what it expects): a flag that sets the key checks by it."""
+    return _RULES[key]
 
 
 def fields_in(*, group: Group) -> tuple[str, ...]:

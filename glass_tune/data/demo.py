@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from glass_tune.config.schema import MIN_IMAGE_SIDE
 from glass_tune.data.textures import fractal_noise
 from glass_tune.util.atomic_io import atomic_write_json
 from glass_tune.util.errors import DataError, did_you_mean
@@ -302,8 +303,8 @@ def generate_synthetic(out: Path, *, categories: Sequence[str] | None = None, se
             f"{out}: unknown synthetic category '{unknown[0]}'{did_you_mean(unknown[0], CATEGORIES)} "
             f"(available: {', '.join(CATEGORIES)})"
         )
-    if size < 32:
-        raise DataError(f"{out}: synthetic image size {size} is too small (expected >= 32)")
+    if size < MIN_IMAGE_SIDE:
+        raise DataError(f"{out}: synthetic image size {size} is too small (expected >= {MIN_IMAGE_SIDE})")
     out = Path(out)
     for category in names:
         _write_category(out, category, seed=seed, size=size)

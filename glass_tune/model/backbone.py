@@ -27,8 +27,9 @@ import torch
 from safetensors.torch import load_file as load_safetensors
 from torch import Tensor, nn
 
+from glass_tune.config.schema import MIN_IMAGE_SIDE
 from glass_tune.model.precision import autocast_to
-from glass_tune.util.errors import ConfigError
+from glass_tune.util.errors import ConfigError, message_line
 
 TORCHVISION_TAG = "tv_in1k"
 HUB_PROBE_TIMEOUT_S = 3.0
@@ -36,6 +37,7 @@ HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CHECKPOINT_WRAPPERS = ("state_dict", "model")
 OPTIONAL_KEY_SUFFIXES = ("num_batches_tracked",)  # absent from old torchvision checkpoints
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+PROBE_SIDES = range(MIN_IMAGE_SIDE, 1024 + 1, 32)  # square input sizes tried for a working one
 
 
 def _offline_message(name: str) -> str:
@@ -61,15 +63,50 @@ def _check_known(name: str) -> str:
     return arch
 
 
-def _feature_layout(arch: str, input_shape: tuple[int, int]) -> tuple[list[str], list[tuple[int, int]]]:
-    """Feature module names and their spatial sizes at ``input_shape``, traced on the meta device (free)."""
+def _feature_model(arch: str, out_indices: Sequence[int] | None = None) -> nn.Module:
+    """timm's feature extractor of ``arch`` on the meta device (free), every feature layer or ``out_indices``
+    (then truncated after the deepest), in eval mode: map sizes do not depend on the mode, and a
+    train-mode BatchNorm refuses the probe's single image once a map is 1x1 (resnet18's layer4 at 32 px)."""
+    indices = {} if out_indices is None else {"out_indices": tuple(out_indices)}
     try:
         with torch.device("meta"):
-            model = timm.create_model(arch, pretrained=False, features_only=True)
-            outputs = model(torch.empty(1, 3, *input_shape))
+            return timm.create_model(arch, pretrained=False, features_only=True, **indices).eval()
     except Exception as exc:  # timm raises RuntimeError/ValueError/... for unsupported models
-        raise ConfigError(f"backbone '{arch}' cannot be used as a timm feature extractor: {exc}") from exc
-    return list(model.feature_info.module_name()), [tuple(o.shape[-2:]) for o in outputs]
+        raise ConfigError(f"backbone '{arch}' cannot be used as a timm feature extractor: {message_line(exc)}") from exc
+
+
+def _map_sizes(model: nn.Module, input_shape: tuple[int, int]) -> list[tuple[int, int]]:
+    with torch.device("meta"):
+        return [tuple(o.shape[-2:]) for o in model(torch.empty(1, 3, *input_shape))]
+
+
+def _runs_at(model: nn.Module, side: int) -> bool:
+    try:
+        _map_sizes(model, (side, side))
+    except Exception:  # whatever stopped the probe at input_shape
+        return False
+    return True
+
+
+def _feature_sizes(
+    arch: str, out_indices: Sequence[int], input_shape: tuple[int, int], layers: Sequence[str]
+) -> list[tuple[int, int]]:
+    """The maps' sizes of ``out_indices`` at ``input_shape``; when the network cannot compute them there
+    (a kernel larger than a map, a fixed input size), a ConfigError naming input_shape and a size that works."""
+    model = _feature_model(arch, out_indices)
+    try:
+        return _map_sizes(model, input_shape)
+    except Exception as exc:  # convolution, pooling and assertion errors alike
+        reason = message_line(exc)
+        side = next((s for s in PROBE_SIDES if _runs_at(model, s)), None)
+        if side is None:
+            raise ConfigError(
+                f"backbone '{arch}' cannot compute layers {', '.join(layers)} at any square input_shape up to {PROBE_SIDES[-1]}: {reason}"
+            ) from exc
+        raise ConfigError(
+            f"input_shape {list(input_shape)}: backbone '{arch}' cannot compute layers {', '.join(layers)} at that size "
+            f"({reason}); the smallest square multiple of {PROBE_SIDES.step} that works is [{side}, {side}]"
+        ) from exc
 
 
 def _layer_indices(name: str, layers: Sequence[str], available: list[str]) -> list[int]:
@@ -205,6 +242,16 @@ def _pretrained_overlay(name: str, weights_path: str | None, arch: str) -> tuple
     return weights_name, {}
 
 
+def check_weights(name: str, *, pretrained: bool, weights_path: str | None, at_hand: bool) -> None:
+    """What a backbone's weights must satisfy before any is loaded: ``backbone_weights`` only with
+    ``pre_trained``; with ``at_hand``, a pre-trained backbone's weights are there (a matching file, a
+    cached download or a reachable Hub), found the way loading finds them but never downloaded."""
+    if weights_path is not None and not pretrained:
+        raise ConfigError("backbone_weights is set but pre_trained is false (random init); set pre_trained=true")
+    if pretrained and at_hand:
+        _pretrained_overlay(name, weights_path, _check_known(name))
+
+
 # --- module ---------------------------------------------------------------------------------------
 
 
@@ -221,17 +268,16 @@ class Backbone(nn.Module):
         weights_path: str | None = None,
     ) -> None:
         super().__init__()
-        if weights_path is not None and not pretrained:
-            raise ConfigError("backbone_weights is set but pre_trained is false (random init); set pre_trained=true")
+        check_weights(name, pretrained=pretrained, weights_path=weights_path, at_hand=False)  # loading checks the rest
         arch = _check_known(name)
-        available, sizes = _feature_layout(arch, input_shape)
-        indices = _layer_indices(name, layers, available)
+        indices = _layer_indices(name, layers, list(_feature_model(arch).feature_info.module_name()))
         out_indices = sorted(set(indices))  # timm returns maps in network order
         self.name = name
         self.layers = tuple(layers)
         self.trainable = not pretrained
-        self.feature_sizes = [sizes[i] for i in indices]
         self._order = [out_indices.index(i) for i in indices]
+        sizes = _feature_sizes(arch, out_indices, input_shape, layers)
+        self.feature_sizes = [sizes[j] for j in self._order]
         self.model = self._create(name, arch, out_indices, pretrained, weights_path)
         self.autocast_dtype: torch.dtype | None = None  # bf16 precision (GlassModel.set_precision)
         if not self.trainable:

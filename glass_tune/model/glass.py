@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from glass_tune.config.schema import PRECISION_CHOICES, GlassConfig, fields_in
-from glass_tune.model.backbone import Backbone
+from glass_tune.model.backbone import Backbone, check_weights
 from glass_tune.model.embedding import Grid, PatchAggregator, patch_grid_size
 from glass_tune.model.gas import (
     MANIFOLD_SHELL,
@@ -100,6 +100,11 @@ class GlassModel(nn.Module):
         self.set_precision(precision)
         height, width = self.backbone.feature_sizes[0]
         self._grid = (patch_grid_size(height, patchsize, patchstride), patch_grid_size(width, patchsize, patchstride))
+        if min(self._grid) < 1:  # an even patch on a map one cell wide
+            raise ConfigError(
+                f"patchsize {patchsize}: layer {layers[0]}'s {height}x{width} maps at input_shape {list(input_shape)} "
+                "hold no patch; use an odd patchsize or a larger input_shape"
+            )
 
     @classmethod
     def from_config(cls, cfg: GlassConfig) -> GlassModel:
@@ -269,3 +274,20 @@ class GlassModel(nn.Module):
             yield
         finally:
             self.train(was_training)
+
+
+def check_buildable(configs: Sequence[GlassConfig], *, weights_at_hand: bool) -> None:
+    """Build each config's model on the meta device (no memory, nothing loaded, a fraction of a second),
+    so a config that cannot build it (an unknown backbone or layer, an input_shape its layers cannot be
+    computed at) is one ConfigError before any run starts rather than an error in every trial.
+
+    ``weights_at_hand``: also check, once per backbone and without downloading, that a pre-trained
+    backbone's weights are there; only where the runs happen (a driver whose trials run on other
+    nodes cannot tell).
+    """
+    for name, pretrained, path in dict.fromkeys((c.backbone, c.pre_trained, c.backbone_weights) for c in configs):
+        check_weights(name, pretrained=pretrained, weights_path=path, at_hand=weights_at_hand)
+    for config in configs:
+        # the same network with a random init (nothing to load); svd chooses losses, not layers
+        with torch.device("meta"):
+            GlassModel.from_config(config.replace(pre_trained=False, backbone_weights=None, svd=0))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import shlex
 import socket
 import threading
 import time
@@ -536,6 +537,26 @@ def run_search(
         outcomes = _search_concurrently(base, space, options, categories=categories, resume=resume)
     write_summary(experiment=options.experiment, outcomes=outcomes)
     return outcomes
+
+
+class SearchFailed(UserError):
+    """A category ended with no finished trial (every one errored), so nothing was exported for it.
+
+    Exit 1, not 2: the inputs were accepted, the search ran and failed (``glass-tune status`` says why).
+    """
+
+    exit_code = 1
+
+
+def search_end(outcomes: Sequence[CategoryOutcome], *, experiment: str) -> tuple[int, str]:
+    """The exit code and last line of a search that ran to its end: per category its trials and how
+    many errored; 1 when a category has no finished trial (nothing exported for it), else 0."""
+    parts = [
+        f"{o.category}: {o.trials} trials, {len(o.errors)} errored" + ("" if o.best_trial else ", nothing exported")
+        for o in outcomes
+    ]
+    see = f" (see glass-tune status {shlex.quote(experiment)})" if any(o.errors for o in outcomes) else ""
+    return int(any(o.best_trial is None for o in outcomes)), "; ".join(parts) + see
 
 
 def _search_concurrently(

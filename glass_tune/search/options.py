@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.config.schema import Rule, float_rule, int_rule, rule_of
+from glass_tune.config.yaml_values import is_int
 from glass_tune.experiment.confirmation import DEFAULT_EXPORT_RULE, EXPORT_RULES
 from glass_tune.search.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, check_objective
 from glass_tune.search.samplers import DEFAULT_SAMPLER, SAMPLERS
@@ -33,6 +35,21 @@ class SearchInterrupted(UserError):
     exit_code = 130
 
 
+def _number(default: Any, rule: Rule) -> Any:
+    """A numeric option: its default and the rule that both its flag and :meth:`TuneOptions.validate` apply."""
+    return field(default=default, metadata={"rule": rule})
+
+
+def _off_or_at_least_two() -> Rule:
+    """``--confirm-seeds``: 0 turns the confirmation off; otherwise an interval needs two seeds."""
+    at_least_two, _ = int_rule(2)
+
+    def conv(v: Any) -> int:
+        return v if is_int(v) and v == 0 else at_least_two(v)
+
+    return conv, "0 (off) or an integer >= 2 (an interval needs two seeds)"
+
+
 def default_name() -> str:
     """An experiment name when none is given: ``tune-<local time>``."""
     return f"tune-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -44,24 +61,24 @@ class TuneOptions:
 
     name: str
     storage: str = DEFAULT_STORAGE
-    samples: int = 8
+    samples: int = _number(8, int_rule(1))
     scheduler: str = "asha"
-    grace_period: int | None = None  # None: samplers.grace_period (a fraction of the epochs)
-    reduction_factor: int = 2
-    max_concurrent: int | None = None
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    grace_period: int | None = _number(None, int_rule(1))  # None: samplers.grace_period (a fraction of the epochs)
+    reduction_factor: int = _number(2, int_rule(2))
+    max_concurrent: int | None = _number(None, int_rule(1))
+    cpus_per_trial: float = _number(1.0, float_rule(0.0, lo_open=True))
+    gpus_per_trial: float = _number(0.0, float_rule(0.0))
     address: str | None = None
-    seed: int = 0
+    seed: int = _number(0, rule_of("seed"))  # also the trials' config seed
     optuna_storage: str | None = None
-    max_failures: int = 0
-    checkpoint_every: int = 5
-    max_concurrent_total: int | None = None
+    max_failures: int = _number(0, int_rule(0))
+    checkpoint_every: int = _number(5, int_rule(1))
+    max_concurrent_total: int | None = _number(None, int_rule(1))
     sampler: str = DEFAULT_SAMPLER
     objective: str = DEFAULT_OBJECTIVE
-    repeats: int = DEFAULT_REPEATS
-    confirm_top: int = DEFAULT_CONFIRM_TOP
-    confirm_seeds: int = DEFAULT_CONFIRM_SEEDS
+    repeats: int = _number(DEFAULT_REPEATS, int_rule(1))
+    confirm_top: int = _number(DEFAULT_CONFIRM_TOP, int_rule(0))  # 0: no confirmation
+    confirm_seeds: int = _number(DEFAULT_CONFIRM_SEEDS, _off_or_at_least_two())
     confirm_export: str = DEFAULT_EXPORT_RULE
 
     @property
@@ -96,24 +113,18 @@ class TuneOptions:
         return shlex.join(args)
 
     def validate(self) -> None:
-        """One-line errors before Ray starts."""
+        """One-line errors before Ray starts (the CLI's flags already hold numbers to the same rules)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if "rule" in f.metadata and value is not None:
+                conv, expected = f.metadata["rule"]
+                try:
+                    conv(value)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"--{f.name.replace('_', '-')} {value}: expected {expected}") from None
         checks = [
-            (self.samples >= 1, f"--samples {self.samples}: expected at least 1"),
             (self.scheduler in SCHEDULERS, f"--scheduler {self.scheduler}: expected asha or fifo"),
-            (self.grace_period is None or self.grace_period >= 1, f"--grace-period {self.grace_period}: expected at least 1"),
             (self.sampler in SAMPLERS, f"--sampler {self.sampler}: expected one of {', '.join(SAMPLERS)}"),
-            (self.reduction_factor >= 2, f"--reduction-factor {self.reduction_factor}: expected at least 2"),
-            (self.cpus_per_trial > 0, f"--cpus-per-trial {self.cpus_per_trial}: expected a positive number"),
-            (self.gpus_per_trial >= 0, f"--gpus-per-trial {self.gpus_per_trial}: expected 0 or more"),
-            (self.max_concurrent is None or self.max_concurrent >= 1, "--max-concurrent: expected at least 1"),
-            (self.max_concurrent_total is None or self.max_concurrent_total >= 1, "--max-concurrent-total: expected at least 1"),
-            (self.checkpoint_every >= 1, "--checkpoint-every: expected at least 1"),
-            (self.max_failures >= 0, f"--max-failures {self.max_failures}: expected 0 or more"),
-            (self.confirm_top >= 0, f"--confirm-top {self.confirm_top}: expected 0 (off) or more"),
-            (
-                self.confirm_seeds == 0 or self.confirm_seeds >= 2,
-                f"--confirm-seeds {self.confirm_seeds}: expected 0 (off) or at least 2 (an interval needs two seeds)",
-            ),
             (
                 self.confirm_export in EXPORT_RULES,
                 f"--confirm-export {self.confirm_export}: expected one of {', '.join(EXPORT_RULES)}",
@@ -123,10 +134,19 @@ class TuneOptions:
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        check_objective(objective=self.objective, repeats=self.repeats)
+        check_objective(self.objective)
+
+
+def _field(name: str) -> Any:
+    return next(f for f in fields(TuneOptions) if f.name == name)
 
 
 def option_default(name: str) -> Any:
     """The default of one option field (what ``--help`` shows)."""
-    field = next(f for f in fields(TuneOptions) if f.name == name)
-    return None if field.default is MISSING else field.default
+    default = _field(name).default
+    return None if default is MISSING else default
+
+
+def option_rule(name: str) -> Rule | None:
+    """The rule of a numeric option (None for the others): its flag checks the number by it."""
+    return _field(name).metadata.get("rule")

@@ -8,6 +8,7 @@ before Ray starts, not a failed trial an hour later. The file format: ``docs/sea
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 
-from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, fields_in, from_mapping
 from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number
 from glass_tune.search.protocol import DEFAULT_METRIC
 from glass_tune.util import notices
@@ -37,6 +38,7 @@ _NUMERIC_KEYS = ("low", "high", "log", "step")
 _RANGE_EXTRAS = ("units", "override")
 UNITS = ("norm",)  # norm: low/high are sqrt(target_embed_dim) * value, the norm of a noise vector
 _ABSENT = object()
+SHAPE_KEYS = fields_in(group="shape")  # the keys that size the feature maps
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -197,6 +199,14 @@ class SearchSpace:
                 )
         return out
 
+    def shape_extremes(self, config: GlassConfig) -> list[GlassConfig]:
+        """``config`` at every combination of the extremes (a range's ends, every choice) of the searched
+        keys that size the feature maps, or ``[config]`` when none is searched: the models a search builds
+        before Ray starts. Conditions are ignored, so this covers at least what the search samples."""
+        sized = [p for p in self.params.values() if p.name in SHAPE_KEYS]
+        ends = [p.choices if p.type == "categorical" else (p.low, p.high) for p in sized]
+        return [config.replace(**{p.name: v for p, v in zip(sized, combo)}) for combo in itertools.product(*ends)]
+
     def to_dict(self) -> dict[str, Any]:
         """The space in the YAML schema (loadable again), for the experiment folder."""
         return {
@@ -354,7 +364,7 @@ def _parse_param(name: str, spec: Any, *, where: str) -> Param:
         return Param(name=name, type=kind, choices=tuple(choices), condition=condition)
 
     low, high, log, step = (spec.get(k) for k in _NUMERIC_KEYS)
-    is_valid, expected = (is_int, "an integer") if kind == "int" else (is_number, "a number")
+    is_valid, expected = (is_int, "an integer") if kind == "int" else (is_number, "a finite number")
     for key, value in (("low", low), ("high", high)):
         if not is_valid(value):
             raise ConfigError(f"{where}.{key}: expected {expected}, got {value!r}")

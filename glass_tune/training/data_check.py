@@ -238,8 +238,18 @@ def raise_on_problems(reports: Sequence[CategoryReport]) -> None:
         raise DataError(problems[0] + more)
 
 
-def preflight(config: GlassConfig, categories: Sequence[str]) -> list[CategoryReport]:
-    """The driver-side check of ``train`` and ``tune``: print warnings, stop on the first problem."""
+def preflight(
+    config: GlassConfig,
+    categories: Sequence[str],
+    *,
+    models: Sequence[GlassConfig] | None = None,
+    weights_at_hand: bool = True,
+) -> list[CategoryReport]:
+    """The driver-side check of ``train`` and ``tune``: the models of ``models`` (default: ``config``'s)
+    build (see ``check_buildable``), then the data: print warnings, stop on the first problem."""
+    from glass_tune.model.glass import check_buildable  # timm: check-data does without it
+
+    check_buildable(models or [config], weights_at_hand=weights_at_hand)
     reports = check_categories(config, categories)
     texture_notice(config)  # once here: trials of a search keep their notices to themselves
     for report in reports:

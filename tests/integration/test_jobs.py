@@ -234,8 +234,8 @@ def test_cluster_without_job_server_is_one_line(tmp_path):
 
 
 def _submit_now(url: str, storage: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """A submit whose job ends at once (--samples 0 is refused by the job's tune): the submit is tested."""
-    args = ["submit", "--address", url, "--storage", str(storage), "--samples", "0"]
+    """A submit whose job ends at once (the job's tune finds no experiment to resume): the submit is tested."""
+    args = ["submit", "--address", url, "--storage", str(storage), "--resume", "--name", "absent"]
     return subprocess.run(cli_argv(*args), capture_output=True, text=True, timeout=180, env={**user_env(), **(env or {})})
 
 

@@ -112,6 +112,14 @@ def test_unknown_key_and_bad_value_exit_2(capsys):
     assert "radius_quantile=7 is invalid" in capsys.readouterr().err
 
 
+def test_train_refuses_a_model_that_cannot_be_built_before_writing(tmp_path, synthetic_root, capsys):
+    out = tmp_path / "run"
+    model = ["--set", "backbone=inception_v3", "--set", "layers=[Mixed_7c]"]  # 64 px: too small for Mixed_7c
+    assert main(["train", "--data", str(synthetic_root), "--config", "tiny", *model, "--out", str(out)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the svd notice
+    assert last.startswith("glass-tune train: error: input_shape [64, 64]: backbone 'inception_v3'") and not out.exists()
+
+
 def _verbs() -> dict:
     from glass_tune.cli.main import build_parser
 

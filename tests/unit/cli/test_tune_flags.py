@@ -3,11 +3,14 @@ and the new search flags reaching TuneOptions (run_search itself is replaced: no
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import yaml
 
 import glass_tune.search.driver as tuner
 from glass_tune.cli.main import main
+from glass_tune.experiment.results import CategoryOutcome
 from tests.helpers import TINY
 
 
@@ -91,10 +94,35 @@ def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captur
     assert code == 2 and "'step' is searched" in capsys.readouterr().err and not captured
 
 
-def test_bad_search_flags_are_one_line(tmp_path, synthetic_root, captured, capsys):
+# inception_v3's Mixed_7c cannot be computed at 64 px (a 3x3 kernel on a 2x2 map); 96 px is the first that works
+INCEPTION = ["--set", "backbone=inception_v3", "--set", "layers=[Mixed_7c]"]
+SHAPE_SPACE = {"params": {"input_shape": {"type": "categorical", "choices": [64, 128]}}}
+
+
+@pytest.mark.parametrize("searched", [False, True], ids=["base config", "an extreme of the space"])
+def test_a_model_that_cannot_be_built_is_refused_before_ray_starts(tmp_path, synthetic_root, captured, capsys, searched):
+    import ray
+
     config, space = _inputs(tmp_path, fixed={})
-    code = _tune(tmp_path, synthetic_root, config, space, "r", "--repeats", "0")
-    assert code == 2 and "--repeats 0: expected at least 1" in capsys.readouterr().err
+    if searched:  # the base config's 128 px would build: the space's low end is refused
+        config.write_text(yaml.safe_dump({**yaml.safe_load(config.read_text()), "input_shape": 128}))
+        space.write_text(yaml.safe_dump(SHAPE_SPACE))
+    start = time.monotonic()
+    assert _tune(tmp_path, synthetic_root, config, space, "m", *INCEPTION) == 2
+    assert time.monotonic() - start < 20  # the model is built on the meta device: no weights, no memory
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "input_shape [64, 64]: backbone 'inception_v3' cannot compute layers Mixed_7c" in err[0]
+    assert err[0].endswith("the smallest square multiple of 32 that works is [96, 96]")
+    assert not captured and not ray.is_initialized() and not (tmp_path / "runs" / "m").exists()
+
+
+def test_a_search_whose_trials_all_errored_exits_1_and_says_so_last(tmp_path, synthetic_root, monkeypatch, capsys):
+    errored = CategoryOutcome("weave", None, {}, {}, trials=2, stopped_early=0, errors=["a: boom", "b: boom"])
+    monkeypatch.setattr(tuner, "run_search", lambda **_: [errored])
+    config, space = _inputs(tmp_path, fixed={})
+    assert _tune(tmp_path, synthetic_root, config, space, "e", "--category", "weave") == 1
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("glass-tune tune: error: weave: 2 trials, 2 errored, nothing exported (see glass-tune status ")
 
 
 def test_objective_metric():

@@ -11,7 +11,9 @@ from glass_tune.config.schema import (
     FIELD_NAMES,
     GlassConfig,
     fields_in,
+    float_rule,
     from_mapping,
+    int_rule,
     load_config,
     parse_override,
     save_config,
@@ -74,6 +76,7 @@ def test_exported_provenance_block_is_ignored(tmp_path):
         ("mining=maybe", "mining='maybe' is invalid, expected true or false"),
         ("batch_size=2.5", "batch_size"),
         ("learning_rate=nan", "learning_rate"),
+        ("seed=4294967296", "seed=4294967296 is invalid, expected an integer in [0, 4294967295]"),
         ("bogus=1", "unknown config key 'bogus'"),
         ("no_equals_sign", "expected key=value"),
     ],
@@ -184,3 +187,35 @@ def test_model_groups_differ_only_where_glass_model_and_anomalib_differ():
     assert anomalib - glass_model == {"learning_rate", "anomaly_source_path"}
     assert glass_model - anomalib == {"backbone_weights", "gas_loop", "precision"}
     assert fields_in(group="glass_model") == tuple(k for k in FIELD_NAMES if k in glass_model)  # declaration order
+
+
+@pytest.mark.parametrize("key", [f.name for f in dataclasses.fields(GlassConfig) if f.type in ("int", "float")])
+@pytest.mark.parametrize("text", [".nan", ".inf", "-.inf"])
+def test_no_numeric_key_takes_nan_or_an_infinity(key, text):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides=[f"{key}={text}"])
+    assert str(err.value).startswith(f"--set: {key}=") and "\n" not in str(err.value)
+
+
+def test_number_rules_name_their_range_and_refuse_bools_and_non_finite_values():
+    for rule, expected in [
+        (int_rule(), "an integer"),
+        (int_rule(1), "an integer >= 1"),
+        (int_rule(0, 9), "an integer in [0, 9]"),
+        (float_rule(), "a finite number"),
+        (float_rule(0.0, lo_open=True), "a number > 0.0"),
+        (float_rule(0.0, 1.0, hi_open=True), "a number in [0.0, 1.0)"),
+    ]:
+        conv, text = rule
+        assert text == expected
+        for bad in (True, float("nan"), float("inf"), "1", None):
+            with pytest.raises((ValueError, TypeError)):
+                conv(bad)
+    assert int_rule(0, 9)[0](9) == 9 and float_rule(0.0, 1.0)[0](1) == 1.0
+    for conv, bad in [(int_rule(0, 9)[0], 10), (float_rule(0.0, 1.0, hi_open=True)[0], 1.0), (float_rule(0.0)[0], -1e-9)]:
+        with pytest.raises(ValueError):
+            conv(bad)
+
+
+def test_the_keys_that_size_the_feature_maps():
+    assert fields_in(group="shape") == ("input_shape", "backbone", "patchsize", "patchstride", "layers")

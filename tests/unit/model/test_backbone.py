@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from glass_tune.model import Backbone, resolve_weights_name
+from glass_tune.model.backbone import check_weights
 from glass_tune.util.errors import ConfigError
 
 SHAPE = (64, 64)
@@ -67,6 +68,23 @@ def test_maps_come_back_in_the_requested_order_with_traced_sizes() -> None:
     maps = backbone(torch.randn(1, 3, *SHAPE))
     assert [tuple(m.shape[1:]) for m in maps] == [(256, 4, 4), (128, 8, 8)]
     assert backbone.feature_sizes == [(4, 4), (8, 8)]
+
+
+def test_unused_deeper_layers_do_not_limit_the_input_size() -> None:
+    """resnet18 at 32 px: layer4's maps are 1x1, which a train-mode BatchNorm refuses for one image; the
+    probe traces in eval mode and only up to the deepest layer asked for (a search once errored here)."""
+    backbone = Backbone("resnet18", ["layer2", "layer3"], input_shape=(32, 32), pretrained=False)
+    assert backbone.feature_sizes == [(4, 4), (2, 2)]
+    assert Backbone("resnet18", ["layer4"], input_shape=(32, 32), pretrained=False).feature_sizes == [(1, 1)]
+
+
+def test_an_input_too_small_for_the_layers_names_input_shape_and_a_size_that_works() -> None:
+    with pytest.raises(ConfigError) as info:
+        Backbone("inception_v3", ["Mixed_5d", "Mixed_7c"], input_shape=(64, 64), pretrained=False)
+    message = str(info.value)
+    assert message.startswith("input_shape [64, 64]: backbone 'inception_v3' cannot compute layers Mixed_5d, Mixed_7c")
+    assert message.endswith("the smallest square multiple of 32 that works is [96, 96]") and "\n" not in message
+    assert Backbone("inception_v3", ["Mixed_5d"], input_shape=(64, 64), pretrained=False).feature_sizes == [(5, 5)]
 
 
 def test_random_init_backbone_is_trainable_and_follows_mode() -> None:
@@ -125,6 +143,8 @@ def test_wrong_weight_files_are_config_errors_naming_the_file(tmp_path: Path) ->
 def test_weights_file_without_pretrained_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="pre_trained"):
         Backbone("resnet18", ["layer2"], input_shape=SHAPE, pretrained=False, weights_path=str(tmp_path / "w.pth"))
+    with pytest.raises(ConfigError, match="pre_trained"):
+        check_weights("resnet18", pretrained=False, weights_path=str(tmp_path / "w.pth"), at_hand=False)
 
 
 def _assert_fails_fast_offline() -> None:
@@ -144,6 +164,18 @@ def test_unreachable_hub_fails_fast_with_a_pointer_to_backbone_weights(no_hub: P
 def test_hf_hub_offline_fails_fast(no_hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _assert_fails_fast_offline()
+
+
+def test_weights_at_hand_are_checked_without_loading_or_downloading(no_hub: Path, tmp_path: Path) -> None:
+    check_weights("resnet18", pretrained=True, weights_path=None, at_hand=False)  # not asked: nothing probed
+    with pytest.raises(ConfigError, match="offline"):
+        check_weights("resnet18", pretrained=True, weights_path=None, at_hand=True)
+    with pytest.raises(ConfigError, match="nope.pth': file not found"):
+        check_weights("resnet18", pretrained=True, weights_path=str(tmp_path / "nope.pth"), at_hand=True)
+    path = tmp_path / "resnet18.pth"
+    torch.save(_random_resnet18_state(), path)
+    check_weights("resnet18", pretrained=True, weights_path=str(path), at_hand=True)
+    check_weights("resnet18", pretrained=False, weights_path=None, at_hand=True)  # random init needs none
 
 
 def test_torch_hub_cache_is_used_without_network(no_hub: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import time
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from scipy import ndimage
 
 from glass_tune.config.schema import GlassConfig, fields_in
 from glass_tune.model import Discriminator, GlassModel, Projection, anomaly_maps, gaussian_blur, gaussian_kernel1d
+from glass_tune.model.glass import check_buildable
 from glass_tune.util.errors import ConfigError
 
 SIZE = 64
@@ -54,6 +56,22 @@ def test_glass_model_keywords_are_the_config_glass_model_group() -> None:
     assert sorted(p.name for p in params) == sorted(fields_in(group="glass_model"))
     model = _model(step=3, gaussian_noise_std=0.02, mining=False, gas_loop="fast")
     assert (model.step, model.gaussian_noise_std, model.mining, model.gas_loop) == (3, 0.02, False, "fast")
+
+
+def test_check_buildable_builds_without_weights_or_memory() -> None:
+    start = time.monotonic()
+    check_buildable([GlassConfig(), SMALL.replace(input_shape=(32, 32))], weights_at_hand=False)  # wide_resnet50_2 at 288 px
+    assert time.monotonic() - start < 10  # on the meta device: nothing allocated, nothing loaded
+    with pytest.raises(ConfigError, match=r"input_shape \[64, 64\]: backbone 'inception_v3'"):
+        check_buildable([SMALL.replace(backbone="inception_v3", layers=["Mixed_7c"])], weights_at_hand=False)
+
+
+def test_an_even_patch_on_a_one_cell_map_names_patchsize() -> None:
+    with pytest.raises(ConfigError) as info:
+        check_buildable([SMALL.replace(input_shape=(32, 32), layers=["layer4"], patchsize=4)], weights_at_hand=False)
+    assert str(info.value) == (
+        "patchsize 4: layer layer4's 1x1 maps at input_shape [32, 32] hold no patch; use an odd patchsize or a larger input_shape"
+    )
 
 
 def test_from_config_needs_a_resolved_svd() -> None:

@@ -9,7 +9,7 @@ import optuna
 import pytest
 import yaml
 
-from glass_tune.config.schema import from_mapping
+from glass_tune.config.schema import GlassConfig, from_mapping
 from glass_tune.search.space import SpaceSampler, bundled_names, load_search_space
 from glass_tune.util.errors import ConfigError
 
@@ -140,6 +140,16 @@ ERRORS = {
         "focal_loss_quantile_threshold=-0.1",
     ),
     "int with float bounds": ((P, "step", "high"), 40.5, "params.step.high", "expected an integer"),
+    "NaN bound": ((P, "gaussian_noise_std", "low"), float("nan"), "params.gaussian_noise_std.low", "finite number, got nan"),
+    "infinite bound": ((P, "radius_quantile", "high"), float("inf"), "params.radius_quantile.high", "finite number, got inf"),
+    "infinite int bound": ((P, "step", "high"), float("inf"), "params.step.high", "expected an integer, got inf"),
+    "NaN step": ((P, "radius_quantile", "step"), float("nan"), "params.radius_quantile.step", "got nan"),
+    "NaN override": (
+        (P, "gaussian_noise_std", "override"),
+        [{"when": {"svd": 0}, "low": float("nan"), "high": 0.5}],
+        "params.gaussian_noise_std.override[0]",
+        "got nan, 0.5",
+    ),
     "float type on an int field": (
         (P, "pre_projection"),
         {"type": "float", "low": 0, "high": 2},
@@ -331,3 +341,17 @@ def test_recorded_space_must_be_a_mapping():
 
     with pytest.raises(ConfigError, match="search.yaml: the recorded search space is not a mapping"):
         space_from_record(["params"], source="search.yaml")
+
+
+def test_shape_extremes_are_every_combination_of_the_searched_ends_of_shape_keys(tmp_path):
+    base = GlassConfig(backbone="resnet18", pre_trained=False, input_shape=(64, 64))
+    assert load_search_space("wide").shape_extremes(base) == [base]  # it searches no shape key
+    params = {
+        "patchsize": {"type": "int", "low": 3, "high": 7, "step": 2},
+        "input_shape": {"type": "categorical", "choices": [64, 96, 128]},
+        "step": {"type": "int", "low": 1, "high": 9},
+    }
+    space = load_search_space(write_space(tmp_path, {"params": params}))
+    configs = space.shape_extremes(base)
+    assert [(c.patchsize, c.input_shape[0]) for c in configs] == [(3, 64), (3, 96), (3, 128), (7, 64), (7, 96), (7, 128)]
+    assert {c.step for c in configs} == {base.step}  # not a shape key: left at the base value

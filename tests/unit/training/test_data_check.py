@@ -94,7 +94,8 @@ def test_train_prints_warnings_before_training(tmp_path: Path, capsys, monkeypat
     (root / "widget" / "ground_truth" / "crack" / "000_mask.png").unlink()
     monkeypatch.setattr(training, "fit", lambda *a, **k: pytest.fail("the check should stop first"))
     (root / "widget" / "test" / "good" / "000.png").write_bytes(b"")
-    assert main(["train", "--data", str(root), "--out", str(tmp_path / "out")]) == 2
+    random_init = ["--set", "pre_trained=false"]  # the model check comes first: no ImageNet weights offline
+    assert main(["train", "--data", str(root), "--out", str(tmp_path / "out"), *random_init]) == 2
     err = capsys.readouterr().err
     assert "warning: [widget]" in err and "000_mask.png" in err
     assert not (tmp_path / "out").exists()
@@ -106,6 +107,7 @@ def test_tune_checks_every_category_before_the_experiment_exists(tmp_path: Path,
     bad.write_bytes(b"\xff\xd8\xff")
     storage = tmp_path / "runs"
     args = ["tune", "--data", str(root), "--storage", str(storage), "--name", "x", "--confirm-top", "0", "--samples", "1"]
+    args += ["--set", "pre_trained=false"]  # the model check comes first: no ImageNet weights offline
     assert main([*args, "--category", "all"]) == 2
     assert str(bad) in capsys.readouterr().err and not (storage / "x").exists()
     assert main([*args, "--category", "a", "--format", "folder"]) == 2  # --format reaches the config
