@@ -54,6 +54,7 @@ from glass_tune.experiment.results import (
 from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
 from glass_tune.search.options import RESOURCE_FLAGS, SearchInterrupted, TuneOptions
+from glass_tune.search.pending import allow_pending, cluster_slots, pending_limit
 from glass_tune.search.progress import fit_in_turn
 from glass_tune.search.protocol import (
     CHECKPOINT_EVERY_KEY,
@@ -127,7 +128,18 @@ def connect_ray(options: TuneOptions) -> None:
     if options.gpus_per_trial > gpus:
         raise ConfigError(f"--gpus-per-trial {options.gpus_per_trial}: the Ray cluster has {gpus:g} GPU(s)")
     where = "embedded local Ray" if options.address is None else f"Ray cluster at {options.address}"
-    log.info(f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU")
+    slots = cluster_slots(resources, cpus_per_trial=options.cpus_per_trial, gpus_per_trial=options.gpus_per_trial)
+    pending = allow_pending(
+        pending_limit(
+            slots,
+            samples=options.samples,
+            max_concurrent=options.max_concurrent,
+            max_concurrent_total=options.max_concurrent_total,
+        )
+    )
+    log.info(
+        f"connected to {where}: {resources.get('CPU', 0):g} CPU, {gpus:g} GPU, {slots} trial slots ({pending} pending at most)"
+    )
 
 
 def _verbose() -> bool:
