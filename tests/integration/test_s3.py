@@ -1,12 +1,16 @@
 """``--storage s3://bucket/prefix`` against a local S3 server (moto's server mode on 127.0.0.1).
 
-One search is interrupted (its driver's PID namespace killed once a trial has reported) and resumed
-by a driver with an empty cache, as a driver on another machine would; then ``status``, ``export``
-and a second ``--resume`` read everything from the bucket.
+One search is interrupted (its driver's PID namespace killed with SIGKILL once a trial has reported,
+``status`` read all the while) and resumed by a driver with an empty cache, as a driver on another
+machine would: no trial lost or run twice, every one to its last epoch, no study record left
+running; then ``status``, ``export`` and a second ``--resume`` read everything from the bucket.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +21,7 @@ import pytest
 import yaml
 from pyarrow.fs import FileSelector
 
+from glass_tune.cli.main import main
 from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import resolve
 from tests.helpers import STEP_SPACE, wait_until, write_tiny_config
@@ -101,8 +106,13 @@ def s3_search(s3_env, tmp_path_factory, synthetic_root):
         *ONE_TRIAL_AT_A_TIME,
     )
     category = resolve(f"{URI}/s3run/weave")
+    statuses: list[tuple[int, str, str]] = []  # `glass-tune status` while the driver writes the bucket
 
     def reported() -> bool:
+        if resolve(f"{URI}/s3run/search.yaml").is_file():
+            with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.redirect_stderr(io.StringIO()) as err:
+                code = main(["status", f"{URI}/s3run"])
+            statuses.append((code, out.getvalue(), err.getvalue()))
         return any((t / "run" / "metrics.json").is_file() for t in category.subdirs() if t.name.startswith("trial_"))
 
     killed = run_until(first, d / "first.log", reported)
@@ -114,7 +124,7 @@ def s3_search(s3_env, tmp_path_factory, synthetic_root):
         start_new_session=True,
         env={**os.environ, "GLASS_TUNE_CACHE": str(d / "other-machine-cache")},
     )
-    return {"killed": killed, "resumed": resumed, "dir": d, "first_log": (d / "first.log").read_text()}
+    return {"killed": killed, "resumed": resumed, "dir": d, "first_log": (d / "first.log").read_text(), "statuses": statuses}
 
 
 def test_interrupted_search_resumes_from_the_bucket(s3_search):
@@ -123,12 +133,23 @@ def test_interrupted_search_resumes_from_the_bucket(s3_search):
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     assert "resuming the interrupted search" in resumed.stdout and "Traceback" not in resumed.stderr
     trials = load_trials(category_dir=resolve(f"{URI}/s3run/weave"))
-    assert len(trials) == 2 and {t.status for t in trials} == {"TERMINATED"}
+    assert len(trials) == 2 and {t.status for t in trials} == {"TERMINATED"}  # none lost, none duplicated
+    for trial in trials:  # every trial ran to its last epoch (FIFO), its reports once each
+        history = json.loads(resolve(f"{URI}/s3run/weave/{trial.folder}/run/metrics.json").read_text())["history"]
+        assert [row["epoch"] for row in history] == [1, 2], (trial.trial_id, history)
     study = optuna.load_study(study_name="s3run/weave", storage=study_storage(f"{URI}/s3run"))
     owned = {s.system_attrs.get("ray_trial_id"): s.state for s in study.trials}
     assert all(owned.get(t.trial_id) == optuna.trial.TrialState.COMPLETE for t in trials), owned
     assert optuna.trial.TrialState.RUNNING not in owned.values()
     assert resolve(f"{URI}/s3run/optuna.journal").is_file() and resolve(f"{URI}/s3run/summary.md").is_file()
+
+
+def test_status_during_the_search_reads_the_bucket_and_never_fails(s3_search):
+    """Read-only while the driver writes: no error, the search shown running, never finished."""
+    statuses = s3_search["statuses"]
+    assert statuses and all(code == 0 and not err for code, _, err in statuses), statuses
+    assert any("[weave] running:" in out and "of 2" in out for _, out, _ in statuses), statuses
+    assert not any("[weave] finished" in out for _, out, _ in statuses)
 
 
 def test_trial_artifacts_are_in_the_bucket(s3_search):
@@ -181,7 +202,6 @@ def test_report_predict_onnx_and_dashboard_read_the_uri(s3_search, synthetic_roo
     import onnx
     from optuna_dashboard._storage_url import get_storage
 
-    from glass_tune.cli.main import main
     from glass_tune.experiment.view import open_experiment
     from glass_tune.report.dashboard import study_arguments
     from tests.helpers.report_page import ReportPage

@@ -1,4 +1,7 @@
-"""Searches in real processes: a driver killed with SIGKILL and resumed, and a real `ray start` cluster.
+"""Searches in real processes: a real `ray start` cluster, and Ctrl-C.
+
+(A driver killed with SIGKILL and resumed: tests/integration/test_s3.py, and at many moments the
+fault sweep, tests/integration/test_faults.py.)
 
 Every process a test starts runs in its own session and is killed by session id at the end, so no
 Ray daemon outlives the test (``ray stop`` would kill every Ray on the machine).
@@ -12,13 +15,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import optuna
 import pytest
 
-from glass_tune.cli.main import main
 from tests.helpers import wait_until
 from tests.helpers.processes import (
-    ONE_TRIAL_AT_A_TIME,
     free_port,
     kill_session,
     reported_epochs,
@@ -27,66 +27,8 @@ from tests.helpers.processes import (
     tune_cmd,
     wait_for_text,
 )
-from tests.helpers.study import study_storage
 
 pytestmark = pytest.mark.integration  # embedded Ray searches, subprocess drivers, kills
-
-
-def test_sigkill_driver_then_resume_finishes_every_trial_once(inputs, tmp_path, capsys):
-    storage = tmp_path / "runs"
-    args = tune_cmd(
-        inputs,
-        storage,
-        "--name",
-        "k9",
-        "--samples",
-        "4",
-        "--epochs",
-        "3",
-        *ONE_TRIAL_AT_A_TIME,
-    )
-    driver = start(args, tmp_path / "first.log")
-    category = storage / "k9" / "weave"
-    statuses = []  # `glass-tune status` while the driver writes the experiment: read-only, never failing
-    try:
-
-        def mid_search() -> bool:
-            epochs = reported_epochs(category) if category.is_dir() else {}
-            if (storage / "k9" / "search.yaml").is_file():
-                statuses.append((main(["status", str(storage / "k9")]), capsys.readouterr()))
-            if sum(epochs.values()) >= 2:  # at least one trial has trained and reported
-                return True
-            assert driver.poll() is None, (tmp_path / "first.log").read_text()[-2000:]
-            return False
-
-        wait_until(mid_search, 240, describe=lambda: "the search never reported a result")
-        os.kill(driver.pid, signal.SIGKILL)
-    finally:
-        kill_session(driver.pid)
-        driver.wait()
-    assert len(reported_epochs(category)) < 4 or min(reported_epochs(category).values()) < 3
-    assert statuses and all(code == 0 and not out.err for code, out in statuses), statuses
-    assert any("[weave] running:" in out.out and "of 4" in out.out for _, out in statuses), statuses
-    assert not any("[weave] finished" in out.out for _, out in statuses)
-
-    resumed = subprocess.run(
-        tune_cmd(inputs, storage, "--name", "k9", "--resume"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        start_new_session=True,
-    )
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
-    assert "resuming the interrupted search" in resumed.stdout
-
-    final = reported_epochs(category)
-    assert len(final) == 4, final  # none lost, none duplicated
-    assert set(final.values()) == {3}, final  # every trial ran to its last epoch (FIFO)
-    study = optuna.load_study(study_name="k9/weave", storage=study_storage(storage / "k9"))
-    states = [t.state for t in study.trials]
-    assert optuna.trial.TrialState.RUNNING not in states
-    assert states.count(optuna.trial.TrialState.COMPLETE) == 4, states
-    assert (category / "best_config.yaml").is_file()
 
 
 def test_search_on_a_real_local_cluster_through_address(inputs, tmp_path):
