@@ -16,9 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 from glass_tune.experiment.view import ExperimentView, open_experiment
@@ -30,6 +31,7 @@ log = get_logger(__name__)
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 5.0
+TICK_S = 0.25  # how often the loops look at the servers and at a stop request
 
 
 @dataclass
@@ -101,30 +103,17 @@ def server_commands(view: ExperimentView, *, tensorboard_port: int, optuna_port:
     }
 
 
-def start_servers(experiment: str | Path, *, cache: Path, tensorboard_port: int = 0, optuna_port: int = 0) -> list[Server]:
-    """Start both servers (port 0: a free one) and return once both accept connections."""
-    view = open_experiment(experiment)
-    ports = {"TensorBoard": tensorboard_port or free_port(), "optuna-dashboard": optuna_port or free_port()}
-    commands = server_commands(view, tensorboard_port=ports["TensorBoard"], optuna_port=ports["optuna-dashboard"], cache=cache)
-    servers: list[Server] = []
-    try:
-        for name, command in commands.items():
-            log = tempfile.NamedTemporaryFile(prefix=f"glass-tune-{name}-", suffix=".log")  # noqa: SIM115 (closed in stop)
-            process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-            )
-            servers.append(Server(name, f"http://{HOST}:{ports[name]}/", ports[name], process, log))
-        _wait_until_listening(servers)
-    except BaseException:
-        stop_servers(servers)
-        raise
-    return servers
+def _start_server(name: str, command: list[str], port: int) -> Server:
+    log = tempfile.NamedTemporaryFile(prefix=f"glass-tune-{name}-", suffix=".log")  # noqa: SIM115 (closed in stop)
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    return Server(name, f"http://{HOST}:{port}/", port, process, log)
 
 
-def _wait_until_listening(servers: Sequence[Server]) -> None:
+def _wait_until_listening(servers: Sequence[Server], stop: _StopRequest) -> None:
+    """Return once every server accepts connections, or as soon as a stop is requested."""
     deadline = time.monotonic() + START_TIMEOUT_S
     pending = list(servers)
-    while pending:
+    while pending and not stop.requested:
         for server in list(pending):
             if server.process.poll() is not None:
                 raise UserError(f"{server.name} exited with code {server.process.returncode}: {server.log_tail()}")
@@ -135,7 +124,8 @@ def _wait_until_listening(servers: Sequence[Server]) -> None:
                 pass
         if pending and time.monotonic() > deadline:
             raise UserError(f"{pending[0].name} did not start listening on port {pending[0].port} within {START_TIMEOUT_S:.0f} s")
-        time.sleep(0.3)
+        if pending:
+            time.sleep(TICK_S)
 
 
 def stop_servers(servers: Sequence[Server]) -> None:
@@ -146,6 +136,7 @@ def stop_servers(servers: Sequence[Server]) -> None:
         try:
             server.process.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
+            log.info(f"{server.name} did not stop within {STOP_TIMEOUT_S:g} s of SIGTERM; killing it")
             _signal_session(server.process, signal.SIGKILL)
             server.process.wait()
         _signal_session(server.process, signal.SIGKILL)  # children the leader left behind
@@ -157,29 +148,76 @@ def _signal_session(process: subprocess.Popen, sig: signal.Signals) -> None:
         os.killpg(process.pid, sig)  # start_new_session: the group id is the leader's pid
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+class _StopRequest:
+    """The dashboard's own handler of Ctrl-C (SIGINT) and SIGTERM.
+
+    Python turns SIGINT into KeyboardInterrupt only when the parent left it at its default; a
+    dashboard started as ``cmd &`` by a script (or by a test run so started) inherits it ignored and
+    served on through Ctrl-C (issue 25).  Until ``defer()`` a signal raises KeyboardInterrupt: no
+    server runs yet, and a remote journal's download is cut short.  After it a signal only sets
+    ``requested``, which the loops check: an exception raised between two bytecodes could lose a
+    server that ``Popen`` had just forked, or leave a ``Popen``'s waitpid lock taken so that
+    stopping that server blocks forever.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._deferred = False
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        if not self._deferred:
+            raise KeyboardInterrupt
+
+    def defer(self) -> None:
+        self._deferred = True
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_StopRequest]:
+        """Handle SIGINT and SIGTERM here, whatever the parent left; the previous handlers afterwards."""
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
 
 
 def run_dashboards(experiment: str | Path, *, tensorboard_port: int = 0, optuna_port: int = 0) -> int:
-    """Serve until Ctrl-C or SIGTERM (or until a server dies, which is an error)."""
-    signal.signal(signal.SIGTERM, _interrupt)  # a plain `kill` must stop the servers too
-    with tempfile.TemporaryDirectory(prefix="glass-tune-dashboard-") as cache:  # the study journal's copy, if remote
-        return _serve(start_servers(experiment, cache=Path(cache), tensorboard_port=tensorboard_port, optuna_port=optuna_port))
+    """Serve until Ctrl-C or SIGTERM, which end it with 0 at any moment (a server that dies is an error)."""
+    stop = _StopRequest()
+    servers: list[Server] = []
+    cache_dir = tempfile.TemporaryDirectory(prefix="glass-tune-dashboard-")  # the study journal's copy, if remote
+    with stop.installed(), cache_dir as cache:
+        try:
+            view = open_experiment(experiment)
+            ports = {"TensorBoard": tensorboard_port or free_port(), "optuna-dashboard": optuna_port or free_port()}
+            commands = server_commands(
+                view, tensorboard_port=ports["TensorBoard"], optuna_port=ports["optuna-dashboard"], cache=Path(cache)
+            )
+            stop.defer()
+        except KeyboardInterrupt:  # nothing started yet
+            log.info("stopped before the dashboards started")
+            return 0
+        try:
+            for name, command in commands.items():
+                if not stop.requested:
+                    servers.append(_start_server(name, command, ports[name]))
+            _wait_until_listening(servers, stop)
+            if not stop.requested:
+                _serve(servers, stop)
+            log.info("stopping the dashboards")
+            return 0
+        finally:
+            stop_servers(servers)
 
 
-def _serve(servers: list[Server]) -> int:
-    try:
+def _serve(servers: Sequence[Server], stop: _StopRequest) -> None:
+    for server in servers:
+        log.info(f"{server.name}: {server.url}")
+    log.info("serving on 127.0.0.1 only; Ctrl-C stops both")
+    while not stop.requested:
         for server in servers:
-            log.info(f"{server.name}: {server.url}")
-        log.info("serving on 127.0.0.1 only; Ctrl-C stops both")
-        while True:
-            for server in servers:
-                if server.process.poll() is not None:
-                    raise UserError(f"{server.name} stopped (exit code {server.process.returncode}): {server.log_tail()}")
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        log.info("stopping the dashboards")
-        return 0
-    finally:
-        stop_servers(servers)
+            if server.process.poll() is not None:
+                raise UserError(f"{server.name} stopped (exit code {server.process.returncode}): {server.log_tail()}")
+        time.sleep(TICK_S)

@@ -1,4 +1,9 @@
-"""`glass-tune dashboard` on a finished search: TensorBoard and optuna-dashboard on loopback, ended by Ctrl-C."""
+"""`glass-tune dashboard` on a finished search: TensorBoard and optuna-dashboard on loopback, ended by Ctrl-C.
+
+Each dashboard here starts as a script's ``cmd &`` starts it, SIGINT ignored on entry: Python then
+leaves Ctrl-C ignored unless the dashboard handles it itself, so the outcome does not depend on
+whether pytest runs in a terminal or in the background (issue 25: it hung only in the latter).
+"""
 
 from __future__ import annotations
 
@@ -7,17 +12,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from glass_tune.report.dashboard import STOP_TIMEOUT_S
 from tests.helpers import wait_until
+from tests.helpers.processes import cli_argv, kill_session, start, wait_for_text
 from tests.helpers.searched import CATEGORIES, trial_dirs
 
 pytestmark = pytest.mark.integration  # a finished embedded Ray search, and the dashboard's processes
+
+# Ctrl-C must end the dashboard within a few seconds: its servers' SIGTERM grace, and slack for a busy machine.
+EXIT_BUDGET_S = STOP_TIMEOUT_S + 10
 
 
 def _get_json(url: str):
@@ -41,25 +50,49 @@ def _children(pid: int) -> list[int]:
     return [int(c) for t in Path(f"/proc/{pid}/task").iterdir() for c in (t / "children").read_text().split()]
 
 
-def test_dashboard_serves_tensorboard_and_optuna_on_loopback(experiment):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "glass_tune.cli", "dashboard", str(experiment)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
-    children: list[int] = []
+def _serving(experiment: Path) -> dict[int, str]:
+    """Live processes whose command line names the experiment (pid: command line): servers and their helpers."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if entry.name.isdigit() and str(experiment) in cmdline:
+                found[int(entry.name)] = cmdline
+    return found
+
+
+def _start_dashboard(experiment: Path, log: Path) -> subprocess.Popen:
+    """The dashboard in its own session, SIGINT ignored on entry; PYTHONFAULTHANDLER: SIGABRT prints its stacks."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PYTHONFAULTHANDLER": "1"}
+    return start(["sh", "-c", 'trap "" INT; exec "$@"', "sh", *cli_argv("dashboard", str(experiment))], log, env)
+
+
+def _ctrl_c(proc: subprocess.Popen, log: Path, experiment: Path) -> None:
+    """Ctrl-C: the dashboard exits 0 within EXIT_BUDGET_S and leaves no server behind; a hang fails with its stacks."""
+    proc.send_signal(signal.SIGINT)
     try:
-        urls = {}
-        while len(urls) < 2:
-            line = proc.stdout.readline()
-            assert line, f"dashboard exited early (code {proc.poll()})"
-            name, _, url = line.strip().partition(": ")
-            if url.startswith("http"):
-                urls[name] = url
+        code = proc.wait(timeout=EXIT_BUDGET_S)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        proc.wait(timeout=10)
+        pytest.fail(f"still running {EXIT_BUDGET_S:g} s after Ctrl-C; its log and stacks:\n{log.read_text()[-6000:]}")
+    assert code == 0, log.read_text()[-3000:]
+    wait_until(lambda: not _serving(experiment), 5, 0.1, describe=lambda: f"left behind: {_serving(experiment)}")
+
+
+def _end(proc: subprocess.Popen, experiment: Path) -> None:
+    """Whatever a failed test left: the dashboard's session and every server's (each leads its own)."""
+    for sid in [proc.pid, *_serving(experiment)]:
+        kill_session(sid)
+    proc.wait()
+
+
+def test_dashboard_serves_tensorboard_and_optuna_on_loopback(experiment, tmp_path):
+    log = tmp_path / "dashboard.log"
+    proc = _start_dashboard(experiment, log)
+    try:
+        wait_for_text(log, "serving on", proc, 90)
+        urls = dict(line.split(": ", 1) for line in log.read_text().splitlines() if ": http" in line)
         children = _children(proc.pid)
         assert len(children) == 2
         for url in urls.values():
@@ -79,12 +112,24 @@ def test_dashboard_serves_tensorboard_and_optuna_on_loopback(experiment):
         study_id = next(s["study_id"] for s in studies if s["study_name"] == "rep/weave")
         detail = _get_json(urls["optuna-dashboard"] + f"api/studies/{study_id}")
         assert len(detail["trials"]) == 3
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
-        assert proc.wait(timeout=30) == 0
-        for pid in children:
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+        _ctrl_c(proc, log, experiment)
     finally:
-        for pid in [proc.pid, *children]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        proc.wait()
+        _end(proc, experiment)
+
+
+@pytest.mark.parametrize("started", [1, 2], ids=["first-server-forked", "both-forked"])
+def test_ctrl_c_during_start_up_stops_the_servers_already_started(experiment, tmp_path, started):
+    """The moments that used to lose a server: Ctrl-C inside or just after a server's ``Popen``."""
+    log = tmp_path / "dashboard.log"
+    proc = _start_dashboard(experiment, log)
+
+    def forked() -> bool:
+        assert proc.poll() is None, log.read_text()[-2000:]
+        return len(_children(proc.pid)) >= started
+
+    try:
+        wait_until(forked, 60, 0.005)
+        _ctrl_c(proc, log, experiment)
+        assert "serving on" not in log.read_text()
+    finally:
+        _end(proc, experiment)
