@@ -68,9 +68,9 @@ from glass_tune.experiment.confirmation import (
     finalist_results,
 )
 from glass_tune.experiment.intervals import Interval
-from glass_tune.experiment.results import Objective, TrialRecord
+from glass_tune.experiment.protocol import HELD_OUT_PREFIX, Objective
+from glass_tune.experiment.trial_index import TrialRecord
 from glass_tune.search.objective import objective_value
-from glass_tune.search.protocol import HELD_OUT_PREFIX
 from glass_tune.search.samplers import make_sampler
 from glass_tune.search.space import SearchSpace, SpaceSampler, load_search_space
 from glass_tune.training.loop import fit

@@ -32,7 +32,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.experiment.intervals import CONFIDENCE, LABELS, Interval
-from glass_tune.experiment.results import HELD_OUT_KEYS, Objective, TrialRecord, best_trial
+from glass_tune.experiment.protocol import HELD_OUT_KEYS, Objective
+from glass_tune.experiment.results import best_trial
+from glass_tune.experiment.trial_index import TrialRecord
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location

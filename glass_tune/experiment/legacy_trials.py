@@ -18,8 +18,8 @@ import json
 import posixpath
 from typing import TYPE_CHECKING, Any
 
+from glass_tune.experiment.protocol import CHECKPOINT_FILE
 from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, report_row, trial_error
-from glass_tune.search.protocol import CHECKPOINT_FILE
 from glass_tune.util.errors import UserError
 
 if TYPE_CHECKING:

@@ -23,37 +23,27 @@ from typing import TYPE_CHECKING, Any
 from glass_tune.config.yaml_values import parse_yaml
 from glass_tune.experiment.intervals import finalists_table
 from glass_tune.experiment.legacy_trials import STATE_PREFIX
-from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, read_history, read_trial_index
-from glass_tune.search.protocol import (
+from glass_tune.experiment.protocol import (
     CHECKPOINT_FILE,
     DECISION_KEYS,
     DEFAULT_METRIC,
     DEFAULT_MODE,
     HELD_OUT_KEYS,
+    Objective,
     best_of,
     held_out_of,
 )
+from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, read_history, read_trial_index
 from glass_tune.util.errors import UserError
+from glass_tune.util.legacy_names import moved_names
 from glass_tune.util.numbers import value_text
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
 
-BEST_CONFIG_FILE = "best_config.yaml"
 SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
-
-
-@dataclass(frozen=True)
-class Objective:
-    """Which reported key is optimised, and in which direction (from the space file)."""
-
-    metric: str = DEFAULT_METRIC
-    mode: str = DEFAULT_MODE
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether ``a`` beats ``b``."""
-        return a > b if self.mode == "max" else a < b
+__getattr__ = moved_names(__name__)  # Objective, pickled here by experiments before it moved (util/legacy_names.py)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.experiment.outcomes import Outcome, trial_outcome
-from glass_tune.search.protocol import held_out_of, searched_values
+from glass_tune.experiment.protocol import held_out_of, searched_values
 from glass_tune.util.errors import UserError
 
 if TYPE_CHECKING:

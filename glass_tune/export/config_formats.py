@@ -1,7 +1,9 @@
-"""Take a finished search home: its best config (with provenance) in four formats, and the summary.
+"""Take a finished search home: its exported config (with provenance) rendered in four formats.
 
 ``yaml``/``json`` feed ``glass-tune train --config`` (the provenance block is ignored there);
 ``anomalib`` is an anomalib ``Glass`` model config; ``official`` is the official GLASS command line.
+The record itself (which trial, its provenance) is ``glass_tune.experiment.best_config``'s: this
+module only renders it.
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ from typing import Any
 
 import yaml
 
-from glass_tune.config.schema import FIELD_NAMES, GlassConfig, fields_in, from_mapping
-from glass_tune.experiment.results import BEST_CONFIG_FILE, Objective, TrialRecord, trial_held_out
-from glass_tune.experiment.storage import Location, resolve
-from glass_tune.experiment.view import CategoryView, ExportedTrial, open_category
-from glass_tune.search.protocol import best_of, thresholds_of
+from glass_tune.config.schema import GlassConfig, fields_in
+from glass_tune.experiment.best_config import best_config_yaml, config_document, exported_record
+from glass_tune.experiment.storage import resolve
+from glass_tune.experiment.view import open_category
 from glass_tune.util.errors import UserError
-from glass_tune.util.runtime import versions
 
 FORMATS = ("yaml", "json", "anomalib", "official")
 # timm names -> the official code's backbone keys (backbones.py)
@@ -31,61 +31,12 @@ OFFICIAL_BACKBONES = {
 }
 
 
-def exported_record(category: CategoryView, *, trials: list[TrialRecord] | None = None) -> dict[str, Any]:
-    """The exported trial of one category (``CategoryView.exported_trial``) as config, provenance and
-    checkpoint path; after a confirmation stage the verdict is in the provenance."""
-    exported = category.exported_trial(trials=trials)
-    record = _trial_record(exported, category_dir=category.location, objective=category.objective)
-    if exported.confirmation is not None:
-        record["provenance"]["confirmation"] = _confirmation_provenance(exported.confirmation)
-    return record
-
-
-def _confirmation_provenance(confirmation: dict[str, Any]) -> dict[str, Any]:
-    exported = confirmation["exported"]
-    row = next(r for r in confirmation["finalists"] if r["name"] == exported)
-    return {
-        "verdict": confirmation["line"],
-        "exported": exported,
-        "winner": confirmation["winner"],
-        "beats_default": confirmation["beats_default"],
-        "search_trial": row["search_trial"],
-        "seeds": confirmation["seeds"],
-        "validation": row["validation_interval"],
-        "held_out": row["held_out_intervals"],
-        "vs_default": row.get("vs_default"),
-    }
-
-
-def _trial_record(exported: ExportedTrial, *, category_dir: Location, objective: Objective) -> dict[str, Any]:
-    """The exported trial (of the Ray experiment in ``exported.folder``) as a config with its provenance."""
-    trial, folder = exported.trial, exported.folder
-    config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(folder))
-    last = trial.last_result
-    checkpoint = exported.checkpoint
-    provenance = {
-        "experiment": str(category_dir.parent),
-        "category": config.category,
-        "trial_id": trial.trial_id,
-        "objective": {"metric": objective.metric, "mode": objective.mode, "value": last.get(objective.metric)},
-        "metrics": best_of(last),
-        "searched_params": trial.params,
-        "seed": config.seed,
-        "val_source": last.get("val_source", "test"),
-        "held_out_test": trial_held_out(trial=trial, category_dir=folder),
-        "thresholds": thresholds_of(last),
-        "checkpoint": None if checkpoint is None else str(checkpoint),
-        "versions": versions(),
-    }
-    return {"config": config, "provenance": provenance}
-
-
 def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
     """The best config in ``fmt`` (one of :data:`FORMATS`)."""
     if fmt == "yaml":
-        return yaml.safe_dump({**config.to_dict(), "provenance": provenance}, sort_keys=False)
+        return best_config_yaml(config, provenance)
     if fmt == "json":
-        return json.dumps({**config.to_dict(), "provenance": provenance}, indent=2) + "\n"
+        return json.dumps(config_document(config, provenance), indent=2) + "\n"
     if fmt == "anomalib":
         return anomalib_config(config, provenance)
     if fmt == "official":
@@ -220,14 +171,6 @@ def _official_fg(config: GlassConfig) -> str:
     else:
         used = bool(config.foreground)
     return "1" if used else "0"
-
-
-def write_best_config(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> Location:
-    """Export the category's best config as YAML next to the Ray experiment (end of every search)."""
-    record = exported_record(CategoryView(category_dir, objective), trials=trials)
-    target = category_dir / BEST_CONFIG_FILE
-    target.write_text(render(record["config"], record["provenance"], "yaml"))
-    return target
 
 
 def export_experiment(experiment: str, *, fmt: str, out: str | None, category: str | None = None) -> str:

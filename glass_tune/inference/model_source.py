@@ -14,10 +14,10 @@ from pathlib import Path
 
 import torch
 
+from glass_tune.experiment.protocol import CHECKPOINT_FILE
 from glass_tune.experiment.storage import Location, resolve
 from glass_tune.experiment.view import open_category
 from glass_tune.model import GlassModel
-from glass_tune.search.protocol import CHECKPOINT_FILE
 from glass_tune.training.checkpoint import Checkpoint, load_checkpoint, selected_model
 from glass_tune.util.errors import UserError
 

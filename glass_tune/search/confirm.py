@@ -29,11 +29,12 @@ from glass_tune.experiment.confirmation import (
     write_confirmation,
     write_finalists,
 )
-from glass_tune.experiment.results import Objective, TrialRecord, load_trials
+from glass_tune.experiment.protocol import REPEATS_KEY, Objective
+from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import Location
+from glass_tune.experiment.trial_index import TrialRecord
 from glass_tune.search.concurrency import trial_slots
 from glass_tune.search.options import SearchInterrupted
-from glass_tune.search.protocol import REPEATS_KEY
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)

@@ -32,6 +32,7 @@ import optuna
 import yaml
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping, parse_override
+from glass_tune.experiment.best_config import BEST_CONFIG_FILE, write_best_config
 from glass_tune.experiment.confirmation import (
     CONFIRM_DIR,
     FINALISTS_FILE,
@@ -39,11 +40,19 @@ from glass_tune.experiment.confirmation import (
     read_confirmation,
     read_export_rule,
 )
+from glass_tune.experiment.protocol import (
+    CHECKPOINT_EVERY_KEY,
+    OBJECTIVE_KEY,
+    REPEATS_KEY,
+    SEARCHED_KEY,
+    TRIAL_BASE_FILE,
+    Objective,
+    read_trial_base,
+    write_trial_base,
+)
 from glass_tune.experiment.results import (
-    BEST_CONFIG_FILE,
     SEARCH_FILE,
     CategoryOutcome,
-    Objective,
     load_trials,
     read_search_record,
     study_name,
@@ -52,18 +61,8 @@ from glass_tune.experiment.results import (
     write_summary,
 )
 from glass_tune.experiment.storage import Location
-from glass_tune.export.config_formats import write_best_config
 from glass_tune.search.options import RESOURCE_FLAGS, SearchInterrupted, TuneOptions
 from glass_tune.search.progress import fit_in_turn
-from glass_tune.search.protocol import (
-    CHECKPOINT_EVERY_KEY,
-    OBJECTIVE_KEY,
-    REPEATS_KEY,
-    SEARCHED_KEY,
-    TRIAL_BASE_FILE,
-    read_trial_base,
-    write_trial_base,
-)
 from glass_tune.search.samplers import make_sampler
 from glass_tune.search.schedulers import make_scheduler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
@@ -417,8 +416,8 @@ def _confirm(
     from ray import tune
     from ray.tune.schedulers import FIFOScheduler
 
+    from glass_tune.experiment.protocol import VARIED_KEY
     from glass_tune.search.confirm import FixedTrials, fix_finalists, run_confirmation, split_common
-    from glass_tune.search.protocol import VARIED_KEY
 
     category = category_dir.name
     finalists, seeds = fix_finalists(

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from glass_tune.search.protocol import DEFAULT_METRIC, OBJECTIVE_KEY
+from glass_tune.experiment.protocol import DEFAULT_METRIC, OBJECTIVE_KEY
 from glass_tune.util.errors import ConfigError
 
 OBJECTIVES = ("best", "smoothed")

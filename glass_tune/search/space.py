@@ -20,7 +20,7 @@ import optuna
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, fields_in, from_mapping
 from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number
-from glass_tune.search.protocol import DEFAULT_METRIC
+from glass_tune.experiment.protocol import DEFAULT_METRIC
 from glass_tune.util import notices
 from glass_tune.util.errors import ConfigError, did_you_mean
 

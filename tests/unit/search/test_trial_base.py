@@ -8,10 +8,10 @@ import pytest
 
 import glass_tune.search.driver as driver
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig
+from glass_tune.experiment.protocol import TRIAL_BASE_FILE, VARIED_KEY, read_trial_base, trial_values, write_trial_base
 from glass_tune.experiment.storage import resolve
 from glass_tune.search.driver import ray_state_restorable, trial_base
 from glass_tune.search.options import TuneOptions
-from glass_tune.search.protocol import TRIAL_BASE_FILE, VARIED_KEY, read_trial_base, trial_values, write_trial_base
 from glass_tune.search.space import space_from_record
 from glass_tune.util.errors import ConfigError
 from tests.helpers import STEP_SPACE
