@@ -16,7 +16,8 @@ from glass_tune.experiment.best_config import BEST_CONFIG_FILE
 from glass_tune.experiment.confirmation import CONFIRM_DIR, read_confirmation, read_finalists
 from glass_tune.experiment.outcomes import Outcome
 from glass_tune.experiment.protocol import Objective
-from glass_tune.experiment.results import best_trial, is_category_dir, load_trials, record_time
+from glass_tune.experiment.results import best_trial, is_category_dir, load_trials
+from glass_tune.experiment.search_record import record_time
 from glass_tune.experiment.storage import Location
 from glass_tune.experiment.view import open_experiment
 from glass_tune.util.numbers import value_text

@@ -60,12 +60,11 @@ OLD_TO_NEW = {
     "glass_tune.dashboard": "glass_tune.report.dashboard",
 }
 
-# (module Ray pickled the name under, name) -> the module that holds the name now
+# (module Ray pickled the name under, name) -> the module that holds the name now (issue 25: the on-disk
+# protocol in experiment/, the driver split by job)
 MOVED_NAMES = {
-    (
-        "glass_tune.experiment.results",
-        "Objective",
-    ): "glass_tune.experiment.protocol",  # issue 25: the on-disk protocol in its own module
+    ("glass_tune.experiment.results", "Objective"): "glass_tune.experiment.protocol",
+    ("glass_tune.search.driver", "trial_dirname"): "glass_tune.search.tuner",
 }
 
 

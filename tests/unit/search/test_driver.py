@@ -1,4 +1,5 @@
-"""The search record the driver writes (search.yaml) and the resume command it prints."""
+"""The search record the driver writes (search.yaml), a resumed search's plan, the resume command it prints
+and the last line of a search."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import pytest
 import yaml
 
 from glass_tune.config.schema import GlassConfig
-from glass_tune.experiment.results import CategoryOutcome, record_time
-from glass_tune.search.driver import TuneOptions, load_search_record, save_search_record, search_end
+from glass_tune.experiment.results import CategoryOutcome
+from glass_tune.experiment.search_record import record_time
+from glass_tune.search.driver import search_end
+from glass_tune.search.options import TuneOptions
+from glass_tune.search.plan import resumed_search, save_search_record
 from glass_tune.search.space import load_search_space
 from glass_tune.util.errors import UserError
 
@@ -18,11 +22,13 @@ from glass_tune.util.errors import UserError
 def test_resume_keeps_recorded_resources_unless_given(tmp_path):
     space = load_search_space("default")
     recorded = TuneOptions(name="r", storage=str(tmp_path), cpus_per_trial=4.0, gpus_per_trial=0.5, address="auto")
-    save_search_record(GlassConfig(), space, recorded, ["weave"])
+    save_search_record(base=GlassConfig(), space=space, options=recorded, categories=["weave"])
     asked = TuneOptions(name="r", storage=str(tmp_path), cpus_per_trial=1.0, gpus_per_trial=0.0, address="h:1")
-    _, _, kept, categories = load_search_record(asked)
-    assert (kept.cpus_per_trial, kept.gpus_per_trial, kept.address, categories) == (4.0, 0.5, "h:1", ["weave"])
-    _, _, changed, _ = load_search_record(asked, explicit=["gpus_per_trial"])
+    plan = resumed_search(asked)
+    kept = plan.options
+    assert (kept.cpus_per_trial, kept.gpus_per_trial, kept.address, plan.categories) == (4.0, 0.5, "h:1", ["weave"])
+    assert plan.resume
+    changed = resumed_search(asked, explicit=["gpus_per_trial"]).options
     assert (changed.cpus_per_trial, changed.gpus_per_trial) == (4.0, 0.0)
     record = yaml.safe_load((tmp_path / "r" / "search.yaml").read_text())
     assert record["options"]["gpus_per_trial"] == 0.5 and record_time(record["started_at"]) > 0
@@ -40,18 +46,22 @@ def test_printed_resume_command_is_complete():
 
 def test_a_moved_experiment_resumes_at_its_new_storage(tmp_path):
     space = load_search_space("default")
-    save_search_record(GlassConfig(), space, TuneOptions(name="r", storage=str(tmp_path / "old")), ["weave"])
+    save_search_record(
+        base=GlassConfig(), space=space, options=TuneOptions(name="r", storage=str(tmp_path / "old")), categories=["weave"]
+    )
     shutil.move(tmp_path / "old", tmp_path / "new")
-    _, _, options, _ = load_search_record(TuneOptions(name="r", storage=str(tmp_path / "new")))
+    options = resumed_search(TuneOptions(name="r", storage=str(tmp_path / "new"))).options
     assert options.experiment.path == str(tmp_path / "new" / "r") and options.storage == str(tmp_path / "new")
 
 
 def test_a_renamed_experiment_is_refused_instead_of_started_over_elsewhere(tmp_path):
     space = load_search_space("default")
-    save_search_record(GlassConfig(), space, TuneOptions(name="r", storage=str(tmp_path)), ["weave"])
+    save_search_record(
+        base=GlassConfig(), space=space, options=TuneOptions(name="r", storage=str(tmp_path)), categories=["weave"]
+    )
     shutil.move(tmp_path / "r", tmp_path / "r2")
     with pytest.raises(UserError, match=r"started as 'r' .* rename the folder back to r and resume it with --name r$"):
-        load_search_record(TuneOptions(name="r2", storage=str(tmp_path)))
+        resumed_search(TuneOptions(name="r2", storage=str(tmp_path)))
 
 
 def _outcome(category: str, trials: int, errored: int) -> CategoryOutcome:
