@@ -11,8 +11,8 @@ not taken on trust from the trial's config dict: Ray loses it when it restores a
 state is younger than its first snapshot; every trial checks its config against the base the driver
 wrote (``glass_tune.experiment.protocol.trial_values``).
 
-The one module outside ``glass_tune.search`` that the search imports (its trainable function), and the
-one wiring point between the search and ``glass_tune.training``.
+The search hands Ray this module's function (the one name the library imports from ``trainables/``);
+it imports only ``glass_tune.training``, ``glass_tune.experiment`` and ``glass_tune.util``, never the search.
 """
 
 from __future__ import annotations
@@ -32,15 +32,16 @@ from glass_tune.experiment.protocol import (
     CHECKPOINT_EVERY_KEY,
     CHECKPOINT_FILE,
     HELD_OUT_PREFIX,
-    OBJECTIVE_KEY,
     REPEATS_KEY,
+    RULED_SCORE_KEY,
+    SCORE_RULE_KEY,
     SEARCHED_KEY,
     THRESHOLD_KEYS,
     read_trial_base,
     trial_values,
 )
+from glass_tune.experiment.score_rules import history_rule_score, rule_score
 from glass_tune.experiment.storage import Location
-from glass_tune.search.objective import history_objective, objective_value
 from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
@@ -64,13 +65,14 @@ def trial_report(
     *,
     best: Mapping[str, Any] | None,
     val_source: str,
-    objective: float,
+    score: float,
     test: Mapping[str, float] | None = None,
     thresholds: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What a trial reports to Tune (every report is built here): the epoch's figures, the best
-    epoch's as ``best_*``, the validation source and the objective's value; the last report adds the
-    held-out figures as ``test_*`` and the calibrated thresholds (``glass_tune.experiment.protocol``).
+    epoch's as ``best_*``, the validation source and the score under the trial's score rule; the last
+    report adds the held-out figures as ``test_*`` and the calibrated thresholds
+    (``glass_tune.experiment.protocol``).
 
     ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
     """
@@ -78,7 +80,7 @@ def trial_report(
         **epoch,
         **{f"{BEST_PREFIX}{k}": v for k, v in (best or {}).items()},
         "val_source": val_source,
-        OBJECTIVE_KEY: objective,
+        RULED_SCORE_KEY: score,
         **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (test or {}).items()},
         **{k: thresholds[k] for k in THRESHOLD_KEYS if k in (thresholds or {})},
     }
@@ -93,9 +95,9 @@ class TuneReportCallback(Callback):
     events, run/metrics.json) before the scheduler can end the trial.
     """
 
-    def __init__(self, *, checkpoint_every: int, objective: str = "best") -> None:
+    def __init__(self, *, checkpoint_every: int, score_rule: str = "best") -> None:
         self.checkpoint_every = checkpoint_every
-        self.objective = objective
+        self.score_rule = score_rule
         self._evaluations = 0
         self._last: dict[str, Any] | None = None  # the last epoch's figures, reported from on_fit_end
 
@@ -117,8 +119,8 @@ class TuneReportCallback(Callback):
         self._report(self._report_of(last, run, test=result.test, thresholds=result.thresholds), run, checkpoint=True)
 
     def _report_of(self, epoch: Mapping[str, Any], run: TrainingRun, **final: Any) -> dict[str, Any]:
-        objective = history_objective(run.history, objective=self.objective)
-        return trial_report(epoch, best=run.best, val_source=run.data.val_source, objective=objective, **final)
+        score = history_rule_score(run.history, rule=self.score_rule)
+        return trial_report(epoch, best=run.best, val_source=run.data.val_source, score=score, **final)
 
     @staticmethod
     def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:
@@ -146,21 +148,21 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     # staging folder that only the driver's own node syncs.
     trial_dir = Path(storage.trial_working_directory)
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
-    objective, repeats = settings[OBJECTIVE_KEY], int(settings[REPEATS_KEY])
+    score_rule, repeats = settings[SCORE_RULE_KEY], int(settings[REPEATS_KEY])
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
         curve = []
         for step in lockstep_fit(config, repeats=repeats, out_dir=trial_dir / "run"):
             curve.append(step.record.score)
-            value = objective_value(curve, objective=objective)
+            score = rule_score(curve, rule=score_rule)
             tune.report(
                 trial_report(
-                    epoch_figures(step.record), best=step.best, val_source=config.val_source, objective=value, test=step.test
+                    epoch_figures(step.record), best=step.best, val_source=config.val_source, score=score, test=step.test
                 )
             )
         return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
-        TuneReportCallback(checkpoint_every=int(settings[CHECKPOINT_EVERY_KEY]), objective=objective),
+        TuneReportCallback(checkpoint_every=int(settings[CHECKPOINT_EVERY_KEY]), score_rule=score_rule),
     ]
     try:
         restored = tune.get_checkpoint()

@@ -22,17 +22,17 @@ from glass_tune.cli.common import (
     config_flag,
     config_from_args,
 )
-from glass_tune.search.objective import OBJECTIVES
+from glass_tune.experiment.score_rules import SCORE_RULES
 from glass_tune.search.options import (
     DEFAULT_STORAGE,
     EXPORT_RULES,
-    SCHEDULERS,
     TuneOptions,
     default_name,
     option_default,
     option_rule,
 )
 from glass_tune.search.samplers import SAMPLERS
+from glass_tune.search.schedulers import SCHEDULERS
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
 
@@ -175,7 +175,7 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
     _add_option(
         p,
         "--objective",
-        choices=OBJECTIVES,
+        choices=SCORE_RULES,
         help="best: best validation score over epochs; smoothed: mean of the best 3 (optimised as 'objective')",
     )
     _add_option(

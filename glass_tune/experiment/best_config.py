@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
-
-from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
+from glass_tune.config.schema import FIELD_NAMES, config_yaml, from_mapping
 from glass_tune.experiment.protocol import Objective, best_of, thresholds_of
 from glass_tune.experiment.results import trial_held_out
 from glass_tune.experiment.storage import Location
@@ -72,20 +70,9 @@ def _trial_record(exported: ExportedTrial, *, category_dir: Location, objective:
     return {"config": config, "provenance": provenance}
 
 
-def config_document(config: GlassConfig, provenance: dict[str, Any]) -> dict[str, Any]:
-    """The config's keys and its ``provenance`` block, as ``best_config.yaml`` (and ``--format json``) hold them;
-    ``glass-tune train --config`` reads the keys and ignores the block."""
-    return {**config.to_dict(), "provenance": provenance}
-
-
-def best_config_yaml(config: GlassConfig, provenance: dict[str, Any]) -> str:
-    """The text of ``best_config.yaml`` (also ``glass-tune export --format yaml``)."""
-    return yaml.safe_dump(config_document(config, provenance), sort_keys=False)
-
-
 def write_best_config(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> Location:
     """Export the category's best config as YAML next to the Ray experiment (end of every search)."""
     record = exported_record(CategoryView(category_dir, objective), trials=trials)
     target = category_dir / BEST_CONFIG_FILE
-    target.write_text(best_config_yaml(record["config"], record["provenance"]))
+    target.write_text(config_yaml(record["config"], record["provenance"]))
     return target

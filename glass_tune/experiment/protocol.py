@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 CHECKPOINT_EVERY_KEY = "checkpoint_every"  # checkpoint every N evaluations (and on improvement)
 SEARCHED_KEY = "searched"  # names of the searched parameters (hparams summary, trial params)
 REPEATS_KEY = "repeats"  # K seeds per configuration, in lockstep
-OBJECTIVE_KEY = "objective"  # "best" or "smoothed"; also the reported key of the smoothed objective
+SCORE_RULE_KEY = "objective"  # the trial's score rule, "best" or "smoothed" (glass_tune.experiment.score_rules)
 
 # --- reported, every evaluation and once more at the end ------------------------------------------
 BEST_PREFIX = "best_"  # the best epoch so far: best_score, best_epoch, best_<metric>
@@ -42,6 +42,7 @@ DECISION_KEYS = ("precision", "recall", "f1_at_threshold", "false_positive_rate"
 # the calibrated thresholds and their rules, in the last report (glass_tune.training.metrics.calibrate_thresholds)
 THRESHOLD_KEYS = ("image_threshold", "pixel_threshold", "image_rule", "pixel_rule")
 BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
+RULED_SCORE_KEY = "objective"  # the trial's score under its score rule; a smoothed search optimises it
 DEFAULT_METRIC = BEST_PREFIX + "score"  # what ASHA and Optuna see unless the space names another key
 DEFAULT_MODE = "max"
 

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from glass_tune.config.schema import GlassConfig, fields_in
-from glass_tune.experiment.best_config import best_config_yaml, config_document, exported_record
-from glass_tune.experiment.storage import resolve
-from glass_tune.experiment.view import open_category
+from glass_tune.config.schema import GlassConfig, config_document, config_yaml, fields_in
 from glass_tune.util.errors import UserError
 
-FORMATS = ("yaml", "json", "anomalib", "official")
 # timm names -> the official code's backbone keys (backbones.py)
 OFFICIAL_BACKBONES = {
     "wide_resnet50_2": "wideresnet50",
@@ -33,15 +30,14 @@ OFFICIAL_BACKBONES = {
 
 def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
     """The best config in ``fmt`` (one of :data:`FORMATS`)."""
-    if fmt == "yaml":
-        return best_config_yaml(config, provenance)
-    if fmt == "json":
-        return json.dumps(config_document(config, provenance), indent=2) + "\n"
-    if fmt == "anomalib":
-        return anomalib_config(config, provenance)
-    if fmt == "official":
-        return official_command(config, provenance)
-    raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt not in RENDERERS:
+        raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    return RENDERERS[fmt](config, provenance)
+
+
+def json_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
+    """The config and its provenance as JSON (``glass-tune train --config`` reads it like the YAML)."""
+    return json.dumps(config_document(config, provenance), indent=2) + "\n"
 
 
 def anomalib_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
@@ -173,12 +169,26 @@ def _official_fg(config: GlassConfig) -> str:
     return "1" if used else "0"
 
 
+# --format NAME -> the text of the exported config in that format; the one list of config formats
+RENDERERS: dict[str, Callable[[GlassConfig, dict[str, Any]], str]] = {
+    "yaml": config_yaml,
+    "json": json_config,
+    "anomalib": anomalib_config,
+    "official": official_command,
+}
+FORMATS = tuple(RENDERERS)
+
+
 def export_experiment(experiment: str, *, fmt: str, out: str | None, category: str | None = None) -> str:
     """The best config of an experiment (or of one category of it) rendered in ``fmt``; written to ``out`` if given.
 
     ``experiment`` and ``out`` may be local paths or storage URIs (see ``glass_tune.experiment.view.open_category``).
     """
-    if fmt not in FORMATS:
+    from glass_tune.experiment.best_config import exported_record
+    from glass_tune.experiment.storage import resolve
+    from glass_tune.experiment.view import open_category
+
+    if fmt not in RENDERERS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     record = exported_record(open_category(experiment, category=category))
     text = render(record["config"], record["provenance"], fmt)

@@ -17,7 +17,7 @@ an experiment ``<storage>/<name>/`` (a folder, a shared mount or an object-store
 
 The pieces: what a search will do (:mod:`glass_tune.search.plan`), the connection to Ray
 (:mod:`glass_tune.search.cluster`), one Tuner start-or-restore (:mod:`glass_tune.search.tuner`),
-the confirmation (:mod:`glass_tune.search.confirm`); this module is the per-category flow.
+the confirmation (:mod:`glass_tune.search.confirmation_runner`); this module is the per-category flow.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 from glass_tune.config.schema import GlassConfig
 from glass_tune.experiment.best_config import BEST_CONFIG_FILE, write_best_config
 from glass_tune.experiment.confirmation import FINALISTS_FILE, read_confirmation
-from glass_tune.experiment.protocol import CHECKPOINT_EVERY_KEY, OBJECTIVE_KEY, REPEATS_KEY, SEARCHED_KEY, Objective
+from glass_tune.experiment.protocol import CHECKPOINT_EVERY_KEY, REPEATS_KEY, SCORE_RULE_KEY, SEARCHED_KEY, Objective
 from glass_tune.experiment.results import CategoryOutcome, load_trials, study_name, summarize, write_summary
 from glass_tune.search.options import SearchInterrupted, TuneOptions
 from glass_tune.search.progress import fit_in_turn
@@ -60,7 +60,7 @@ def trial_base(config: GlassConfig, space: SearchSpace, options: TuneOptions) ->
         CHECKPOINT_EVERY_KEY: options.checkpoint_every,
         SEARCHED_KEY: list(space.params),
         REPEATS_KEY: options.repeats,
-        OBJECTIVE_KEY: options.objective,
+        SCORE_RULE_KEY: options.objective,
     }
 
 
@@ -109,7 +109,13 @@ def search_tuner(config: GlassConfig, space: SearchSpace, options: TuneOptions, 
         label=category,
         param_space=param_space,
         searcher=searcher,
-        scheduler=make_scheduler(config, options),
+        scheduler=make_scheduler(
+            options.scheduler,
+            epochs=config.epochs,
+            eval_interval=config.eval_interval,
+            grace=options.grace_period,
+            reduction_factor=options.reduction_factor,
+        ),
         trials=options.samples,
     )
 
@@ -133,7 +139,7 @@ def search_category(
     base: GlassConfig, space: SearchSpace, options: TuneOptions, *, category: str, resume: bool
 ) -> CategoryOutcome:
     """Run, resume or (when already finished) just read back one category's search and confirmation."""
-    from glass_tune.search.confirm import confirm_category
+    from glass_tune.search.confirmation_runner import confirm_category
     from glass_tune.search.optuna_searcher import reconcile, register_study
 
     objective = objective_of(space)

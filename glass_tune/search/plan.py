@@ -17,8 +17,8 @@ from typing import Any
 
 from glass_tune.config.schema import GlassConfig, from_mapping, parse_override
 from glass_tune.experiment.confirmation import LEGACY_EXPORT_RULE
+from glass_tune.experiment.protocol import DEFAULT_METRIC, RULED_SCORE_KEY
 from glass_tune.experiment.search_record import SEARCH_FILE, read_search_record, write_search_record
-from glass_tune.search.objective import objective_metric
 from glass_tune.search.options import RESOURCE_FLAGS, TuneOptions
 from glass_tune.search.space import SearchSpace, load_search_space, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
@@ -35,9 +35,22 @@ class SearchPlan:
     resume: bool
 
 
-def with_objective(space: SearchSpace, objective: str) -> SearchSpace:
-    """The space optimising what ``--objective`` asks (the reported ``objective`` for smoothed)."""
-    return dataclasses.replace(space, metric=objective_metric(space_metric=space.metric, objective=objective))
+def optimised_metric(*, space_metric: str, score_rule: str) -> str:
+    """The reported key a search optimises: the space's metric, or the ruled score (``objective``) for ``smoothed``.
+
+    ``smoothed`` replaces ``best_score`` (the default metric); a space that names another metric
+    optimises that metric, and asking to smooth it as well is refused rather than ignored.
+    """
+    if score_rule == "best" or space_metric == RULED_SCORE_KEY:
+        return space_metric
+    if space_metric != DEFAULT_METRIC:
+        raise ConfigError(f"--objective {score_rule}: the space optimises '{space_metric}'; smoothing applies to best_score only")
+    return RULED_SCORE_KEY
+
+
+def with_objective(space: SearchSpace, score_rule: str) -> SearchSpace:
+    """The space optimising what ``--objective`` asks (the ruled score for smoothed)."""
+    return dataclasses.replace(space, metric=optimised_metric(space_metric=space.metric, score_rule=score_rule))
 
 
 def reject_searched_overrides(space: SearchSpace, overrides: Sequence[str]) -> None:

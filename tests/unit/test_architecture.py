@@ -4,7 +4,7 @@ only the layers below it.
 Every import statement counts (module level, inside functions, under TYPE_CHECKING): each one ties
 two modules together for a reader. The layers, bottom up, are :data:`LAYERS`; CONTRIBUTING.md's map
 shows the same order and explains the rule. The one deliberate upward wiring is the trainable
-(``trainables/glass.py``): the search hands Ray its function, and it imports the search's objective.
+(``trainables/glass.py``): the library's one import of it is the function the search hands Ray.
 """
 
 from __future__ import annotations
@@ -39,8 +39,7 @@ def _below(package: str) -> set[str]:
 
 
 BELOW = {package: _below(package) for package in LAYERS}
-# The one import of the trainable: the search hands Ray the trainable function (and the trainable
-# imports the search's objective, so this edge is left out of the package circle check).
+# The one import of the trainable: the search hands Ray the trainable function.
 TRAINABLE_WIRING = ("glass_tune.search.tuner", "trainables.glass.train_glass")
 # Layers that run inside every trial and in plain `glass-tune train`: no Ray or Optuna import at load time.
 NO_SEARCH_LIBRARIES_AT_LOAD = ("util", "config", "data", "model", "training")
@@ -123,12 +122,11 @@ def _circle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def _package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    """Which packages import which (the trainable's one wiring import left out)."""
+    """Which packages import which."""
     packages: dict[str, set[str]] = {}
     for module, targets in graph.items():
         for target in targets:
-            wiring = module == TRAINABLE_WIRING[0] and TRAINABLE_WIRING[1].startswith(target + ".")
-            if _package(module) != _package(target) and not wiring:
+            if _package(module) != _package(target):
                 packages.setdefault(_package(module), set()).add(_package(target))
     return packages
 

@@ -129,12 +129,12 @@ def test_a_search_whose_trials_all_errored_exits_1_and_says_so_last(tmp_path, sy
     assert last.startswith("glass-tune tune: error: weave: 2 trials, 2 errored, nothing exported (see glass-tune status ")
 
 
-def test_objective_metric():
-    from glass_tune.search.objective import objective_metric
+def test_optimised_metric():
+    from glass_tune.search.plan import optimised_metric
     from glass_tune.util.errors import ConfigError
 
-    assert objective_metric(space_metric="best_score", objective="best") == "best_score"
-    assert objective_metric(space_metric="best_score", objective="smoothed") == "objective"
-    assert objective_metric(space_metric="loss", objective="best") == "loss"
+    assert optimised_metric(space_metric="best_score", score_rule="best") == "best_score"
+    assert optimised_metric(space_metric="best_score", score_rule="smoothed") == "objective"
+    assert optimised_metric(space_metric="loss", score_rule="best") == "loss"
     with pytest.raises(ConfigError, match="smoothing applies to best_score only"):
-        objective_metric(space_metric="loss", objective="smoothed")
+        optimised_metric(space_metric="loss", score_rule="smoothed")

@@ -38,7 +38,7 @@ PACKAGE_LAYOUT = [  # packages per concern, before issue 25 (the protocol in exp
     ("glass_tune.experiment.results", "Objective", "glass_tune.experiment.protocol"),
     ("glass_tune.search.trial_events", "TrialEvents", "glass_tune.search.trial_events"),
     ("glass_tune.search.trial_events", "TrialIndexSink", "glass_tune.search.trial_events"),
-    ("glass_tune.search.confirm", "FixedTrials", "glass_tune.search.confirm"),
+    ("glass_tune.search.confirm", "FixedTrials", "glass_tune.search.confirmation_runner"),
 ]
 
 

@@ -1,4 +1,4 @@
-"""The confirmation stage on Ray: each finalist trained again with fresh seeds, as Ray trials.
+"""The confirmation's runner on Ray: each finalist trained again with fresh seeds, as Ray trials.
 
 A second Tune run per category, in ``<category>/confirm/`` of the same experiment (same cluster,
 trial resources, storage, checkpoints, TensorBoard events and status), over a fixed list of
