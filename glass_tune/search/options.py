@@ -63,7 +63,7 @@ class TuneOptions:
     storage: str = DEFAULT_STORAGE
     samples: int = _number(8, int_rule(1))
     scheduler: str = DEFAULT_SCHEDULER
-    grace_period: int | None = _number(None, int_rule(1))  # None: samplers.grace_period (a fraction of the epochs)
+    grace_period: int | None = _number(None, int_rule(1))  # None: schedulers.grace_period (a fraction of the epochs)
     reduction_factor: int = _number(2, int_rule(2))
     max_concurrent: int | None = _number(None, int_rule(1))
     cpus_per_trial: float = _number(1.0, float_rule(0.0, lo_open=True))
