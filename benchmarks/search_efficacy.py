@@ -58,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from seed_spread import CPU_DEMO, RESULTS, TEST_KEYS
 
 from glass_tune.config.schema import GlassConfig, load_config
-from glass_tune.data.demo import cache_dir, generate_synthetic
+from glass_tune.data.demo import generate_synthetic
 from glass_tune.experiment.confirmation import (
     DEFAULT,
     FINALIST_KEY,
@@ -68,15 +68,16 @@ from glass_tune.experiment.confirmation import (
     finalist_results,
 )
 from glass_tune.experiment.intervals import Interval
-from glass_tune.experiment.results import Objective, TrialRecord
-from glass_tune.search.objective import objective_value
-from glass_tune.search.protocol import HELD_OUT_PREFIX
+from glass_tune.experiment.protocol import HELD_OUT_PREFIX, Objective
+from glass_tune.experiment.score_rules import rule_score
+from glass_tune.experiment.trial_index import TrialRecord
 from glass_tune.search.samplers import make_sampler
 from glass_tune.search.space import SearchSpace, SpaceSampler, load_search_space
 from glass_tune.training.loop import fit
 from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.run_inputs import resolve_run_config
 from glass_tune.util.atomic_io import atomic_write_json
+from glass_tune.util.cache import cache_dir
 from glass_tune.util.runtime import versions
 
 CATEGORIES = ("weave", "marble", "bottle")
@@ -146,10 +147,10 @@ def train(runs: Runs, config: GlassConfig, *, repeats: int = 1, label: str = "")
     if repeats == 1:
         result = fit(config)
         scores = [row["score"] for row in result.history if "score" in row]
-        value, test = objective_value(scores, objective="best"), result.test
+        value, test = rule_score(scores, rule="best"), result.test
     else:
         steps = list(lockstep_fit(config, repeats=repeats))
-        value, test = objective_value([s.record.score for s in steps], objective="best"), steps[-1].test
+        value, test = rule_score([s.record.score for s in steps], rule="best"), steps[-1].test
     row = {
         "key": key,
         "label": label,

@@ -25,7 +25,7 @@ import torch
 
 import glass_tune
 from glass_tune.config.schema import GlassConfig, load_config
-from glass_tune.search.objective import objective_value
+from glass_tune.experiment.score_rules import rule_score
 from glass_tune.training.loop import FitResult, fit
 from glass_tune.util.atomic_io import atomic_write_json
 from glass_tune.util.runtime import versions
@@ -46,8 +46,8 @@ def run_figures(result: FitResult) -> dict[str, Any]:
     """A finished run's objectives (both kinds) and held-out figures."""
     scores = [row["score"] for row in result.history if "score" in row]
     return {
-        "best": objective_value(scores, objective="best"),
-        "smoothed": objective_value(scores, objective="smoothed"),
+        "best": rule_score(scores, rule="best"),
+        "smoothed": rule_score(scores, rule="smoothed"),
         "best_epoch": result.best.get("epoch"),
         "test": {k: result.test[k] for k in TEST_KEYS} if result.test else None,
     }

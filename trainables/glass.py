@@ -5,9 +5,14 @@ Thin on purpose: the trial's config dict becomes a :class:`GlassConfig`, and the
 attaches a checkpoint when the best score improves (and every ``checkpoint_every`` evaluations), so
 an interrupted search resumes each trial where it stopped.
 
-The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
-restores an experiment whose state is younger than its first snapshot; every trial checks its
-config against the base the driver wrote (``glass_tune.search.protocol.trial_values``).
+The keys a trial receives and reports are the on-disk protocol (``glass_tune.experiment.protocol``);
+this module writes the reports, every one through :func:`trial_report`. The search's base config is
+not taken on trust from the trial's config dict: Ray loses it when it restores an experiment whose
+state is younger than its first snapshot; every trial checks its config against the base the driver
+wrote (``glass_tune.experiment.protocol.trial_values``).
+
+The search hands Ray this module's function (the one name the library imports from ``trainables/``);
+it imports only ``glass_tune.training``, ``glass_tune.experiment`` and ``glass_tune.util``, never the search.
 """
 
 from __future__ import annotations
@@ -15,32 +20,70 @@ from __future__ import annotations
 import gc
 import logging
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from ray import tune
 
-from glass_tune.experiment.storage import Location
-from glass_tune.search.objective import history_objective, objective_value
-from glass_tune.search.protocol import (
+from glass_tune.experiment.protocol import (
+    BEST_PREFIX,
     CHECKPOINT_EVERY_KEY,
     CHECKPOINT_FILE,
-    OBJECTIVE_KEY,
+    HELD_OUT_PREFIX,
     REPEATS_KEY,
+    RULED_SCORE_KEY,
+    SCORE_RULE_KEY,
     SEARCHED_KEY,
-    best_report,
-    epoch_report,
-    held_out_report,
+    THRESHOLD_KEYS,
     read_trial_base,
-    thresholds_report,
     trial_values,
 )
-from glass_tune.training.loop import Callback, EpochRecord, FitResult, TrainingRun, fit
+from glass_tune.experiment.score_rules import history_rule_score, rule_score
+from glass_tune.experiment.storage import Location
+from glass_tune.training.loop import LOSS_KEYS, Callback, EpochRecord, FitResult, TrainingRun, fit
 from glass_tune.training.repeats import lockstep_fit
 from glass_tune.training.tensorboard_log import TensorBoardCallback
 from glass_tune.util.logs import NOTICES_LOGGER
 from glass_tune.util.runtime import limit_gpu_memory, quiet_exit_in_finalizers
+
+
+def epoch_figures(record: EpochRecord) -> dict[str, Any]:
+    """An evaluated epoch's own figures as a trial reports them: epoch, metrics, score and losses."""
+    assert record.evaluation is not None
+    return {
+        "epoch": record.epoch,
+        **record.evaluation.metrics,
+        "score": record.score,
+        **{k: record.losses[k] for k in LOSS_KEYS},
+    }
+
+
+def trial_report(
+    epoch: Mapping[str, Any],
+    *,
+    best: Mapping[str, Any] | None,
+    val_source: str,
+    score: float,
+    test: Mapping[str, float] | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What a trial reports to Tune (every report is built here): the epoch's figures, the best
+    epoch's as ``best_*``, the validation source and the score under the trial's score rule; the last
+    report adds the held-out figures as ``test_*`` and the calibrated thresholds
+    (``glass_tune.experiment.protocol``).
+
+    ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
+    """
+    return {
+        **epoch,
+        **{f"{BEST_PREFIX}{k}": v for k, v in (best or {}).items()},
+        "val_source": val_source,
+        RULED_SCORE_KEY: score,
+        **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (test or {}).items()},
+        **{k: thresholds[k] for k in THRESHOLD_KEYS if k in (thresholds or {})},
+    }
 
 
 class TuneReportCallback(Callback):
@@ -52,39 +95,32 @@ class TuneReportCallback(Callback):
     events, run/metrics.json) before the scheduler can end the trial.
     """
 
-    def __init__(self, *, checkpoint_every: int, objective: str = "best") -> None:
+    def __init__(self, *, checkpoint_every: int, score_rule: str = "best") -> None:
         self.checkpoint_every = checkpoint_every
-        self.objective = objective
+        self.score_rule = score_rule
         self._evaluations = 0
-        self._last: dict[str, Any] | None = None
+        self._last: dict[str, Any] | None = None  # the last epoch's figures, reported from on_fit_end
 
     def on_epoch_end(self, record: EpochRecord, run: TrainingRun) -> None:
         if record.evaluation is None:
             return
         self._evaluations += 1
-        metrics = {
-            **epoch_report(record, run.best),
-            "val_source": run.data.val_source,
-            OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
-        }
         if record.epoch == run.config.epochs:
-            self._last = metrics
+            self._last = epoch_figures(record)
             return
         periodic = self._evaluations % self.checkpoint_every == 0
-        self._report(metrics, run, checkpoint=record.improved or periodic)
+        self._report(self._report_of(epoch_figures(record), run), run, checkpoint=record.improved or periodic)
 
     def on_fit_end(self, result: FitResult, run: TrainingRun) -> None:
-        last = self._last
-        if last is None:  # resumed from the final checkpoint: say it again, Ray may not have kept it
-            if not run.history:
-                return
-            last = {
-                **run.history[-1],
-                **best_report(run.best),
-                "val_source": run.data.val_source,
-                OBJECTIVE_KEY: history_objective(run.history, objective=self.objective),
-            }
-        self._report({**last, **held_out_report(result.test), **thresholds_report(result.thresholds)}, run, checkpoint=True)
+        # resumed from the final checkpoint: say the last epoch again, Ray may not have kept it
+        last = self._last if self._last is not None else (run.history[-1] if run.history else None)
+        if last is None:
+            return
+        self._report(self._report_of(last, run, test=result.test, thresholds=result.thresholds), run, checkpoint=True)
+
+    def _report_of(self, epoch: Mapping[str, Any], run: TrainingRun, **final: Any) -> dict[str, Any]:
+        score = history_rule_score(run.history, rule=self.score_rule)
+        return trial_report(epoch, best=run.best, val_source=run.data.val_source, score=score, **final)
 
     @staticmethod
     def _report(metrics: dict[str, Any], run: TrainingRun, *, checkpoint: bool) -> None:
@@ -112,23 +148,21 @@ def train_glass(trial_config: dict[str, Any]) -> None:
     # staging folder that only the driver's own node syncs.
     trial_dir = Path(storage.trial_working_directory)
     limit_gpu_memory(tune.get_context().get_trial_resources().required_resources.get("GPU", 0))  # fractional GPUs
-    objective, repeats = settings[OBJECTIVE_KEY], int(settings[REPEATS_KEY])
+    score_rule, repeats = settings[SCORE_RULE_KEY], int(settings[REPEATS_KEY])
     if repeats > 1:  # K seeds in lockstep, no checkpoints: a resumed trial starts again
         curve = []
         for step in lockstep_fit(config, repeats=repeats, out_dir=trial_dir / "run"):
             curve.append(step.record.score)
+            score = rule_score(curve, rule=score_rule)
             tune.report(
-                {
-                    **epoch_report(step.record, step.best),
-                    "val_source": config.val_source,
-                    OBJECTIVE_KEY: objective_value(curve, objective=objective),
-                    **held_out_report(step.test),
-                }
+                trial_report(
+                    epoch_figures(step.record), best=step.best, val_source=config.val_source, score=score, test=step.test
+                )
             )
         return
     callbacks = [
         TensorBoardCallback(trial_dir, hparams=searched),
-        TuneReportCallback(checkpoint_every=int(settings[CHECKPOINT_EVERY_KEY]), objective=objective),
+        TuneReportCallback(checkpoint_every=int(settings[CHECKPOINT_EVERY_KEY]), score_rule=score_rule),
     ]
     try:
         restored = tune.get_checkpoint()

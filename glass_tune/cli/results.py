@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from glass_tune.cli.common import PORT, add_device_flag, add_experiment_arg, add_verb
+from glass_tune.export.config_formats import FORMATS
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
 
-EXPORT_FORMATS = ("yaml", "json", "anomalib", "official", "onnx")
+EXPORT_FORMATS = (*FORMATS, "onnx")  # the config formats, and the selected model as ONNX
 
 
 def cmd_status(args: argparse.Namespace) -> int:

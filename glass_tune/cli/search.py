@@ -22,17 +22,17 @@ from glass_tune.cli.common import (
     config_flag,
     config_from_args,
 )
-from glass_tune.search.objective import OBJECTIVES
+from glass_tune.experiment.score_rules import SCORE_RULES
 from glass_tune.search.options import (
     DEFAULT_STORAGE,
     EXPORT_RULES,
-    SCHEDULERS,
     TuneOptions,
     default_name,
     option_default,
     option_rule,
 )
 from glass_tune.search.samplers import SAMPLERS
+from glass_tune.search.schedulers import SCHEDULERS
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
 
@@ -47,40 +47,27 @@ def tune_options(args: argparse.Namespace) -> tuple[TuneOptions, list[str]]:
     return TuneOptions.from_given(given), explicit
 
 
-def _with_objective(space, objective: str):
-    """The space optimising what ``--objective`` asks (the reported ``objective`` for smoothed)."""
-    from glass_tune.search.objective import objective_metric
-
-    return dataclasses.replace(space, metric=objective_metric(space_metric=space.metric, objective=objective))
-
-
 def cmd_tune(args: argparse.Namespace) -> int:
-    from glass_tune.search.driver import SearchFailed, load_search_record, reject_searched_overrides, run_search, search_end
-    from glass_tune.search.space import load_search_space
+    from glass_tune.search.driver import SearchFailed, run_search, search_end
+    from glass_tune.search.plan import new_search, resumed_search
     from glass_tune.training.console import format_metrics
-    from glass_tune.training.data_check import preflight, select_categories
     from glass_tune.training.run_inputs import resolve_data_root
 
     options, explicit = tune_options(args)
     if args.resume:
         if not args.name:
             raise UserError("--resume needs --name NAME of the experiment to continue")
-        base, space, options, categories = load_search_record(options, explicit=explicit)
-        space = _with_objective(space, options.objective)
+        plan = resumed_search(options, explicit=explicit)
     else:
-        options.validate()
-        options.experiment.parent.check_creatable()  # before the (possibly slow) data checks; created by run_search
-        space = _with_objective(load_search_space(args.space), options.objective)
-        base = config_from_args(args, fixed=space.fixed)
-        reject_searched_overrides(space, args.set or ())
-        # No --data: the built-in data stays unnamed in the trial configs, each node makes its own copy.
-        probe = base.replace(data_root=str(resolve_data_root(base)))
-        categories = select_categories(probe, args.category)
-        # every model and data problem the driver can see before Ray starts; trials on a cluster load their own weights
-        preflight(probe, categories, models=space.shape_extremes(probe), weights_at_hand=options.address is None)
-        if options.experiment.exists():
-            raise UserError(f"{options.experiment}: experiment exists (pass --resume to continue it, or another --name)")
-    outcomes = run_search(base=base, space=space, options=options, categories=categories, resume=args.resume)
+        plan = new_search(
+            options,
+            space=args.space,
+            config=lambda fixed: config_from_args(args, fixed=fixed),
+            overrides=args.set or (),
+            categories=args.category,
+        )
+    base, options = plan.base, plan.options
+    outcomes = run_search(base=base, space=plan.space, options=options, categories=plan.categories, resume=plan.resume)
     exp = options.experiment
     for o in outcomes:
         if o.best_trial is None:
@@ -188,7 +175,7 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
     _add_option(
         p,
         "--objective",
-        choices=OBJECTIVES,
+        choices=SCORE_RULES,
         help="best: best validation score over epochs; smoothed: mean of the best 3 (optimised as 'objective')",
     )
     _add_option(

@@ -14,13 +14,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
-from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number, parse_yaml
+from glass_tune.config.yaml_values import bundled_names, decode_yaml_bytes, find_yaml, is_int, is_number, parse_yaml
 from glass_tune.util.atomic_io import atomic_write_text
 from glass_tune.util.errors import ConfigError, did_you_mean
 
@@ -280,32 +279,18 @@ BUNDLED_CONFIG_PACKAGE = "glass_tune.config.profiles"
 
 def bundled_config_names() -> list[str]:
     """Config profiles shipped with the package (``--config cpu_demo``)."""
-    files = resources.files(BUNDLED_CONFIG_PACKAGE).iterdir()
-    return sorted(f.name.removesuffix(".yaml") for f in files if f.name.endswith(".yaml"))
+    return bundled_names(BUNDLED_CONFIG_PACKAGE)
 
 
 def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config that must hold a mapping: a file path, or the name of a bundled profile.
-
-    A bare name without suffix or separator (``cpu_demo``) that is not a file names a bundled
-    profile; errors name the file.
-    """
-    text = str(path)
-    p = Path(text)
-    if not p.is_file() and p.suffix == "" and "/" not in text and "\\" not in text:
-        entry = resources.files(BUNDLED_CONFIG_PACKAGE) / f"{text}.yaml"
-        if not entry.is_file():
-            raise ConfigError(f"{text}: neither a config file nor a bundled profile ({', '.join(bundled_config_names())})")
-        data, source = entry.read_bytes(), str(entry)
-    elif not p.is_file():
-        raise ConfigError(f"{p}: config file not found")
-    else:
-        data, source = p.read_bytes(), str(p)
-    doc = decode_yaml_bytes(data, source=source)
+    """Read a YAML config that must hold a mapping: a file path, or the name of a bundled profile
+    (``glass_tune.config.yaml_values.find_yaml``); errors name the file."""
+    found = find_yaml(path, package=BUNDLED_CONFIG_PACKAGE, kind="config", bundled="profile")
+    doc = decode_yaml_bytes(found.data, source=found.source)
     if doc is None:
         return {}
     if not isinstance(doc, dict):
-        raise ConfigError(f"{source}: expected a mapping of config keys at the top level")
+        raise ConfigError(f"{found.source}: expected a mapping of config keys at the top level")
     return doc
 
 
@@ -334,11 +319,25 @@ def load_config(
     return from_mapping(values, source="--set" if overrides else source)
 
 
+PROVENANCE_KEY = "provenance"  # an exported config's block saying where it came from; training ignores it
+
+
 def _strip_provenance(data: dict[str, Any]) -> dict[str, Any]:
     """An exported best config carries a ``provenance`` block; training ignores it."""
-    return {k: v for k, v in data.items() if k != "provenance"}
+    return {k: v for k, v in data.items() if k != PROVENANCE_KEY}
+
+
+def config_document(config: GlassConfig, provenance: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A config file's content: the config's keys, then its ``provenance`` block when it has one
+    (an exported best config); :func:`load_config` reads it back."""
+    return {**config.to_dict(), **({PROVENANCE_KEY: provenance} if provenance is not None else {})}
+
+
+def config_yaml(config: GlassConfig, provenance: Mapping[str, Any] | None = None) -> str:
+    """:func:`config_document` as YAML: a run's resolved config, ``best_config.yaml``, ``export --format yaml``."""
+    return yaml.safe_dump(config_document(config, provenance), sort_keys=False)
 
 
 def save_config(config: GlassConfig, path: str | Path) -> None:
     """Write the resolved config as YAML (atomically)."""
-    atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))
+    atomic_write_text(Path(path), config_yaml(config))

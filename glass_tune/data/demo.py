@@ -28,12 +28,12 @@ from scipy import ndimage
 from glass_tune.config.schema import MIN_IMAGE_SIDE
 from glass_tune.data.textures import fractal_noise
 from glass_tune.util.atomic_io import atomic_write_json
+from glass_tune.util.cache import CACHE_ENV, cache_dir
 from glass_tune.util.errors import DataError, did_you_mean
 
 GENERATOR_VERSION = 1
 N_TRAIN, N_TEST_GOOD, N_TEST_PER_DEFECT = 60, 15, 6
 MARKER = "glass_tune_synthetic.json"
-CACHE_ENV = "GLASS_TUNE_CACHE"
 
 RGB = np.ndarray  # H×W×3 float in [0, 1]
 Mask = np.ndarray  # H×W bool
@@ -314,12 +314,6 @@ def generate_synthetic(out: Path, *, categories: Sequence[str] | None = None, se
 
 def _marker(categories: list[str], seed: int, size: int) -> dict[str, object]:
     return {"generator_version": GENERATOR_VERSION, "categories": categories, "seed": seed, "size": size}
-
-
-def cache_dir() -> Path:
-    """``$GLASS_TUNE_CACHE`` or ``~/.cache/glass-tune``."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env).expanduser().resolve() if env else Path.home() / ".cache" / "glass-tune"
 
 
 def default_synthetic_root(*, seed: int = 0, size: int = 128) -> Path:

@@ -4,7 +4,7 @@ A search compares each configuration on one seed, and the seed alone moves GLASS
 than most searched knobs (``benchmarks/results/seed_spread.json``), so the top of a search's table
 is partly the luckiest seed. After each category's search, the top ``K`` configurations by the
 search objective and the paper default (the space's first starting point) are trained again with
-``S`` seeds the search never used (``glass_tune.search.confirm`` runs them as Ray trials in
+``S`` seeds the search never used (``glass_tune.search.confirmation_runner`` runs them as Ray trials in
 ``<category>/confirm/``). This module, free of Ray, turns those trials into the decision:
 
 - the **winner** is the finalist with the best mean *validation* objective over the seeds; the
@@ -32,7 +32,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.experiment.intervals import CONFIDENCE, LABELS, Interval
-from glass_tune.experiment.results import HELD_OUT_KEYS, Objective, TrialRecord, best_trial
+from glass_tune.experiment.protocol import HELD_OUT_KEYS, Objective
+from glass_tune.experiment.results import best_trial
+from glass_tune.experiment.trial_index import TrialRecord
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location

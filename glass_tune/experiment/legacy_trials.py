@@ -15,11 +15,9 @@ on Ray 2.51 - 2.60; a folder it does not match gets one line naming what is miss
 from __future__ import annotations
 
 import json
-import posixpath
 from typing import TYPE_CHECKING, Any
 
-from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, report_row, trial_error
-from glass_tune.search.protocol import CHECKPOINT_FILE
+from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, newest_checkpoint, report_row, trial_error
 from glass_tune.util.errors import UserError
 
 if TYPE_CHECKING:
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
 STATE_PREFIX = "experiment_state"  # Ray's experiment_state-<timestamp>.json
 PARAMS_FILE = "params.json"  # Ray's JSON logger: the trial's config
 _PICKLED = "_type"  # the marker of a value Ray pickled instead of writing it as JSON
-CHECKPOINT_PREFIX = "checkpoint_"
 
 
 def newest_state_file(category_dir: Location) -> Location | None:
@@ -87,10 +84,3 @@ def _params(category_dir: Location, folder: str, *, source: str) -> dict[str, An
     if not isinstance(config, dict):
         raise UserError(f"{path}: not a JSON trial config")
     return config
-
-
-def newest_checkpoint(category_dir: Location, folder: str) -> str | None:
-    """The trial's newest kept checkpoint folder, relative to the category (None when it kept none)."""
-    trial_dir = category_dir / folder
-    kept = [n for n in trial_dir.names() if n.startswith(CHECKPOINT_PREFIX) and (trial_dir / n / CHECKPOINT_FILE).is_file()]
-    return posixpath.join(folder, max(kept)) if kept else None

@@ -17,43 +17,27 @@ import math
 import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from glass_tune.config.yaml_values import parse_yaml
 from glass_tune.experiment.intervals import finalists_table
 from glass_tune.experiment.legacy_trials import STATE_PREFIX
-from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, read_history, read_trial_index
-from glass_tune.search.protocol import (
+from glass_tune.experiment.protocol import (
     CHECKPOINT_FILE,
     DECISION_KEYS,
-    DEFAULT_METRIC,
-    DEFAULT_MODE,
     HELD_OUT_KEYS,
+    Objective,
     best_of,
     held_out_of,
 )
-from glass_tune.util.errors import UserError
+from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, read_history, read_trial_index
+from glass_tune.util.legacy_names import moved_names
 from glass_tune.util.numbers import value_text
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
 
-BEST_CONFIG_FILE = "best_config.yaml"
-SEARCH_FILE = "search.yaml"  # what a search was asked to do (written by the tuner once Ray is ready)
 SUMMARY_CSV, SUMMARY_MD = "summary.csv", "summary.md"
-
-
-@dataclass(frozen=True)
-class Objective:
-    """Which reported key is optimised, and in which direction (from the space file)."""
-
-    metric: str = DEFAULT_METRIC
-    mode: str = DEFAULT_MODE
-
-    def better(self, a: float, b: float) -> bool:
-        """Whether ``a`` beats ``b``."""
-        return a > b if self.mode == "max" else a < b
+__getattr__ = moved_names(__name__)  # Objective, pickled here by experiments before it moved (util/legacy_names.py)
 
 
 @dataclass
@@ -82,39 +66,9 @@ class CategoryOutcome:
         return self.best_trial if self.confirmation is None else self.confirmation.get("exported")
 
 
-def read_search_record(*, experiment: Location) -> dict[str, Any]:
-    """The raw ``search.yaml`` of an experiment (options, categories, space, base config)."""
-    path = experiment / SEARCH_FILE
-    if not path.is_file():
-        raise UserError(f"{experiment}: no glass-tune experiment there (missing {SEARCH_FILE})")
-    return parse_yaml(path.read_text(), source=str(path))
-
-
 def study_name(experiment_name: str, category: str) -> str:
     """The Optuna study of one category of an experiment (the driver creates it, readers open it)."""
     return f"{experiment_name}/{category}"
-
-
-def timestamp_text(seconds: float) -> str:
-    """A moment as search.yaml records it: ISO 8601 with the local zone, e.g. 2026-12-04T21:10:00+00:00."""
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).astimezone().isoformat(timespec="seconds")
-
-
-def record_time(value: Any) -> float | None:
-    """Seconds since the epoch of a recorded time: ISO 8601 text (YAML may have parsed it already) or,
-    in experiments written before 0.2, a raw epoch float."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
-
-
-def record_objective(record: Mapping[str, Any]) -> Objective:
-    """The metric and mode a search record's space optimised (defaults for records without a space)."""
-    space = record.get("space") or {}
-    return Objective(metric=space.get("metric", DEFAULT_METRIC), mode=space.get("mode", DEFAULT_MODE))
 
 
 def is_category_dir(*, location: Location) -> bool:

@@ -12,9 +12,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from glass_tune.experiment.best_config import BEST_CONFIG_FILE
 from glass_tune.experiment.confirmation import CONFIRM_DIR, read_confirmation, read_finalists
 from glass_tune.experiment.outcomes import Outcome
-from glass_tune.experiment.results import BEST_CONFIG_FILE, Objective, best_trial, is_category_dir, load_trials, record_time
+from glass_tune.experiment.protocol import Objective
+from glass_tune.experiment.results import best_trial, is_category_dir, load_trials
+from glass_tune.experiment.search_record import record_time
 from glass_tune.experiment.storage import Location
 from glass_tune.experiment.view import open_experiment
 from glass_tune.util.numbers import value_text

@@ -14,6 +14,7 @@ A trial's history is not in the index: Ray's JSON logger keeps it in the trial f
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.experiment.outcomes import Outcome, trial_outcome
-from glass_tune.search.protocol import held_out_of, searched_values
+from glass_tune.experiment.protocol import CHECKPOINT_FILE, held_out_of, searched_values
 from glass_tune.util.errors import UserError
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ TRIALS_FILE = "trials.json"  # in the category folder (and in its confirm/ folde
 FORMAT = "glass-tune-trials/1"
 RESULTS_FILE = "result.json"  # Ray's JSON logger, in each trial folder: one report per line
 ERROR_FILE = "error.txt"  # Ray's text of a trial's error, in its folder (Ray also pickles it: never read)
+CHECKPOINT_PREFIX = "checkpoint_"  # Ray's checkpoint folders in a trial folder: checkpoint_000003, ...
 # Ray's per-report keys that repeat what the index already holds (the whole config) or say nothing to readers
 _DROPPED_RESULT_KEYS = ("config",)
 
@@ -190,3 +192,10 @@ def trial_error(category_dir: Location, folder: str | None) -> str:
     if folder is not None and (category_dir / folder / ERROR_FILE).is_file():
         return error_line((category_dir / folder / ERROR_FILE).read_bytes().decode("utf-8", errors="replace"))
     return error_line(None)
+
+
+def newest_checkpoint(category_dir: Location, folder: str) -> str | None:
+    """The trial's newest kept checkpoint folder, relative to the category (None when it kept none)."""
+    trial_dir = category_dir / folder
+    kept = [n for n in trial_dir.names() if n.startswith(CHECKPOINT_PREFIX) and (trial_dir / n / CHECKPOINT_FILE).is_file()]
+    return posixpath.join(folder, max(kept)) if kept else None

@@ -21,20 +21,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.experiment.confirmation import CONFIRM_DIR, FINALIST_KEY, read_confirmation
+from glass_tune.experiment.protocol import Objective
 from glass_tune.experiment.results import (
-    SEARCH_FILE,
-    Objective,
-    TrialRecord,
     best_trial,
     category_dirs,
     checkpoint_file,
     is_category_dir,
     load_trials,
-    read_search_record,
-    record_objective,
     study_name,
 )
+from glass_tune.experiment.search_record import SEARCH_FILE, read_search_record, record_objective
 from glass_tune.experiment.storage import Location, resolve
+from glass_tune.experiment.trial_index import TrialRecord
 from glass_tune.util.errors import UserError, did_you_mean
 
 if TYPE_CHECKING:

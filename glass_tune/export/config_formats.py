@@ -1,27 +1,24 @@
-"""Take a finished search home: its best config (with provenance) in four formats, and the summary.
+"""Take a finished search home: its exported config (with provenance) rendered in four formats.
 
 ``yaml``/``json`` feed ``glass-tune train --config`` (the provenance block is ignored there);
 ``anomalib`` is an anomalib ``Glass`` model config; ``official`` is the official GLASS command line.
+The record itself (which trial, its provenance) is ``glass_tune.experiment.best_config``'s: this
+module only renders it.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from glass_tune.config.schema import FIELD_NAMES, GlassConfig, fields_in, from_mapping
-from glass_tune.experiment.results import BEST_CONFIG_FILE, Objective, TrialRecord, trial_held_out
-from glass_tune.experiment.storage import Location, resolve
-from glass_tune.experiment.view import CategoryView, ExportedTrial, open_category
-from glass_tune.search.protocol import best_of, thresholds_of
+from glass_tune.config.schema import GlassConfig, config_document, config_yaml, fields_in
 from glass_tune.util.errors import UserError
-from glass_tune.util.runtime import versions
 
-FORMATS = ("yaml", "json", "anomalib", "official")
 # timm names -> the official code's backbone keys (backbones.py)
 OFFICIAL_BACKBONES = {
     "wide_resnet50_2": "wideresnet50",
@@ -31,66 +28,16 @@ OFFICIAL_BACKBONES = {
 }
 
 
-def exported_record(category: CategoryView, *, trials: list[TrialRecord] | None = None) -> dict[str, Any]:
-    """The exported trial of one category (``CategoryView.exported_trial``) as config, provenance and
-    checkpoint path; after a confirmation stage the verdict is in the provenance."""
-    exported = category.exported_trial(trials=trials)
-    record = _trial_record(exported, category_dir=category.location, objective=category.objective)
-    if exported.confirmation is not None:
-        record["provenance"]["confirmation"] = _confirmation_provenance(exported.confirmation)
-    return record
-
-
-def _confirmation_provenance(confirmation: dict[str, Any]) -> dict[str, Any]:
-    exported = confirmation["exported"]
-    row = next(r for r in confirmation["finalists"] if r["name"] == exported)
-    return {
-        "verdict": confirmation["line"],
-        "exported": exported,
-        "winner": confirmation["winner"],
-        "beats_default": confirmation["beats_default"],
-        "search_trial": row["search_trial"],
-        "seeds": confirmation["seeds"],
-        "validation": row["validation_interval"],
-        "held_out": row["held_out_intervals"],
-        "vs_default": row.get("vs_default"),
-    }
-
-
-def _trial_record(exported: ExportedTrial, *, category_dir: Location, objective: Objective) -> dict[str, Any]:
-    """The exported trial (of the Ray experiment in ``exported.folder``) as a config with its provenance."""
-    trial, folder = exported.trial, exported.folder
-    config = from_mapping({k: v for k, v in trial.config.items() if k in FIELD_NAMES}, source=str(folder))
-    last = trial.last_result
-    checkpoint = exported.checkpoint
-    provenance = {
-        "experiment": str(category_dir.parent),
-        "category": config.category,
-        "trial_id": trial.trial_id,
-        "objective": {"metric": objective.metric, "mode": objective.mode, "value": last.get(objective.metric)},
-        "metrics": best_of(last),
-        "searched_params": trial.params,
-        "seed": config.seed,
-        "val_source": last.get("val_source", "test"),
-        "held_out_test": trial_held_out(trial=trial, category_dir=folder),
-        "thresholds": thresholds_of(last),
-        "checkpoint": None if checkpoint is None else str(checkpoint),
-        "versions": versions(),
-    }
-    return {"config": config, "provenance": provenance}
-
-
 def render(config: GlassConfig, provenance: dict[str, Any], fmt: str) -> str:
     """The best config in ``fmt`` (one of :data:`FORMATS`)."""
-    if fmt == "yaml":
-        return yaml.safe_dump({**config.to_dict(), "provenance": provenance}, sort_keys=False)
-    if fmt == "json":
-        return json.dumps({**config.to_dict(), "provenance": provenance}, indent=2) + "\n"
-    if fmt == "anomalib":
-        return anomalib_config(config, provenance)
-    if fmt == "official":
-        return official_command(config, provenance)
-    raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt not in RENDERERS:
+        raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    return RENDERERS[fmt](config, provenance)
+
+
+def json_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
+    """The config and its provenance as JSON (``glass-tune train --config`` reads it like the YAML)."""
+    return json.dumps(config_document(config, provenance), indent=2) + "\n"
 
 
 def anomalib_config(config: GlassConfig, provenance: dict[str, Any]) -> str:
@@ -222,12 +169,14 @@ def _official_fg(config: GlassConfig) -> str:
     return "1" if used else "0"
 
 
-def write_best_config(*, category_dir: Location, objective: Objective, trials: list[TrialRecord] | None = None) -> Location:
-    """Export the category's best config as YAML next to the Ray experiment (end of every search)."""
-    record = exported_record(CategoryView(category_dir, objective), trials=trials)
-    target = category_dir / BEST_CONFIG_FILE
-    target.write_text(render(record["config"], record["provenance"], "yaml"))
-    return target
+# --format NAME -> the text of the exported config in that format; the one list of config formats
+RENDERERS: dict[str, Callable[[GlassConfig, dict[str, Any]], str]] = {
+    "yaml": config_yaml,
+    "json": json_config,
+    "anomalib": anomalib_config,
+    "official": official_command,
+}
+FORMATS = tuple(RENDERERS)
 
 
 def export_experiment(experiment: str, *, fmt: str, out: str | None, category: str | None = None) -> str:
@@ -235,7 +184,11 @@ def export_experiment(experiment: str, *, fmt: str, out: str | None, category: s
 
     ``experiment`` and ``out`` may be local paths or storage URIs (see ``glass_tune.experiment.view.open_category``).
     """
-    if fmt not in FORMATS:
+    from glass_tune.experiment.best_config import exported_record
+    from glass_tune.experiment.storage import resolve
+    from glass_tune.experiment.view import open_category
+
+    if fmt not in RENDERERS:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     record = exported_record(open_category(experiment, category=category))
     text = render(record["config"], record["provenance"], fmt)

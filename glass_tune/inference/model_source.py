@@ -14,15 +14,15 @@ from pathlib import Path
 
 import torch
 
+from glass_tune.experiment.protocol import CHECKPOINT_FILE
 from glass_tune.experiment.storage import Location, resolve
+from glass_tune.experiment.trial_index import RESULTS_FILE, newest_checkpoint
 from glass_tune.experiment.view import open_category
 from glass_tune.model import GlassModel
-from glass_tune.search.protocol import CHECKPOINT_FILE
 from glass_tune.training.checkpoint import Checkpoint, load_checkpoint, selected_model
 from glass_tune.util.errors import UserError
 
 RUN_CHECKPOINTS = ("best.pt", "last.pt")  # a train run folder's checkpoints/, in order of preference
-RAY_RESULT_FILE = "result.json"  # what marks a Ray trial folder
 
 
 def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Location:
@@ -36,7 +36,7 @@ def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Loc
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    if (location / RAY_RESULT_FILE).is_file():
+    if (location / RESULTS_FILE).is_file():  # Ray's result.json marks a trial folder
         return _newest_trial_checkpoint(location)
     return open_category(source, category=category).exported_checkpoint()
 
@@ -44,11 +44,10 @@ def locate_checkpoint(source: str | Path, *, category: str | None = None) -> Loc
 def _newest_trial_checkpoint(trial_dir: Location) -> Location:
     """A trial folder's newest kept Ray checkpoint: every checkpoint carries the selected epoch's
     weights as of its epoch, so the newest holds the trial's final selection."""
-    kept = [d / CHECKPOINT_FILE for d in trial_dir.subdirs() if d.name.startswith("checkpoint_")]
-    kept = [f for f in kept if f.is_file()]
-    if not kept:
+    newest = newest_checkpoint(trial_dir.parent, trial_dir.name)
+    if newest is None:
         raise UserError(f"{trial_dir}: this trial kept no checkpoint")
-    return kept[-1]
+    return trial_dir.parent / newest / CHECKPOINT_FILE
 
 
 def read_checkpoint(location: Location) -> Checkpoint:

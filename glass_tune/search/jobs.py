@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from glass_tune import __version__
+from glass_tune.search.cluster import token_auth_error, use_token_auth
 from glass_tune.util.errors import UserError, message_line
 from glass_tune.util.logs import get_logger
 
@@ -95,9 +96,7 @@ def _only_address(url: str) -> Iterator[None]:
 def connect(*, address: str | None) -> JobSubmissionClient:
     """A client of the job server, or one line saying why there is none."""
     url = job_server_url(address=address)
-    # Ray >= 2.52 clusters default to token authentication; a token-mode client also talks to a
-    # cluster without it (the same default as `tune --address`).  Ray reads it when imported.
-    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    use_token_auth()  # the same default as `tune --address`; Ray reads it when imported
     from ray.exceptions import AuthenticationError
     from ray.job_submission import JobSubmissionClient
 
@@ -113,10 +112,7 @@ def connect(*, address: str | None) -> JobSubmissionClient:
             "and ray[default]? `ray start --include-dashboard=false` has no job server)"
         ) from None
     except AuthenticationError:
-        raise UserError(
-            f"--address {url}: the cluster requires token authentication (set RAY_AUTH_MODE=token and put "
-            "the cluster's token in ~/.ray/auth_token or RAY_AUTH_TOKEN)"
-        ) from None
+        raise token_auth_error(url) from None
     except RuntimeError as exc:  # an HTTP server that is not Ray's job server
         raise UserError(f"--address {url}: not a Ray job server ({message_line(exc)})") from None
 

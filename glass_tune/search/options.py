@@ -14,15 +14,15 @@ from typing import TYPE_CHECKING, Any
 from glass_tune.config.schema import Rule, float_rule, int_rule, rule_of
 from glass_tune.config.yaml_values import is_int
 from glass_tune.experiment.confirmation import DEFAULT_EXPORT_RULE, EXPORT_RULES
-from glass_tune.search.objective import DEFAULT_OBJECTIVE, DEFAULT_REPEATS, check_objective
+from glass_tune.experiment.score_rules import DEFAULT_SCORE_RULE, SCORE_RULES
 from glass_tune.search.samplers import DEFAULT_SAMPLER, SAMPLERS
+from glass_tune.search.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from glass_tune.util.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
 
 DEFAULT_STORAGE = "runs/tune"
-SCHEDULERS = ("asha", "fifo")
 # --confirm-top / --confirm-seeds: (2 + 1) x 3 = 9 full trainings after a search (README.md,
 # "Confirmation stage", gives the reasoning; 0 for either turns the stage off)
 DEFAULT_CONFIRM_TOP, DEFAULT_CONFIRM_SEEDS = 2, 3
@@ -62,8 +62,8 @@ class TuneOptions:
     name: str
     storage: str = DEFAULT_STORAGE
     samples: int = _number(8, int_rule(1))
-    scheduler: str = "asha"
-    grace_period: int | None = _number(None, int_rule(1))  # None: samplers.grace_period (a fraction of the epochs)
+    scheduler: str = DEFAULT_SCHEDULER
+    grace_period: int | None = _number(None, int_rule(1))  # None: schedulers.grace_period (a fraction of the epochs)
     reduction_factor: int = _number(2, int_rule(2))
     max_concurrent: int | None = _number(None, int_rule(1))
     cpus_per_trial: float = _number(1.0, float_rule(0.0, lo_open=True))
@@ -75,8 +75,8 @@ class TuneOptions:
     checkpoint_every: int = _number(5, int_rule(1))
     max_concurrent_total: int | None = _number(None, int_rule(1))
     sampler: str = DEFAULT_SAMPLER
-    objective: str = DEFAULT_OBJECTIVE
-    repeats: int = _number(DEFAULT_REPEATS, int_rule(1))
+    objective: str = DEFAULT_SCORE_RULE  # the score rule (glass_tune.experiment.score_rules)
+    repeats: int = _number(1, int_rule(1))  # seeds per trial in lockstep (glass_tune.training.repeats)
     confirm_top: int = _number(DEFAULT_CONFIRM_TOP, int_rule(0))  # 0: no confirmation
     confirm_seeds: int = _number(DEFAULT_CONFIRM_SEEDS, _off_or_at_least_two())
     confirm_export: str = DEFAULT_EXPORT_RULE
@@ -98,8 +98,8 @@ class TuneOptions:
         return resolve(self.storage) / self.name
 
     def study_store(self):
-        from glass_tune.data.demo import cache_dir
         from glass_tune.experiment.study_store import StudyStore
+        from glass_tune.util.cache import cache_dir
 
         return StudyStore(experiment=self.experiment, url=self.optuna_storage, cache=cache_dir())
 
@@ -123,18 +123,18 @@ class TuneOptions:
                 except (TypeError, ValueError):
                     raise ConfigError(f"--{f.name.replace('_', '-')} {value}: expected {expected}") from None
         checks = [
-            (self.scheduler in SCHEDULERS, f"--scheduler {self.scheduler}: expected asha or fifo"),
+            (self.scheduler in SCHEDULERS, f"--scheduler {self.scheduler}: expected one of {', '.join(SCHEDULERS)}"),
             (self.sampler in SAMPLERS, f"--sampler {self.sampler}: expected one of {', '.join(SAMPLERS)}"),
             (
                 self.confirm_export in EXPORT_RULES,
                 f"--confirm-export {self.confirm_export}: expected one of {', '.join(EXPORT_RULES)}",
             ),
             (bool(self.name) and "/" not in self.name, f"--name {self.name!r}: expected a folder name without '/'"),
+            (self.objective in SCORE_RULES, f"--objective {self.objective}: expected one of {', '.join(SCORE_RULES)}"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(message)
-        check_objective(self.objective)
 
 
 def _field(name: str) -> Any:

@@ -21,7 +21,8 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from glass_tune.experiment.outcomes import stopped_early
-from glass_tune.experiment.results import Objective, TrialRecord
+from glass_tune.experiment.protocol import Objective
+from glass_tune.experiment.trial_index import TrialRecord
 from glass_tune.search.concurrency import trial_slots
 from glass_tune.search.optuna_internals import storage_of, trial_id_of
 

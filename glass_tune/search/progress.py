@@ -10,7 +10,7 @@ from typing import Any
 from ray.tune import Callback
 
 from glass_tune.experiment.outcomes import Outcome, RayStatus, trial_outcome
-from glass_tune.experiment.results import Objective
+from glass_tune.experiment.protocol import Objective
 from glass_tune.search.trial_events import live_error_line
 from glass_tune.util.logs import get_logger
 

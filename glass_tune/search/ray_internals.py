@@ -16,7 +16,14 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ray.train._internal.storage import _exists_at_fs_path, _FilesystemSyncer, get_fs_and_path  # Ray 2.51 - 2.60
-from ray.tune.search import SearchGenerator
+from ray.tune.execution.tune_controller import TuneController
+from ray.tune.impl.tuner_internal import _TUNER_PKL  # Ray 2.51 - 2.60
+from ray.tune.search import Searcher, SearchGenerator
+
+# Ray's files in a run folder that a restore needs: tuner.pkl, written when the run starts, and its
+# first snapshot (the run's experiment state, the search generator's state, the searcher's state).
+TUNER_FILE = _TUNER_PKL
+FIRST_SNAPSHOT = tuple(kind.CKPT_FILE_TMPL.format("*") for kind in (TuneController, SearchGenerator, Searcher))
 
 # The search generator's saved state (SearchGenerator.save_to_dir / get_state): a cloudpickled dict
 # whose "experiment" is the ray.tune.Experiment the run started with; its ``storage`` (also

@@ -7,6 +7,7 @@ here the random start is a quarter of the budget. (When trials stop: ``search/sc
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from glass_tune.util.errors import ConfigError
@@ -14,13 +15,43 @@ from glass_tune.util.errors import ConfigError
 if TYPE_CHECKING:  # optuna is imported where a sampler is built, not by the CLI's flag choices
     import optuna
 
-SAMPLERS = ("tpe", "random", "gp", "cmaes")
-DEFAULT_SAMPLER = "tpe"
-
 
 def startup_trials(samples: int) -> int:
     """Random trials before the model-based sampler takes over: a quarter of the budget, at least 2."""
     return max(2, samples // 4)
+
+
+def _tpe(*, seed: int, n_startup: int, parallel: bool, conditional: bool) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.TPESampler(
+        seed=seed, n_startup_trials=n_startup, multivariate=True, group=conditional, constant_liar=parallel
+    )
+
+
+def _random(*, seed: int, **_: object) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _gp(*, seed: int, n_startup: int, **_: object) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup, warn_independent_sampling=False)
+
+
+def _cmaes(*, seed: int, n_startup: int, **_: object) -> optuna.samplers.BaseSampler:
+    import optuna
+
+    return optuna.samplers.CmaEsSampler(
+        seed=seed, n_startup_trials=n_startup, warn_independent_sampling=False, consider_pruned_trials=True
+    )
+
+
+# --sampler NAME -> Optuna's sampler, configured (Optuna's own names; the registry is what --sampler offers)
+SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {"tpe": _tpe, "random": _random, "gp": _gp, "cmaes": _cmaes}
+DEFAULT_SAMPLER = "tpe"
 
 
 def make_sampler(*, kind: str, seed: int, samples: int, parallel: bool, conditional: bool) -> optuna.samplers.BaseSampler:
@@ -35,21 +66,6 @@ def make_sampler(*, kind: str, seed: int, samples: int, parallel: bool, conditio
 
     if kind not in SAMPLERS:
         raise ConfigError(f"--sampler {kind}: expected one of {', '.join(SAMPLERS)}")
-    n_startup = startup_trials(samples)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if kind == "random":
-            return optuna.samplers.RandomSampler(seed=seed)
-        if kind == "gp":
-            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=n_startup, warn_independent_sampling=False)
-        if kind == "cmaes":
-            return optuna.samplers.CmaEsSampler(
-                seed=seed, n_startup_trials=n_startup, warn_independent_sampling=False, consider_pruned_trials=True
-            )
-        return optuna.samplers.TPESampler(
-            seed=seed,
-            n_startup_trials=n_startup,
-            multivariate=True,
-            group=conditional,
-            constant_liar=parallel,
-        )
+        return SAMPLERS[kind](seed=seed, n_startup=startup_trials(samples), parallel=parallel, conditional=conditional)

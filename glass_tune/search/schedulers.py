@@ -7,11 +7,10 @@ by more than the knobs move it; here a trial is judged on a stretch of its curve
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
-if TYPE_CHECKING:
-    from glass_tune.config.schema import GlassConfig
-    from glass_tune.search.options import TuneOptions
+from glass_tune.util.errors import ConfigError
 
 # ASHA's first rung: a quarter of the schedule, and at least this many evaluations, so a trial is
 # judged on a stretch of its curve rather than on one noisy evaluation.
@@ -29,15 +28,31 @@ def grace_period(*, epochs: int, eval_interval: int, explicit: int | None = None
     return max(1, min(epochs, max(by_fraction, by_evaluations)))
 
 
-def make_scheduler(base: GlassConfig, options: TuneOptions):
-    """Ray Tune's trial scheduler for a search: ASHA on epochs, or FIFO (every trial runs to the end)."""
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+def _asha(*, epochs: int, eval_interval: int, grace: int | None, reduction_factor: int) -> Any:
+    from ray.tune.schedulers import ASHAScheduler
 
-    if options.scheduler != "asha":
-        return FIFOScheduler()
     return ASHAScheduler(
         time_attr="epoch",
-        max_t=base.epochs,
-        grace_period=grace_period(epochs=base.epochs, eval_interval=base.eval_interval, explicit=options.grace_period),
-        reduction_factor=options.reduction_factor,
+        max_t=epochs,
+        grace_period=grace_period(epochs=epochs, eval_interval=eval_interval, explicit=grace),
+        reduction_factor=reduction_factor,
     )
+
+
+def _fifo(**_: Any) -> Any:
+    from ray.tune.schedulers import FIFOScheduler
+
+    return FIFOScheduler()
+
+
+# --scheduler NAME -> Ray Tune's trial scheduler: ASHA on epochs, or FIFO (every trial runs to the end)
+SCHEDULERS: dict[str, Callable[..., Any]] = {"asha": _asha, "fifo": _fifo}
+DEFAULT_SCHEDULER = "asha"
+
+
+def make_scheduler(kind: str, *, epochs: int, eval_interval: int, grace: int | None = None, reduction_factor: int = 2) -> Any:
+    """Ray Tune's trial scheduler ``kind`` for a search of ``epochs`` epochs evaluated every ``eval_interval``
+    (``grace``: ``--grace-period``, None for :func:`grace_period`'s default)."""
+    if kind not in SCHEDULERS:
+        raise ConfigError(f"--scheduler {kind}: expected one of {', '.join(SCHEDULERS)}")
+    return SCHEDULERS[kind](epochs=epochs, eval_interval=eval_interval, grace=grace, reduction_factor=reduction_factor)

@@ -12,20 +12,20 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, fields_in, from_mapping
-from glass_tune.config.yaml_values import decode_yaml_bytes, is_int, is_number
-from glass_tune.search.protocol import DEFAULT_METRIC
+from glass_tune.config.yaml_values import bundled_names as bundled_yaml_names
+from glass_tune.config.yaml_values import decode_yaml_bytes, find_yaml, is_int, is_number
+from glass_tune.experiment.protocol import DEFAULT_METRIC
 from glass_tune.util import notices
-from glass_tune.util.errors import ConfigError, did_you_mean
+from glass_tune.util.errors import ConfigError
 
 if TYPE_CHECKING:
-    from importlib.resources.abc import Traversable
+    pass
 
 __all__ = ["Param", "SearchSpace", "SpaceSampler", "bundled_names", "load_search_space"]
 
@@ -246,31 +246,17 @@ def _clip(param: Param, value: Any) -> Any:
 
 def bundled_names() -> list[str]:
     """Names of the spaces shipped in the ``search_spaces`` package."""
-    files = resources.files(_BUNDLE_PACKAGE).iterdir()
-    return sorted(f.name.removesuffix(".yaml") for f in files if f.name.endswith(".yaml"))
+    return bundled_yaml_names(_BUNDLE_PACKAGE)
 
 
 def load_search_space(name_or_path: str | Path) -> SearchSpace:
-    """Load and validate a bundled space by name (``default``, ``wide``, ...) or a YAML file by path.
-
-    Anything with a ``.yaml``/``.yml`` suffix or a directory separator is a path, anything else a
-    bundled name: the meaning never depends on the working directory (Ray changes it).
-    """
-    text = str(name_or_path)
-    bundled = ", ".join(bundled_names())
-    if Path(text).suffix in (".yaml", ".yml") or "/" in text or "\\" in text:
-        path = Path(text)
-        if not path.is_file():
-            raise ConfigError(f"{path}: search space file not found (bundled spaces: {bundled})")
-        name, source, file = path.stem, str(path), path
-    else:
-        entry = resources.files(_BUNDLE_PACKAGE) / f"{text}.yaml"
-        if not entry.is_file():
-            raise ConfigError(
-                f"search space '{text}'{did_you_mean(text, bundled_names())} is neither a bundled name ({bundled}) nor a .yaml path"
-            )
-        name, source, file = text, str(entry), entry
-    return _parse(_read_yaml(file, source), name=name, source=source)
+    """Load and validate a bundled space by name (``default``, ``wide``, ...) or a YAML file by path
+    (the rule of ``glass_tune.config.yaml_values.find_yaml``, which ``--config`` follows too)."""
+    found = find_yaml(name_or_path, package=_BUNDLE_PACKAGE, kind="search space", bundled="space")
+    data = decode_yaml_bytes(found.data, source=found.source)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{found.source}: expected a mapping with 'params' at the top level")
+    return _parse(data, name=found.name, source=found.source)
 
 
 def space_from_record(data: Mapping[str, Any], *, source: str) -> SearchSpace:
@@ -284,13 +270,6 @@ def space_from_record(data: Mapping[str, Any], *, source: str) -> SearchSpace:
     record = dict(data)
     record.pop("source", None)
     return _parse(record, name=str(record.get("name", "recorded")), source=source)
-
-
-def _read_yaml(file: Path | Traversable, source: str) -> dict[str, Any]:
-    data = decode_yaml_bytes(file.read_bytes(), source=source)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping with 'params' at the top level")
-    return data
 
 
 def _parse(data: dict[str, Any], *, name: str, source: str) -> SearchSpace:

@@ -2,7 +2,7 @@
 
 A search trial with ``repeats: K`` uses this (``trainables/glass.py``), so the curve ASHA and Optuna
 see is a K-seed mean and ASHA can still stop the trial after any epoch; see
-``glass_tune.search.objective`` for why.
+``glass_tune.experiment.score_rules`` for why.
 """
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glass_tune.experiment.protocol import CHECKPOINT_FILE
 from glass_tune.experiment.storage import resolve
 from glass_tune.experiment.trial_index import TrialRecord, write_trial_index
-from glass_tune.search.protocol import CHECKPOINT_FILE
 
 
 @dataclass

@@ -13,3 +13,11 @@ from tests.helpers.searched import run_small_search
 def experiment(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -> Path:
     """One small finished search (``tests.helpers.searched``), run once for the report, dashboard and export tests."""
     return run_small_search(tmp_path_factory.mktemp("report-search"), synthetic_root)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under ``pytest -n N --dist loadgroup`` a module runs on one worker, so its module fixtures (a
+    search each) run once; modules that read the shared search name one group (``shared-search``)."""
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))

@@ -23,7 +23,10 @@ from tests.helpers import wait_until
 from tests.helpers.processes import cli_argv, kill_session, start, wait_for_text
 from tests.helpers.searched import CATEGORIES, trial_dirs
 
-pytestmark = pytest.mark.integration  # a finished embedded Ray search, and the dashboard's processes
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.xdist_group("shared-search"),
+]  # a finished embedded Ray search, and the dashboard's processes
 
 # Ctrl-C must end the dashboard within a few seconds: its servers' SIGTERM grace, and slack for a busy machine.
 EXIT_BUDGET_S = STOP_TIMEOUT_S + 10

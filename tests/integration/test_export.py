@@ -7,7 +7,7 @@ import yaml
 
 from glass_tune.cli.main import main
 
-pytestmark = pytest.mark.integration  # a finished embedded Ray search
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("shared-search")]  # a finished embedded Ray search
 
 
 def test_export_onnx_of_an_experiment_is_its_best_trial(experiment, tmp_path, capsys):

@@ -20,7 +20,7 @@ from glass_tune.cli.main import main
 from tests.helpers.checkpoint_files import PickleBomb, write_bomb
 from tests.helpers.searched import CATEGORIES
 
-pytestmark = pytest.mark.integration  # reads the shared finished search
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("shared-search")]  # reads the shared finished search
 
 PICKLED = "CLOUDPICKLE_FALLBACK"
 

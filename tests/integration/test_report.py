@@ -21,7 +21,7 @@ from tests.helpers.report_page import ReportPage
 from tests.helpers.searched import CATEGORIES, EPOCHS, trial_dirs
 from tests.helpers.study import study_storage
 
-pytestmark = pytest.mark.integration  # the module fixture runs an embedded Ray search
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("shared-search")]  # the module fixture runs an embedded Ray search
 
 PLOTS = (
     "best_so_far",

@@ -17,9 +17,9 @@ PACKAGES = ("glass_tune", "trainables")
 # (module, function) -> why running code from the file is allowed there
 ALLOWED = {
     ("glass_tune/search/optuna_searcher.py", "restore"): "tune --resume: Ray restores the saved searcher",
-    ("glass_tune/search/confirm.py", "restore"): "tune --resume: Ray restores the confirmation's searcher",
+    ("glass_tune/search/confirmation_runner.py", "restore"): "tune --resume: Ray restores the confirmation's searcher",
     ("glass_tune/search/relocation.py", "relocate_search_state"): "tune --resume of a moved experiment",
-    ("glass_tune/search/driver.py", "_restored_tuner"): "tune --resume: Ray restores its experiment (Tuner.restore)",
+    ("glass_tune/search/tuner.py", "restored_tuner"): "tune --resume: Ray restores its experiment (Tuner.restore)",
     ("glass_tune/training/checkpoint.py", "convert_checkpoint"): "convert-checkpoint --trust, the user's explicit choice",
 }
 # calls that unpickle whatever the file names; torch.load is one unless weights_only=True is passed

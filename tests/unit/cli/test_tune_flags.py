@@ -8,9 +8,11 @@ import time
 import pytest
 import yaml
 
-import glass_tune.search.driver as tuner
+import glass_tune.search.driver as driver
 from glass_tune.cli.main import main
 from glass_tune.experiment.results import CategoryOutcome
+from glass_tune.experiment.search_record import SEARCH_FILE
+from glass_tune.search.plan import resumed_search, save_search_record
 from tests.helpers import TINY
 
 
@@ -22,7 +24,7 @@ def captured(monkeypatch):
         seen.update(base=base, space=space, options=options, categories=categories)
         return []
 
-    monkeypatch.setattr(tuner, "run_search", fake_run_search)
+    monkeypatch.setattr(driver, "run_search", fake_run_search)
     return seen
 
 
@@ -69,8 +71,10 @@ def test_space_fixed_beats_config_file_and_set_beats_both(tmp_path, synthetic_ro
     assert (options.sampler, options.objective, options.repeats, options.grace_period) == ("random", "smoothed", 2, None)
     assert captured["space"].metric == "objective"  # smoothed: the search optimises the reported objective
     # what run_search records once Ray is up is what --resume reads back
-    tuner.save_search_record(base, captured["space"], options, captured["categories"])
-    again_base, _, again, _ = tuner.load_search_record(options)
+    save_search_record(base=base, space=captured["space"], options=options, categories=captured["categories"])
+    again_plan = resumed_search(options)
+    again_base, again = again_plan.base, again_plan.options
+    assert again_plan.space.metric == "objective"
     assert (again.sampler, again.objective, again.repeats, again.confirm_export) == ("random", "smoothed", 2, "significant")
     assert again_base.learning_rate == 0.0005
 
@@ -80,12 +84,12 @@ def test_a_search_recorded_before_the_export_rule_resumes_with_the_rule_it_had(t
     assert _tune(tmp_path, synthetic_root, config, space, "old", "--category", "weave") == 0
     options = captured["options"]
     assert options.confirm_export == "best-mean"  # today's default
-    tuner.save_search_record(captured["base"], captured["space"], options, captured["categories"])
-    record_file = options.experiment / tuner.SEARCH_FILE
+    save_search_record(base=captured["base"], space=captured["space"], options=options, categories=captured["categories"])
+    record_file = options.experiment / SEARCH_FILE
     record = yaml.safe_load(record_file.read_text())
     del record["options"]["confirm_export"]  # as an experiment recorded before the flag existed
     record_file.write_text(yaml.safe_dump(record))
-    assert tuner.load_search_record(options)[2].confirm_export == "significant"
+    assert resumed_search(options).options.confirm_export == "significant"
 
 
 def test_set_of_a_searched_key_is_still_refused(tmp_path, synthetic_root, captured, capsys):
@@ -118,19 +122,19 @@ def test_a_model_that_cannot_be_built_is_refused_before_ray_starts(tmp_path, syn
 
 def test_a_search_whose_trials_all_errored_exits_1_and_says_so_last(tmp_path, synthetic_root, monkeypatch, capsys):
     errored = CategoryOutcome("weave", None, {}, {}, trials=2, stopped_early=0, errors=["a: boom", "b: boom"])
-    monkeypatch.setattr(tuner, "run_search", lambda **_: [errored])
+    monkeypatch.setattr(driver, "run_search", lambda **_: [errored])
     config, space = _inputs(tmp_path, fixed={})
     assert _tune(tmp_path, synthetic_root, config, space, "e", "--category", "weave") == 1
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("glass-tune tune: error: weave: 2 trials, 2 errored, nothing exported (see glass-tune status ")
 
 
-def test_objective_metric():
-    from glass_tune.search.objective import objective_metric
+def test_optimised_metric():
+    from glass_tune.search.plan import optimised_metric
     from glass_tune.util.errors import ConfigError
 
-    assert objective_metric(space_metric="best_score", objective="best") == "best_score"
-    assert objective_metric(space_metric="best_score", objective="smoothed") == "objective"
-    assert objective_metric(space_metric="loss", objective="best") == "loss"
+    assert optimised_metric(space_metric="best_score", score_rule="best") == "best_score"
+    assert optimised_metric(space_metric="best_score", score_rule="smoothed") == "objective"
+    assert optimised_metric(space_metric="loss", score_rule="best") == "loss"
     with pytest.raises(ConfigError, match="smoothing applies to best_score only"):
-        objective_metric(space_metric="loss", objective="smoothed")
+        optimised_metric(space_metric="loss", score_rule="smoothed")

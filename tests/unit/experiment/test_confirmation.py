@@ -22,9 +22,10 @@ from glass_tune.experiment.confirmation import (
     write_finalists,
 )
 from glass_tune.experiment.intervals import Interval, finalists_table
-from glass_tune.experiment.results import Objective, TrialRecord
+from glass_tune.experiment.protocol import Objective
 from glass_tune.experiment.storage import resolve
-from glass_tune.search.confirm import FixedTrials, split_common, trial_configs
+from glass_tune.experiment.trial_index import TrialRecord
+from glass_tune.search.confirmation_runner import FixedTrials, split_common, trial_configs
 from glass_tune.training.repeats import SEED_STRIDE
 
 OBJ = Objective()  # best_score, max

@@ -18,9 +18,10 @@ from glass_tune.experiment.confirmation import (
     write_confirmation,
     write_finalists,
 )
-from glass_tune.experiment.results import Objective, TrialRecord
+from glass_tune.experiment.protocol import Objective
 from glass_tune.experiment.status import experiment_status
 from glass_tune.experiment.storage import resolve
+from glass_tune.experiment.trial_index import TrialRecord
 from glass_tune.experiment.view import open_category, open_experiment
 from glass_tune.export import onnx_model
 from glass_tune.export.config_formats import export_experiment

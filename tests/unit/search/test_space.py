@@ -202,7 +202,7 @@ def test_validation_error_names_file_and_key(tmp_path, case):
 def test_missing_file_lists_bundled_names(tmp_path):
     with pytest.raises(ConfigError, match=r"not found \(bundled spaces: .*default.*wide"):
         load_search_space(str(tmp_path / "nope.yaml"))
-    with pytest.raises(ConfigError, match=r"'nope' is neither a bundled name \(.*default"):
+    with pytest.raises(ConfigError, match=r"^nope: neither a search space file nor a bundled space \(.*default"):
         load_search_space("nope")
 
 

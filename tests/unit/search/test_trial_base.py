@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 
 import glass_tune.search.driver as driver
+import glass_tune.search.tuner as tuner
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig
+from glass_tune.experiment.protocol import TRIAL_BASE_FILE, VARIED_KEY, read_trial_base, trial_values, write_trial_base
 from glass_tune.experiment.storage import resolve
-from glass_tune.search.driver import ray_state_restorable, trial_base
+from glass_tune.search.driver import trial_base
 from glass_tune.search.options import TuneOptions
-from glass_tune.search.protocol import TRIAL_BASE_FILE, VARIED_KEY, read_trial_base, trial_values, write_trial_base
 from glass_tune.search.space import space_from_record
+from glass_tune.search.tuner import ray_state_restorable
 from glass_tune.util.errors import ConfigError
 from tests.helpers import STEP_SPACE
 
@@ -99,8 +101,8 @@ def test_ray_state_is_restorable_only_with_a_complete_snapshot(tmp_path, files, 
 def started(monkeypatch):
     """Which Tuner the driver would make: ('build', param_space) or ('restore', param_space)."""
     calls = []
-    monkeypatch.setattr(driver, "_build_tuner", lambda *a, **k: calls.append(("build", a[-1])))
-    monkeypatch.setattr(driver, "_restored_tuner", lambda options, folder, space, objective: calls.append(("restore", space)))
+    monkeypatch.setattr(driver, "search_tuner", lambda *a, **k: calls.append(("build", a[-1])))
+    monkeypatch.setattr(tuner, "restored_tuner", lambda options, folder, space, objective: calls.append(("restore", space)))
     return calls
 
 
@@ -109,7 +111,7 @@ def test_young_ray_state_starts_the_category_over_with_the_base(tiny_config, tmp
     category = tmp_path / "e" / "weave"
     _ray_files(category, "tuner.pkl")
     _ray_files(category / "trial_abc", "params.json")
-    driver._start_or_restore(tiny_config, SPACE, options, category="weave", resume=True)
+    driver.start_search(tiny_config, SPACE, options, category="weave", resume=True)
     [(kind, param_space)] = started
     assert kind == "build" and param_space["backbone"] == "resnet18" and param_space["searched"] == ["step"]
     assert sorted(p.name for p in category.iterdir()) == [TRIAL_BASE_FILE]  # Ray's young state is gone
@@ -122,5 +124,5 @@ def test_restore_passes_the_recorded_base(tiny_config, tmp_path, started):
     _ray_files(category, "tuner.pkl", *SNAPSHOT)
     recorded = {**trial_base(tiny_config, SPACE, options), "seed": 7}
     write_trial_base(resolve(str(category)), recorded)
-    driver._start_or_restore(tiny_config, SPACE, options, category="weave", resume=True)
+    driver.start_search(tiny_config, SPACE, options, category="weave", resume=True)
     assert started == [("restore", recorded)]

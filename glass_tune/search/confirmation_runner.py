@@ -1,21 +1,23 @@
-"""The confirmation stage on Ray: each finalist trained again with fresh seeds, as Ray trials.
+"""The confirmation's runner on Ray: each finalist trained again with fresh seeds, as Ray trials.
 
 A second Tune run per category, in ``<category>/confirm/`` of the same experiment (same cluster,
 trial resources, storage, checkpoints, TensorBoard events and status), over a fixed list of
 (finalist, seed) trial configs and without early stopping: every run trains all epochs, so the
 seeds compare like with like. The finalists and seeds are fixed in ``finalists.json`` before the
 run starts; a driver stopped during confirmation restores this Tune run (``Tuner.restore``) and
-races the same finalists on the same seeds. The decision is :mod:`glass_tune.experiment.confirmation`.
+races the same finalists on the same seeds (``glass_tune.search.tuner.start_or_restore``, as the
+search does). The decision and its record are :mod:`glass_tune.experiment.confirmation`.
 """
 
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from ray.tune.search import Searcher
 
+from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.experiment.confirmation import (
     CONFIRM_DIR,
     FINALIST_KEY,
@@ -25,15 +27,20 @@ from glass_tune.experiment.confirmation import (
     confirmation_record,
     decide,
     finalist_results,
+    read_export_rule,
     read_finalists,
     write_confirmation,
     write_finalists,
 )
-from glass_tune.experiment.results import Objective, TrialRecord, load_trials
+from glass_tune.experiment.protocol import REPEATS_KEY, SEARCHED_KEY, VARIED_KEY, Objective
+from glass_tune.experiment.results import load_trials
 from glass_tune.experiment.storage import Location
+from glass_tune.experiment.trial_index import TrialRecord
 from glass_tune.search.concurrency import trial_slots
-from glass_tune.search.options import SearchInterrupted
-from glass_tune.search.protocol import REPEATS_KEY
+from glass_tune.search.options import SearchInterrupted, TuneOptions
+from glass_tune.search.progress import fit_in_turn
+from glass_tune.search.space import SearchSpace
+from glass_tune.search.tuner import new_tuner, start_or_restore
 from glass_tune.util.logs import get_logger
 
 log = get_logger(__name__)
@@ -110,40 +117,86 @@ def fix_finalists(
     return finalists, chosen
 
 
-def run_confirmation(
+def paper_default_config(base: GlassConfig, space: SearchSpace, template: dict[str, Any]) -> dict[str, Any]:
+    """The trial config of the paper default: a search trial's config with every searched value
+    taken from the space's first starting point (resolved for the category), else from the base."""
+    run = from_mapping({k: v for k, v in template.items() if k in FIELD_NAMES}, source="trial config")
+    points = space.resolve(run).points_to_evaluate
+    point = points[0] if points else {}
+    values = base.to_dict()
+    return {**template, **{k: point.get(k, values[k]) for k in template.get(SEARCHED_KEY, [])}}
+
+
+def confirm_category(
+    base: GlassConfig,
+    space: SearchSpace,
+    options: TuneOptions,
     *,
     category_dir: Location,
-    finalists: Sequence[Finalist],
-    seeds: Sequence[int],
+    trials: Sequence[TrialRecord],
     objective: Objective,
-    start: Callable[[list[dict[str, Any]]], Any],
-    fit: Callable[[Callable[[], Any]], Any],
-    resume_command: str,
-    export_rule: str,
 ) -> dict[str, Any]:
-    """Run (or resume) the confirmation trials, then write and return ``confirmation.json``'s record.
+    """Race the finalists of a finished search on fresh seeds (or resume the race), then write and return
+    ``confirmation.json``'s record."""
+    from ray.tune.schedulers import FIFOScheduler
 
-    ``start(configs)`` makes or restores the Tuner, ``fit(make)`` runs ``make().fit()`` in the
-    driver's turn; the driver owns both (resources, storage, callbacks).
-    """
-    folder = category_dir / CONFIRM_DIR
+    finalists, seeds = fix_finalists(
+        category_dir,
+        trials=trials,
+        objective=objective,
+        default_config=paper_default_config(base, space, trials[0].config),
+        top=options.confirm_top,
+        seeds=options.confirm_seeds,
+        export_rule=options.confirm_export,
+    )
+    category, folder = category_dir.name, category_dir / CONFIRM_DIR
+    label = f"{category}/{CONFIRM_DIR}"
     configs = trial_configs(finalists, seeds)
-    category = category_dir.name
-    names = ", ".join(f.name for f in finalists)
-    log.info(f"[{category}] confirmation: {len(finalists)} finalists ({names}) x seeds {list(seeds)}")
-    fit(lambda: start(configs))
-    trials = load_trials(category_dir=folder)
-    ended = [t for t in trials if t.outcome.finished]
-    if len(trials) < len(configs) or len(ended) < len(trials):
+    common, suggestions = split_common(configs)
+    log.info(
+        f"[{category}] confirmation: {len(finalists)} finalists ({', '.join(f.name for f in finalists)}) x seeds {list(seeds)}"
+    )
+
+    def start(trial_base: dict[str, Any]):
+        searcher = FixedTrials(suggestions, metric=objective.metric, mode=objective.mode, slots_key=options.name)
+        # FIFO: every seed trains all epochs, so like is compared with like
+        return new_tuner(
+            options,
+            objective,
+            storage=category_dir,
+            name=CONFIRM_DIR,
+            label=label,
+            param_space=trial_base,
+            searcher=searcher,
+            scheduler=FIFOScheduler(),
+            trials=len(configs),
+        )
+
+    fit_in_turn(
+        lambda: start_or_restore(
+            folder,
+            options=options,
+            objective=objective,
+            resume=True,  # a confirmation folder without a restorable state is always started over
+            resuming=f"[{category}] resuming the confirmation ({len(configs)} trials)",
+            starting_over=None,
+            trial_base=lambda: {**common, VARIED_KEY: ["seed"]},  # the seed differs between the runs of a finalist
+            start=start,
+        ),
+        label,
+    )
+    confirmation_trials = load_trials(category_dir=folder)
+    ended = [t for t in confirmation_trials if t.outcome.finished]
+    if len(confirmation_trials) < len(configs) or len(ended) < len(confirmation_trials):
         raise SearchInterrupted(
             f"confirmation of '{category}' interrupted with {len(ended)} of {len(configs)} trials finished; "
-            f"continue it with: {resume_command}"
+            f"continue it with: {options.resume_command()}"
         )
-    results = finalist_results(finalists, seeds=seeds, trials=trials, objective=objective)
-    verdict = decide(results, objective=objective, export_rule=export_rule)
+    results = finalist_results(finalists, seeds=seeds, trials=confirmation_trials, objective=objective)
+    verdict = decide(results, objective=objective, export_rule=read_export_rule(category_dir))
     record = confirmation_record(category=category, results=results, verdict=verdict, objective=objective)
     write_confirmation(category_dir, record)
-    for t in trials:
+    for t in confirmation_trials:
         if t.error is not None:
             log.info(f"[{category}] confirmation trial {t.trial_id} errored: {t.error}")
     log.info(f"[{category}] confirmation finished: {verdict.line}")

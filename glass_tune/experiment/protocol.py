@@ -1,9 +1,11 @@
-"""The trial protocol: what a trial receives beside its GlassConfig, and what it reports to Ray Tune.
+"""The on-disk protocol of a search: what a trial receives beside its GlassConfig, what it reports, and the trial base.
 
-The driver (``search/driver.py``) writes the trial config, the trainable (``trainables/glass.py``)
-reads it and reports, and ``experiment/results.py``, the report and the export read the reports
-back from ``result.json``: one module for the keys, so the three agree and old experiments stay
-readable (renaming a key here breaks them).
+The driver (``glass_tune.search``) writes the trial config and the trial base, the trainable
+(``trainables/glass.py``) reads them and writes the reports, and the readers (``experiment/results.py``,
+the trial index, the report, the export, ``predict``) read the reports back from ``trials.json`` and
+``result.json``: one module below all of them for the keys, so writers and readers agree without
+importing ``search/``, and old experiments stay readable (renaming a key's value here breaks them).
+Ray keeps its own result keys the same way, in one low module (``ray/tune/result.py``).
 
 The search's base config is not taken on trust from the trial's config dict: Ray loses it when it
 restores an experiment whose state is younger than its first snapshot.  The driver writes the
@@ -16,20 +18,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.config.schema import FIELD_NAMES, GlassConfig, from_mapping
 from glass_tune.util.errors import ConfigError
 
-if TYPE_CHECKING:  # training imports torch; status and the CLI read this module without it
+if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
-    from glass_tune.training.loop import EpochRecord
 
 # --- received: trial-config keys outside GlassConfig ----------------------------------------------
 CHECKPOINT_EVERY_KEY = "checkpoint_every"  # checkpoint every N evaluations (and on improvement)
 SEARCHED_KEY = "searched"  # names of the searched parameters (hparams summary, trial params)
 REPEATS_KEY = "repeats"  # K seeds per configuration, in lockstep
-OBJECTIVE_KEY = "objective"  # "best" or "smoothed"; also the reported key of the smoothed objective
+SCORE_RULE_KEY = "objective"  # the trial's score rule, "best" or "smoothed" (glass_tune.experiment.score_rules)
 
 # --- reported, every evaluation and once more at the end ------------------------------------------
 BEST_PREFIX = "best_"  # the best epoch so far: best_score, best_epoch, best_<metric>
@@ -40,6 +42,7 @@ DECISION_KEYS = ("precision", "recall", "f1_at_threshold", "false_positive_rate"
 # the calibrated thresholds and their rules, in the last report (glass_tune.training.metrics.calibrate_thresholds)
 THRESHOLD_KEYS = ("image_threshold", "pixel_threshold", "image_rule", "pixel_rule")
 BEST_KEYS = ("score", "epoch", *HELD_OUT_KEYS)
+RULED_SCORE_KEY = "objective"  # the trial's score under its score rule; a smoothed search optimises it
 DEFAULT_METRIC = BEST_PREFIX + "score"  # what ASHA and Optuna see unless the space names another key
 DEFAULT_MODE = "max"
 
@@ -48,29 +51,20 @@ VARIED_KEY = "varied"  # trial-base key: fields that differ per trial besides th
 TRIAL_BASE_FILE = "search_base.json"  # in the category folder, by the driver; not trial_*: that names trial folders
 
 
-def epoch_report(record: EpochRecord, best: Mapping[str, Any] | None) -> dict[str, Any]:
-    """What a trial reports per evaluation: this epoch's metrics and the best epoch's as ``best_*``.
+@dataclass(frozen=True)
+class Objective:
+    """Which reported key a search optimises, and in which direction (from the space file).
 
-    ``best_score`` (best so far) is what ASHA and Optuna see: GLASS AUROC jumps between epochs.
+    Ray pickles it with a search's callbacks (``glass_tune.util.legacy_names``: it was
+    ``glass_tune.experiment.results.Objective``).
     """
-    from glass_tune.training.loop import LOSS_KEYS
 
-    assert record.evaluation is not None
-    out: dict[str, Any] = {"epoch": record.epoch, **record.evaluation.metrics}
-    out["score"] = record.score
-    out.update(best_report(best))
-    out.update({k: record.losses[k] for k in LOSS_KEYS})
-    return out
+    metric: str = DEFAULT_METRIC
+    mode: str = DEFAULT_MODE
 
-
-def best_report(best: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The best epoch's figures under their reported names (``best_*``)."""
-    return {f"{BEST_PREFIX}{k}": v for k, v in (best or {}).items()}
-
-
-def held_out_report(test: Mapping[str, float] | None) -> dict[str, float]:
-    """The held-out figures under their reported names (``test_*``)."""
-    return {f"{HELD_OUT_PREFIX}{k}": v for k, v in (test or {}).items()}
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` beats ``b``."""
+        return a > b if self.mode == "max" else a < b
 
 
 def held_out_of(last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
@@ -80,14 +74,10 @@ def held_out_of(last_result: Mapping[str, Any] | None) -> dict[str, float] | Non
     return figures or None
 
 
-def thresholds_report(thresholds: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The calibrated thresholds under their reported names (as they are: no prefix)."""
-    return {k: thresholds[k] for k in THRESHOLD_KEYS if k in thresholds} if thresholds else {}
-
-
 def thresholds_of(last_result: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The calibrated thresholds a final report carries (None if it never came or predates them)."""
-    return thresholds_report(last_result) or None
+    last = last_result or {}
+    return {k: last[k] for k in THRESHOLD_KEYS if k in last} or None
 
 
 def best_of(last_result: Mapping[str, Any] | None) -> dict[str, Any]:
