@@ -29,7 +29,7 @@ from glass_tune.experiment.protocol import (
     best_of,
     held_out_of,
 )
-from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord, read_history, read_trial_index
+from glass_tune.experiment.trial_index import INDEX_DIR, TrialRecord, read_history, read_trial_index
 from glass_tune.util.legacy_names import moved_names
 from glass_tune.util.numbers import value_text
 
@@ -77,7 +77,7 @@ def is_category_dir(*, location: Location) -> bool:
 
     infos = location.fs.get_file_info(pafs.FileSelector(location.path, recursive=False, allow_not_found=True))
     names = {posixpath.basename(i.path) for i in infos}
-    return TRIALS_FILE in names or any(n.startswith(STATE_PREFIX) for n in names)
+    return INDEX_DIR in names or any(n.startswith(STATE_PREFIX) for n in names)
 
 
 def category_dirs(*, experiment: Location) -> list[Location]:

@@ -1,4 +1,4 @@
-"""The trial index: glass-tune's own plain record of a category's trials (``<category>/trials.json``).
+"""The trial index: glass-tune's own plain record of a category's trials (``<category>/index/trials.json``).
 
 Ray keeps its trials in ``experiment_state-*.json``, whose values are cloudpickled objects: reading
 an experiment through Ray's loader runs whatever code a writer of that folder put there. The driver
@@ -28,7 +28,11 @@ from glass_tune.util.errors import UserError
 if TYPE_CHECKING:
     from glass_tune.experiment.storage import Location
 
-TRIALS_FILE = "trials.json"  # in the category folder (and in its confirm/ folder)
+# In a folder of its own inside the category (and its confirm/ folder): on restore Ray copies the
+# category's top-level *.json and *.pkl into its driver staging folder and uploads that copy back at
+# every snapshot, which would put a stale index over the live one.
+INDEX_DIR = "index"
+TRIALS_FILE = f"{INDEX_DIR}/trials.json"
 FORMAT = "glass-tune-trials/1"
 RESULTS_FILE = "result.json"  # Ray's JSON logger, in each trial folder: one report per line
 ERROR_FILE = "error.txt"  # Ray's text of a trial's error, in its folder (Ray also pickles it: never read)

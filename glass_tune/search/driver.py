@@ -8,7 +8,7 @@ an experiment ``<storage>/<name>/`` (a folder, a shared mount or an object-store
     optuna.journal     the Optuna studies of every category (unless --optuna-storage; see glass_tune.search.optuna_searcher)
     <category>/        Ray's experiment (one sub-folder per trial, TensorBoard events inside)
     <category>/search_base.json    what every trial gets besides its suggestion (written before Ray starts)
-    <category>/trials.json         glass-tune's plain index of the trials (what every reader reads; glass_tune.search.trial_events)
+    <category>/index/trials.json       glass-tune's plain index of the trials (what every reader reads; glass_tune.search.trial_events)
     <category>/finalists.json     the confirmation's finalists and seeds, fixed when the search ends
     <category>/confirm/           the confirmation's Ray experiment (finalists x fresh seeds)
     <category>/confirmation.json  the finalists' intervals and the verdict against the paper default

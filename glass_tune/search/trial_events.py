@@ -59,7 +59,7 @@ class TrialSink(Protocol):
 
 
 class TrialIndexSink:
-    """Writes ``<folder>/trials.json`` whenever something changed (and always at the end)."""
+    """Writes ``<folder>/index/trials.json`` whenever something changed (and always at the end)."""
 
     name = "trial index"
 

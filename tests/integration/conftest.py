@@ -15,6 +15,7 @@ def experiment(tmp_path_factory: pytest.TempPathFactory, synthetic_root: Path) -
     return run_small_search(tmp_path_factory.mktemp("report-search"), synthetic_root)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under ``pytest -n N --dist loadgroup`` a module runs on one worker, so its module fixtures (a
     search each) run once; modules that read the shared search name one group (``shared-search``)."""

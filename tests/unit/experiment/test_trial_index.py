@@ -62,6 +62,7 @@ def test_a_broken_index_is_one_line(tmp_path):
         ('{"format": "other", "trials": []}', "not a glass-tune trial index"),
         ('{"format": "glass-tune-trials/1", "trials": [{"status": "RUNNING"}]}', "a trial entry is malformed"),
     ):
+        (tmp_path / TRIALS_FILE).parent.mkdir(exist_ok=True)
         (tmp_path / TRIALS_FILE).write_text(text)
         with pytest.raises(UserError, match=expected) as caught:
             read_trial_index(category)
