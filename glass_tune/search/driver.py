@@ -53,7 +53,7 @@ from glass_tune.experiment.results import (
 )
 from glass_tune.experiment.storage import Location
 from glass_tune.export.config_formats import write_best_config
-from glass_tune.search.options import RESOURCE_FLAGS, SearchInterrupted, TuneOptions
+from glass_tune.search.options import RESOURCE_FLAGS, TRACKING_FLAGS, SearchInterrupted, TuneOptions
 from glass_tune.search.progress import fit_in_turn
 from glass_tune.search.protocol import (
     CHECKPOINT_EVERY_KEY,
@@ -67,6 +67,7 @@ from glass_tune.search.protocol import (
 from glass_tune.search.samplers import make_sampler
 from glass_tune.search.schedulers import make_scheduler
 from glass_tune.search.space import SearchSpace, SpaceSampler, space_from_record
+from glass_tune.search.tracking_sink import check_tracking, finish_tracking
 from glass_tune.util.errors import ConfigError, UserError
 from glass_tune.util.logs import get_logger, quieted
 
@@ -266,7 +267,7 @@ def _run_config(options: TuneOptions, objective: Objective, *, name: str, storag
     callbacks = [
         VanishedCheckpointGuard(),
         ProgressCallback(category=label, samples=trials, objective=objective),
-        trial_events(storage / name, objective),
+        trial_events(storage / name, objective, options),
     ]
     return tune.RunConfig(
         name=name,
@@ -283,11 +284,13 @@ def _run_config(options: TuneOptions, objective: Objective, *, name: str, storag
     )
 
 
-def trial_events(folder: Location, objective: Objective):
+def trial_events(folder: Location, objective: Objective, options: TuneOptions):
     """The driver's trial event stream of one Ray run (a category or its confirm/ folder) and its sinks."""
+    from glass_tune.search.tracking_sink import tracking_sinks
     from glass_tune.search.trial_events import TrialEvents, TrialIndexSink
 
-    return TrialEvents(metric=objective.metric, mode=objective.mode, sinks=[TrialIndexSink(folder.uri)])
+    sinks = [TrialIndexSink(folder.uri), *tracking_sinks(folder, options)]
+    return TrialEvents(metric=objective.metric, mode=objective.mode, sinks=sinks)
 
 
 def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: dict[str, Any] | None, objective: Objective):
@@ -311,7 +314,7 @@ def _restored_tuner(options: TuneOptions, category_dir: Location, param_space: d
         resume_errored=False,
     )
     callbacks = tuner_callbacks(tuner)
-    callbacks[:] = [c for c in callbacks if not isinstance(c, TrialEvents)] + [trial_events(category_dir, objective)]
+    callbacks[:] = [c for c in callbacks if not isinstance(c, TrialEvents)] + [trial_events(category_dir, objective, options)]
     return tuner
 
 
@@ -397,6 +400,7 @@ def search_category(
         outcome.confirmation = read_confirmation(category_dir)
         outcome.best_config_path = str(write_best_config(category_dir=category_dir, objective=objective, trials=trials))
     log.info(f"[{category}] study {store.describe()}: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    finish_tracking(category_dir, options)
     return outcome
 
 
@@ -500,7 +504,7 @@ def load_search_record(
     merged.update(address=options.address, storage=options.storage)
     if options.optuna_storage:
         merged["optuna_storage"] = options.optuna_storage
-    for key in RESOURCE_FLAGS:
+    for key in (*RESOURCE_FLAGS, *TRACKING_FLAGS):
         if key in explicit:
             merged[key] = getattr(options, key)
     space = space_from_record(record["space"], source=f"{options.experiment / SEARCH_FILE}: space")
@@ -524,6 +528,7 @@ def run_search(
     from glass_tune.training.run_inputs import texture_notice
 
     options.validate()
+    check_tracking(options)
     options.experiment.parent.check_writable()
     quiet_libraries()
     texture_notice(base)  # once per search (trials keep their notices to themselves), also on --resume

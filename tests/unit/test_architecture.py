@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("glass_tune", "trainables", "search_spaces")
-ABOVE_TRAINING = {"search", "experiment", "export", "inference", "report", "cli"}
+ABOVE_TRAINING = {"search", "tracking", "experiment", "export", "inference", "report", "cli"}
 # glass_tune subpackage -> the glass_tune subpackages it must never import.
 FORBIDDEN = {
     "util": {"config", "data", "model", "training", *ABOVE_TRAINING},
@@ -24,10 +24,11 @@ FORBIDDEN = {
     "model": {"data", "training", *ABOVE_TRAINING},
     "training": ABOVE_TRAINING,
     "search": {"cli", "report", "inference"},
-    "experiment": {"cli", "report", "inference"},
-    "export": {"cli", "report"},
-    "inference": {"cli", "report"},
-    "report": {"cli"},
+    "experiment": {"cli", "report", "inference", "tracking"},
+    "export": {"cli", "report", "tracking"},
+    "inference": {"cli", "report", "tracking"},
+    "report": {"cli", "tracking"},
+    "tracking": {"cli", "report"},  # fed by search/ (tracking_sink); reads experiments, exports models
 }
 # Layers that run inside every trial and in plain `glass-tune train`: no Ray or Optuna import at load time.
 NO_SEARCH_LIBRARIES_AT_LOAD = ("util", "config", "data", "model", "training")
