@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(search settings, best value, verdict and intervals), one nested run per trial (config, per-epoch "
         "metrics, end status) and per confirmation run. Works on experiments made before tracking existed "
         "and after a tracker went away mid-search; running it again changes nothing. The run ids are kept "
-        "in <category>/mlflow.json.",
+        "in <category>/tracking/mlflow.json.",
         example="glass-tune track runs/tune/NAME --mlflow http://127.0.0.1:5000",
         func=cmd_track,
     )

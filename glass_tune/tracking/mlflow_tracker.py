@@ -1,7 +1,7 @@
 """The MLflow backend: run states into MLflow runs with ``MlflowClient``, one ``log_batch`` per run and sync.
 
-Run ids are recorded in the folder that owns the runs (``<category>/mlflow.json`` of a search,
-``<out>/mlflow.json`` of a training run), per tracking URI and MLflow experiment, written atomically
+Run ids are recorded in the folder that owns the runs (``<category>/tracking/mlflow.json`` of a
+search, ``<out>/tracking/mlflow.json`` of a training run), per tracking URI and MLflow experiment, written atomically
 after each run is created: a resumed search or a second ``glass-tune track`` continues the same runs.
 What a run already holds is read once per process (params, tags, status, the steps of its ``epoch``
 metric), so a state sent again logs nothing twice.
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from glass_tune.tracking.tracker import STEP_KEY, Row, RunState, TrackerSettings, failure_reason
 from glass_tune.util.errors import UserError
+from glass_tune.util.logs import get_logger
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -30,7 +31,12 @@ if TYPE_CHECKING:
 
     from glass_tune.experiment.storage import Location
 
-IDS_FILE = "mlflow.json"
+log = get_logger(__name__)
+
+# In a folder of its own: when Ray restores a search it copies the category folder's top-level *.json
+# and *.pkl into its staging folder and uploads them back at every snapshot, which would put back a
+# stale copy of a record written meanwhile (and the next process would open duplicate runs).
+IDS_FILE = "tracking/mlflow.json"
 FORMAT = "glass-tune-mlflow/1"
 CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
@@ -210,6 +216,7 @@ class MlflowTracker:
         started = int((state.started_at or time.time()) * 1000)
         created = self.client.create_run(self._experiment(), start_time=started, tags=tags, run_name=state.name)
         self._remember(state.key, created.info.run_id)
+        log.debug(f"MLflow run {created.info.run_id} created for {state.key} (recorded in {self.record})")
         return _Run(created.info.run_id, {}, dict(tags), set(), created.info.status, steps=set(), fresh=True)
 
     def _logged_steps(self, run: _Run) -> set[int]:

@@ -2,7 +2,7 @@
 
 A training callback builds the run's state (the resolved config as params, each epoch's row stepped
 by epoch, the held-out figures and thresholds at the end) and hands it to the tracker's own thread,
-so a slow or absent tracker never slows training. The run id is kept in ``<out>/mlflow.json``:
+so a slow or absent tracker never slows training. The run id is kept in ``<out>/tracking/mlflow.json``:
 ``train --resume`` continues the same run.
 """
 

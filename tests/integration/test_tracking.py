@@ -104,7 +104,7 @@ def test_the_sink_feeds_one_parent_and_a_nested_run_per_trial_and_a_resume_conti
     assert stopped.data.tags["end_reason"] == f"stopped early by the scheduler after epoch 1 of {EPOCHS}"
     assert broken.data.tags["end_reason"] == "DataError: data root not found"
     assert done.data.params["step"] == "5" and done.data.tags["ray_trial_id"] == "done"
-    ids = json.loads((category / "mlflow.json").read_text())
+    ids = json.loads((category / "tracking" / "mlflow.json").read_text())
 
     # the driver dies, --resume restores "done" from its epoch-1 checkpoint: it reports 2 and 3 again
     write_category(category, [t for t, _ in hand_trials()])
@@ -115,7 +115,7 @@ def test_the_sink_feeds_one_parent_and_a_nested_run_per_trial_and_a_resume_conti
     finish_category(resolve(str(category)), settings=settings)
 
     runs = runs_of(client, "sink")
-    assert len(runs) == 4 and json.loads((category / "mlflow.json").read_text()) == ids
+    assert len(runs) == 4 and json.loads((category / "tracking" / "mlflow.json").read_text()) == ids
     assert len(history(client, runs["trial_done"], "score")) == EPOCHS  # no step logged twice
     assert not [n for n, r in runs.items() if r.info.status == "RUNNING"]
     assert runs["weave"].info.status == "FINISHED"
@@ -164,7 +164,7 @@ def test_train_logs_one_run_like_a_trial(tmp_path, mlflow_url, client, tiny_conf
     assert run.info.run_name == "run" and run.info.status == "FINISHED"
     assert [s for s, _ in history(client, run, "loss")] == [1, 2]
     assert "test_image_auroc" in run.data.metrics and "image_threshold" in run.data.metrics
-    assert run.data.params["epochs"] == "2" and (out / "mlflow.json").is_file()
+    assert run.data.params["epochs"] == "2" and (out / "tracking" / "mlflow.json").is_file()
 
 
 def test_a_tracked_search_has_one_run_per_trial_and_its_registered_model_scores_as_the_export(

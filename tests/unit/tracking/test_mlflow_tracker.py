@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import PurePosixPath
 
 import pytest
 
-from glass_tune.tracking.mlflow_tracker import MAX_ENTITIES, MAX_PARAMS, _Batch, _new_rows, _split, check, mlflow_client
+from glass_tune.tracking.mlflow_tracker import IDS_FILE, MAX_ENTITIES, MAX_PARAMS, _Batch, _new_rows, _split, check, mlflow_client
 from glass_tune.tracking.tracker import Row, TrackerSettings
 from glass_tune.util.errors import UserError
 from tests.helpers.processes import free_port
@@ -38,3 +39,9 @@ def test_without_the_mlflow_extra_a_tracker_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
     with pytest.raises(UserError, match=r"mlflow is not installed \(pip install 'glass-tune\[mlflow\]'\)"):
         mlflow_client("http://127.0.0.1:1")
+
+
+def test_the_run_id_record_is_out_of_reach_of_rays_restore():
+    """Ray's restore copies a category folder's top-level *.json and *.pkl to its staging folder and
+    uploads them back at each snapshot: a record there would be overwritten by a stale copy."""
+    assert len(PurePosixPath(IDS_FILE).parts) == 2
