@@ -5,7 +5,8 @@ date from it. One small interface keeps the tracker behind it (:mod:`glass_tune.
 glass-tune describes each run as a plain :class:`~glass_tune.tracking.tracker.RunState` (params, tags,
 epoch-stepped metric rows, end figures, status) and a backend's ``sync`` makes the tracker match,
 idempotently. MLflow is the one backend (:mod:`glass_tune.tracking.mlflow_tracker`, on ``MlflowClient``
-and ``log_batch``); another tracker (W&B) is another backend module, not a rewrite.
+and ``log_batch``); another tracker (W&B) is another backend module and a line in
+:mod:`glass_tune.tracking.backends`, not a rewrite.
 
 - :mod:`glass_tune.tracking.records`: the plain records of an experiment or a training run as run states;
 - :mod:`glass_tune.tracking.experiment`: ``glass-tune track`` (an experiment's records into the tracker)

@@ -59,3 +59,39 @@ def test_predict_model_takes_a_registry_uri(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     assert main(["predict", "--model", "runs/x/model", "a.png", "--out", str(tmp_path)]) == 2
     _one_line(capsys, "predict", "--model runs/x/model: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+
+
+def test_submit_hands_the_tracking_flags_to_the_jobs_search():
+    from glass_tune.cli.jobs import _tune_argv
+    from glass_tune.cli.main import build_parser
+
+    args = build_parser().parse_args(
+        ["submit", "--address", "http://h:8265", "--storage", "/shared", "--mlflow", "http://mlflow:5000", "--register", "glass"]
+    )
+    assert _tune_argv(args.tune_parser, args) == ["--mlflow", "http://mlflow:5000", "--register", "glass"]
+
+
+def test_the_package_runs_without_mlflow_when_nothing_is_tracked(tmp_path, monkeypatch):
+    """``mlflow`` is an optional extra: no module imports it when it loads, and an untracked search's
+    event stream never touches it."""
+    import ast
+    import sys
+    from pathlib import Path
+
+    from glass_tune.experiment.results import Objective
+    from glass_tune.experiment.storage import resolve
+    from glass_tune.search.driver import trial_events
+    from glass_tune.search.options import TuneOptions
+
+    package = Path(__file__).resolve().parents[3] / "glass_tune"
+    at_load = [
+        path.name
+        for path in package.rglob("*.py")
+        for node in ast.parse(path.read_text()).body
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and any((getattr(node, "module", None) or alias.name).startswith("mlflow") for alias in node.names)
+    ]
+    assert not at_load
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
+    stream = trial_events(resolve(str(tmp_path)), Objective(), TuneOptions(name="n"))
+    assert [s.name for s in stream.sinks] == ["trial index"]
