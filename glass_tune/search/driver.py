@@ -389,6 +389,7 @@ def search_category(
     store.upload()
     ended = sum(1 for t in trials if t.outcome.finished)
     if len(trials) < options.samples or ended < len(trials):
+        finish_tracking(category_dir, options)  # its runs KILLED, not RUNNING, until --resume
         raise SearchInterrupted(
             f"search of '{category}' interrupted with {ended} of {options.samples} trials finished; "
             f"continue it with: {options.resume_command()}"
