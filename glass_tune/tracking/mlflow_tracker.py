@@ -43,10 +43,13 @@ CLIENT_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # set_terminated prints a "View run" line otherwise
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",  # predict --model's download: a command's output, not a bar
 }
 # log_batch's limits per request (MLflow REST API)
 MAX_METRICS, MAX_PARAMS, MAX_TAGS, MAX_ENTITIES = 1000, 100, 100, 1000
 PARENT_TAG = "mlflow.parentRunId"
+# MLflow 3's UI opens an experiment of this kind on its training runs (else on GenAI tracing)
+EXPERIMENT_KIND_TAG, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 
 def mlflow_client(uri: str) -> MlflowClient:
@@ -68,7 +71,7 @@ def experiment_id(client: MlflowClient, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is None:
         try:
-            return client.create_experiment(name)
+            return client.create_experiment(name, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING})
         except MlflowException:  # created meanwhile by another category's thread
             found = client.get_experiment_by_name(name)
             if found is None:

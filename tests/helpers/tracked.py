@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -147,3 +148,14 @@ def runs_of(client, experiment: str) -> dict[str, Any]:
 
 def history(client, run, key: str) -> list[tuple[int, float]]:
     return sorted((m.step, m.value) for m in client.get_metric_history(run.info.run_id, key))
+
+
+def screenshot(url: str, out: Path) -> Path:
+    """The MLflow UI page ``url`` in headless Chromium as a PNG (make test installs Chromium)."""
+    chromium = shutil.which("chromium")
+    assert chromium, "Chromium is required (make test installs the Debian package chromium)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
+    profile = out.parent / "chromium-profile"
+    argv = [chromium, *flags, f"--user-data-dir={profile}", "--window-size=1600,900", "--virtual-time-budget=20000"]
+    subprocess.run([*argv, f"--screenshot={out}", url], capture_output=True, timeout=180, check=True)
+    return out

@@ -23,7 +23,16 @@ from glass_tune.tracking.experiment import finish_category
 from glass_tune.tracking.tracker import TrackerSettings
 from tests.helpers.hand_made import write_category
 from tests.helpers.processes import tune_cmd
-from tests.helpers.tracked import EPOCHS, hand_trials, history, report, runs_of, write_search_record, write_tracked_experiment
+from tests.helpers.tracked import (
+    EPOCHS,
+    hand_trials,
+    history,
+    report,
+    runs_of,
+    screenshot,
+    write_search_record,
+    write_tracked_experiment,
+)
 
 pytestmark = pytest.mark.integration  # a real MLflow server
 
@@ -206,3 +215,8 @@ def test_a_tracked_search_has_one_run_per_trial_and_its_registered_model_scores_
             return [(row["score"], row["is_anomalous"], row["threshold"]) for row in csv.DictReader(fh)]
 
     assert scores(tmp_path / "by-registry") == scores(tmp_path / "by-onnx")
+
+    experiment_id = client.get_experiment_by_name("tracked-search").experiment_id
+    shot = screenshot(f"{mlflow_url}/#/experiments/{experiment_id}/runs", tmp_path / "mlflow-ui.png")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    print(f"MLflow UI screenshot: {shot}")
