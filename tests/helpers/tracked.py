@@ -35,35 +35,44 @@ def _answers(url: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def mlflow_server(folder: Path) -> Iterator[str]:
-    """``mlflow server`` with a SQLite store and a local artifact store on a free loopback port; yields its URL.
+def start_mlflow_server(folder: Path, *, port: int) -> tuple[subprocess.Popen, str]:
+    """``mlflow server`` with a SQLite store and a local artifact store in ``folder`` on 127.0.0.1:``port``,
+    answering; returns the process and its URL. Stop it with :func:`stop_process_group`.
 
-    It runs in its own process session and the whole group is stopped at the end: mlflow 3.18's
-    server starts worker and job processes that outlive a signal to the server alone. One worker and
-    no job runner (the registry does not need it) start in about 10 s instead of 40 on 2 cores.
+    It runs in its own process session: mlflow 3.18's server starts worker and job processes that
+    outlive a signal to the server alone. One worker and no job runner (the registry does not need
+    it) start in about 10 s instead of 40 on 2 cores.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     url = f"http://127.0.0.1:{port}"
     argv = [
         MLFLOW, "server", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
     ]  # fmt: skip
-    log = (folder / "server.log").open("wb")
     env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    with (folder / "server.log").open("ab") as log:
+        server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def up() -> bool:
+        assert server.poll() is None, (folder / "server.log").read_text()[-2000:]
+        return _answers(url)
+
     try:
-
-        def up() -> bool:
-            assert server.poll() is None, (folder / "server.log").read_text()[-2000:]
-            return _answers(url)
-
         wait_until(up, timeout=180, describe=lambda: (folder / "server.log").read_text()[-2000:])
+    except BaseException:
+        stop_process_group(server)
+        raise
+    return server, url
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path, *, port: int | None = None) -> Iterator[str]:
+    """A server (:func:`start_mlflow_server`) for the block; yields its URL."""
+    server, url = start_mlflow_server(folder, port=port or free_port())
+    try:
         yield url
     finally:
         stop_process_group(server)
-        log.close()
 
 
 def stop_process_group(process: subprocess.Popen) -> None:

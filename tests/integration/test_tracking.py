@@ -1,8 +1,9 @@
 """Searches, trials and training runs in a real MLflow server (SQLite store, local artifacts), checked
 through ``MlflowClient``: nesting, metric histories, statuses, idempotence of resume and ``track``.
 
-The sink and ``track`` tests feed plain records and events (no Ray); one tiny real search with
-``--mlflow --register`` checks the whole path, the registered version and its scores.
+The sink and ``track`` tests feed plain records and events (no Ray); one tiny real search whose
+server stops mid-search checks the whole path: the search goes on, ``track`` completes it, and the
+registered version scores as the export.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -22,14 +25,17 @@ from glass_tune.search.trial_events import EventKind, TrialEvent
 from glass_tune.tracking.experiment import finish_category
 from glass_tune.tracking.tracker import TrackerSettings
 from tests.helpers.hand_made import write_category
-from tests.helpers.processes import tune_cmd
+from tests.helpers.processes import free_port, tune_cmd
 from tests.helpers.tracked import (
     EPOCHS,
     hand_trials,
     history,
+    mlflow_server,
     report,
     runs_of,
     screenshot,
+    start_mlflow_server,
+    stop_process_group,
     write_search_record,
     write_tracked_experiment,
 )
@@ -176,47 +182,69 @@ def test_train_logs_one_run_like_a_trial(tmp_path, mlflow_url, client, tiny_conf
     assert run.data.params["epochs"] == "2" and (out / "tracking" / "mlflow.json").is_file()
 
 
-def test_a_tracked_search_has_one_run_per_trial_and_its_registered_model_scores_as_the_export(
-    tmp_path, mlflow_url, client, inputs, capsys
+def test_a_search_outlives_its_tracker_then_track_completes_it_and_the_registered_model_scores_as_the_export(
+    tmp_path, inputs, capsys
 ):
-    """A real search with --mlflow --register: every Ray trial one nested run, none RUNNING, complete
-    histories; the registered version's ONNX gives the scores and decisions of predict --onnx."""
+    """A real search with --mlflow whose server stops as its first trial runs: exit 0 and one warning.
+    ``track`` (the URI the search recorded) then completes the runs: every Ray trial one nested run,
+    none RUNNING, complete histories; and ``export --register``'s version gives the scores and
+    decisions of ``predict --onnx`` on the export."""
     import ray
 
-    args = tune_cmd(inputs, tmp_path, "--name", "tracked-search", "--samples", "2", "--epochs", "2", "--seed", "0")[3:]
+    folder, port = tmp_path / "mlflow", free_port()
+    experiment = tmp_path / "gone"
+    server, url = start_mlflow_server(folder, port=port)
+
+    def stop_the_server_once_trials_run() -> None:
+        deadline = time.monotonic() + 300
+        while not (experiment / "weave" / "trials.json").is_file() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        stop_process_group(server)
+
+    stopper = threading.Thread(target=stop_the_server_once_trials_run, daemon=True)
+    stopper.start()
+    args = tune_cmd(inputs, tmp_path, "--name", "gone", "--samples", "2", "--epochs", "2", "--seed", "0")[3:]
     try:
-        assert main([*args, "--mlflow", mlflow_url, "--register", "glass"]) == 0
+        assert main([*args, "--mlflow", url]) == 0
     finally:
+        stopper.join()
         ray.shutdown()
-    trials = json.loads((tmp_path / "tracked-search" / "weave" / "trials.json").read_text())["trials"]
-    runs = runs_of(client, "tracked-search")
-    assert sorted(runs) == sorted(["weave", *(f"trial_{t['trial_id']}" for t in trials)])
-    assert not [n for n, r in runs.items() if r.info.status == "RUNNING"]
-    for t in trials:
-        run = runs[f"trial_{t['trial_id']}"]
-        assert run.data.tags["ray_trial_id"] == t["trial_id"]
-        assert [s for s, _ in history(client, run, "best_score")] == list(range(1, t["last_result"]["epoch"] + 1))
+    err = capsys.readouterr().err
+    assert err.count("stopped recording") == 1 and f"glass-tune track {experiment}" in err, err
 
-    version = client.get_model_version_by_alias("glass", "candidate")
-    assert version.tags["category"] == "weave" and "verdict" in version.tags
-    metadata = mlflow.models.get_model_info("models:/glass@candidate").metadata
-    assert metadata["input_size"] == [64, 64] and set(metadata["thresholds"]) >= {"image_threshold", "pixel_threshold"}
-    assert metadata["provenance"]["trial"] == version.tags["trial"]
+    with mlflow_server(folder, port=port):
+        assert main(["track", str(experiment)]) == 0
+        client = mlflow.MlflowClient(url)
+        trials = json.loads((experiment / "weave" / "trials.json").read_text())["trials"]
+        runs = runs_of(client, "gone")
+        assert sorted(runs) == sorted(["weave", *(f"trial_{t['trial_id']}" for t in trials)])
+        assert {r.info.status for r in runs.values()} == {"FINISHED"}
+        for t in trials:
+            run = runs[f"trial_{t['trial_id']}"]
+            assert run.data.tags["ray_trial_id"] == t["trial_id"]
+            assert [s for s, _ in history(client, run, "best_score")] == list(range(1, t["last_result"]["epoch"] + 1))
 
-    images = sorted(str(p) for p in (inputs[2] / "weave" / "test").glob("*/*.png"))[:6]
-    model = tmp_path / "model.onnx"
-    assert main(["export", str(tmp_path / "tracked-search"), "--format", "onnx", "--out", str(model)]) == 0
-    assert main(["predict", "--onnx", str(model), *images, "--out", str(tmp_path / "by-onnx")]) == 0
-    argv = ["predict", "--model", "models:/glass@candidate", "--mlflow", mlflow_url, *images]
-    assert main([*argv, "--out", str(tmp_path / "by-registry")]) == 0
+        assert main(["export", str(experiment), "--register", "glass"]) == 0
+        version = client.get_model_version_by_alias("glass", "candidate")
+        assert version.tags["category"] == "weave" and "verdict" in version.tags
+        metadata = mlflow.models.get_model_info("models:/glass@candidate").metadata
+        assert metadata["input_size"] == [64, 64] and set(metadata["thresholds"]) >= {"image_threshold", "pixel_threshold"}
+        assert metadata["provenance"]["trial"] == version.tags["trial"]
 
-    def scores(folder: Path) -> list[tuple[str, str, str]]:
-        with (folder / "scores.csv").open() as fh:
-            return [(row["score"], row["is_anomalous"], row["threshold"]) for row in csv.DictReader(fh)]
+        images = sorted(str(p) for p in (inputs[2] / "weave" / "test").glob("*/*.png"))[:6]
+        model = tmp_path / "model.onnx"
+        assert main(["export", str(experiment), "--format", "onnx", "--out", str(model)]) == 0
+        assert main(["predict", "--onnx", str(model), *images, "--out", str(tmp_path / "by-onnx")]) == 0
+        argv = ["predict", "--model", "models:/glass@candidate", "--mlflow", url, *images]
+        assert main([*argv, "--out", str(tmp_path / "by-registry")]) == 0
 
-    assert scores(tmp_path / "by-registry") == scores(tmp_path / "by-onnx")
+        def scores(folder: Path) -> list[tuple[str, str, str]]:
+            with (folder / "scores.csv").open() as fh:
+                return [(row["score"], row["is_anomalous"], row["threshold"]) for row in csv.DictReader(fh)]
 
-    experiment_id = client.get_experiment_by_name("tracked-search").experiment_id
-    shot = screenshot(f"{mlflow_url}/#/experiments/{experiment_id}/runs", tmp_path / "mlflow-ui.png")
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
-    print(f"MLflow UI screenshot: {shot}")
+        assert scores(tmp_path / "by-registry") == scores(tmp_path / "by-onnx")
+
+        experiment_id = client.get_experiment_by_name("gone").experiment_id
+        shot = screenshot(f"{url}/#/experiments/{experiment_id}/runs", tmp_path / "mlflow-ui.png")
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+        print(f"MLflow UI screenshot: {shot}")
