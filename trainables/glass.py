@@ -31,13 +31,13 @@ from glass_tune.experiment.protocol import (
     BEST_PREFIX,
     CHECKPOINT_EVERY_KEY,
     CHECKPOINT_FILE,
-    HELD_OUT_PREFIX,
     REPEATS_KEY,
     RULED_SCORE_KEY,
     SCORE_RULE_KEY,
     SEARCHED_KEY,
-    THRESHOLD_KEYS,
+    held_out_report,
     read_trial_base,
+    thresholds_report,
     trial_values,
 )
 from glass_tune.experiment.score_rules import history_rule_score, rule_score
@@ -81,8 +81,8 @@ def trial_report(
         **{f"{BEST_PREFIX}{k}": v for k, v in (best or {}).items()},
         "val_source": val_source,
         RULED_SCORE_KEY: score,
-        **{f"{HELD_OUT_PREFIX}{k}": v for k, v in (test or {}).items()},
-        **{k: thresholds[k] for k in THRESHOLD_KEYS if k in (thresholds or {})},
+        **held_out_report(test),
+        **thresholds_report(thresholds),
     }
 
 

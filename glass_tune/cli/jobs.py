@@ -47,6 +47,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     from glass_tune.model.glass import check_buildable
     from glass_tune.search.jobs import check_storage, connect, parse_env, submit_search
     from glass_tune.search.space import load_search_space
+    from glass_tune.tracking.backends import check_tracker
+    from glass_tune.tracking.tracker import TrackerSettings, tracking_uri
 
     if args.resume and not args.name:
         raise UserError("--resume needs --name NAME of the experiment to continue")
@@ -55,8 +57,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
         check_buildable(space.shape_extremes(config_from_args(args, fixed=space.fixed)), weights_at_hand=False)
     env = parse_env(pairs=args.env or ())
     check_storage(storage=args.storage)
-    client = connect(address=args.address)
     name = args.name or default_name()
+    args.mlflow = tracking_uri(args.mlflow)  # the job's driver gets this machine's MLFLOW_TRACKING_URI as a flag
+    if args.mlflow:
+        check_tracker(TrackerSettings(uri=args.mlflow, experiment=args.mlflow_experiment or name))
+    client = connect(address=args.address)
     job_id = submit_search(
         client=client,
         tune_args=_tune_argv(args.tune_parser, args),

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from glass_tune import __version__
-from glass_tune.cli import data, jobs, predict, results, search, train
+from glass_tune.cli import data, jobs, predict, results, search, tracking, train
 from glass_tune.cli.common import HelpFormatter, add_verbosity_flags
 from glass_tune.util.errors import UserError, did_you_mean
 from glass_tune.util.logs import setup_console
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.register(sub)
     results.register(sub)
     predict.register(sub)
+    tracking.register(sub)
     jobs.register(sub, tune=tune)
     add_verbosity_flags(parser, top=True)
     for verb in sub.choices.values():

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from glass_tune.cli.common import PORT, add_device_flag, add_experiment_arg, add_verb
+from glass_tune.cli.tracking import add_register_flag, add_tracking_flags, log_registered
 from glass_tune.export.config_formats import FORMATS
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
@@ -26,6 +27,17 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from glass_tune.export.config_formats import export_experiment
 
+    if args.register:
+        from glass_tune.export.registry import register_exported
+        from glass_tune.tracking.experiment import registry_settings
+
+        settings = registry_settings(experiment=args.experiment, uri=args.mlflow, mlflow_experiment=args.mlflow_experiment)
+        categories = [args.category] if args.category else None
+        log_registered(
+            register_exported(experiment=args.experiment, name=args.register, settings=settings, categories=categories)
+        )
+        if not args.out:  # registered; a config goes to stdout only when asked for a file
+            return 0
     if args.format == "onnx":
         return _export_onnx(args)
     text = export_experiment(args.experiment, fmt=args.format, out=args.out, category=args.category)
@@ -95,6 +107,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--format", choices=EXPORT_FORMATS, default="yaml", help="output format; onnx: the selected epoch's model (needs --out)"
     )
     p.add_argument("--out", metavar="FILE", help="write here (default: stdout; onnx needs a file)")
+    add_register_flag(p, what="the exported model (what --format onnx writes)")
+    add_tracking_flags(
+        p,
+        experiment_default="the one the search recorded, else the experiment's name",
+        uri_default="$MLFLOW_TRACKING_URI, else the one the search recorded",
+    )
 
     p = add_verb(
         sub,

@@ -22,6 +22,7 @@ from glass_tune.cli.common import (
     config_flag,
     config_from_args,
 )
+from glass_tune.cli.tracking import add_register_flag, add_tracking_flags, log_registered
 from glass_tune.experiment.score_rules import SCORE_RULES
 from glass_tune.search.options import (
     DEFAULT_STORAGE,
@@ -33,6 +34,7 @@ from glass_tune.search.options import (
 )
 from glass_tune.search.samplers import SAMPLERS
 from glass_tune.search.schedulers import SCHEDULERS
+from glass_tune.tracking.tracker import tracking_uri
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
 
@@ -42,6 +44,7 @@ log = get_logger(__name__)
 def tune_options(args: argparse.Namespace) -> tuple[TuneOptions, list[str]]:
     """The search options the flags ask for, and the names of those given on the command line."""
     given: dict[str, Any] = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TuneOptions)}
+    given["mlflow"] = tracking_uri(given["mlflow"])
     explicit = [k for k, v in given.items() if v is not None]
     given["name"] = args.name or default_name()
     return TuneOptions.from_given(given), explicit
@@ -67,6 +70,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
             categories=args.category,
         )
     base, options = plan.base, plan.options
+    if args.register and options.mlflow is None:
+        raise UserError("--register needs a tracking server: pass --mlflow URI or set MLFLOW_TRACKING_URI")
     outcomes = run_search(base=base, space=plan.space, options=options, categories=plan.categories, resume=plan.resume)
     exp = options.experiment
     for o in outcomes:
@@ -90,6 +95,13 @@ def cmd_tune(args: argparse.Namespace) -> int:
     for line in _next_commands(str(exp), best.category if best else None, str(resolve_data_root(base))):
         log.info(f"  {line}")
     code, last = search_end(outcomes, experiment=str(exp))
+    if args.register:
+        from glass_tune.export.registry import register_exported
+        from glass_tune.search.tracking_sink import tracker_settings
+
+        exported = [o.category for o in outcomes if o.best_trial is not None]
+        settings = tracker_settings(options)
+        log_registered(register_exported(experiment=str(exp), name=args.register, settings=settings, categories=exported))
     if code:
         raise SearchFailed(last)
     (log.warning if any(o.errors for o in outcomes) else log.info)(last)
@@ -198,6 +210,8 @@ def add_tune_flags(p: argparse.ArgumentParser, *, job: bool) -> None:
         help="best-mean: export the race's winner (best mean over the seeds), proven or not; "
         "significant: only when its interval against the paper configuration excludes zero, else that configuration",
     )
+    add_tracking_flags(p, experiment_default="the experiment's --name; --resume keeps the recorded one")
+    add_register_flag(p, what="each category's exported model once the search ends")
 
 
 def register(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:

@@ -19,6 +19,7 @@ from glass_tune.cli.common import (
     config_flag,
     config_from_args,
 )
+from glass_tune.cli.tracking import add_tracking_flags
 from glass_tune.util.errors import UserError
 from glass_tune.util.logs import get_logger
 
@@ -38,6 +39,7 @@ def _prepare_out_dir(out: Path, *, overwrite: bool, resume: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from glass_tune.tracking.training import tracked_training, training_tracker
     from glass_tune.training.console import ConsoleCallback, format_decisions, format_metrics, format_thresholds
     from glass_tune.training.data_check import preflight
     from glass_tune.training.loop import fit
@@ -46,17 +48,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = resolve_run_config(config_from_args(args))
     preflight(config, [config.category])  # every data problem before any output is touched
+    tracking = training_tracker(uri=args.mlflow, experiment=args.mlflow_experiment, category=str(config.category))
     out = Path(args.out or f"runs/train-{config.category}-{time.strftime('%Y%m%d-%H%M%S')}").resolve()
     _prepare_out_dir(out, overwrite=args.overwrite, resume=args.resume)
     resume = out / "checkpoints" / "last.pt" if args.resume else None
     log.info(f"glass-tune train: {config.category} from {config.data_root} -> {out}")
-    result = fit(
-        config,
-        out_dir=out,
-        callbacks=[ConsoleCallback(), TensorBoardCallback(out / "tensorboard")],
-        resume=resume,
-        progress=sys.stderr.isatty(),
-    )
+    with tracked_training(tracking, out_dir=out) as tracker_callbacks:
+        result = fit(
+            config,
+            out_dir=out,
+            callbacks=[ConsoleCallback(), TensorBoardCallback(out / "tensorboard"), *tracker_callbacks],
+            resume=resume,
+            progress=sys.stderr.isatty(),
+        )
     best = result.best
     log.info(f"best epoch {best.get('epoch')} on {result.val_source} validation: {format_metrics(best)}")
     if result.thresholds is not None:
@@ -99,6 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty output folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_layout_flags(p)
+    add_tracking_flags(p, experiment_default="train-<category>")
 
     p = add_verb(
         sub,

@@ -67,6 +67,17 @@ class Objective:
         return a > b if self.mode == "max" else a < b
 
 
+def held_out_report(test: Mapping[str, float] | None) -> dict[str, float]:
+    """The held-out figures under their reported names (``test_*``): what the trainable reports and a
+    tracker logs for a plain training run."""
+    return {f"{HELD_OUT_PREFIX}{k}": v for k, v in (test or {}).items()}
+
+
+def thresholds_report(thresholds: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The calibrated thresholds under their reported names (as they are: no prefix)."""
+    return {k: thresholds[k] for k in THRESHOLD_KEYS if k in (thresholds or {})}
+
+
 def held_out_of(last_result: Mapping[str, Any] | None) -> dict[str, float] | None:
     """The held-out figures a final report carries (None if it never came)."""
     last = last_result or {}
@@ -76,8 +87,7 @@ def held_out_of(last_result: Mapping[str, Any] | None) -> dict[str, float] | Non
 
 def thresholds_of(last_result: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """The calibrated thresholds a final report carries (None if it never came or predates them)."""
-    last = last_result or {}
-    return {k: last[k] for k in THRESHOLD_KEYS if k in last} or None
+    return thresholds_report(last_result) or None
 
 
 def best_of(last_result: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from glass_tune.experiment.results import CategoryOutcome, load_trials, study_na
 from glass_tune.search.options import SearchInterrupted, TuneOptions
 from glass_tune.search.progress import fit_in_turn
 from glass_tune.search.space import SearchSpace, SpaceSampler
+from glass_tune.search.tracking_sink import check_tracking, finish_tracking
 from glass_tune.search.tuner import new_tuner, start_or_restore
 from glass_tune.util.errors import UserError
 from glass_tune.util.legacy_names import moved_names
@@ -161,6 +162,7 @@ def search_category(
     store.upload()
     ended = sum(1 for t in trials if t.outcome.finished)
     if len(trials) < options.samples or ended < len(trials):
+        finish_tracking(category_dir, options)  # its runs KILLED, not RUNNING, until --resume
         raise SearchInterrupted(
             f"search of '{category}' interrupted with {ended} of {options.samples} trials finished; "
             f"continue it with: {options.resume_command()}"
@@ -172,6 +174,7 @@ def search_category(
         outcome.confirmation = read_confirmation(category_dir)
         outcome.best_config_path = str(write_best_config(category_dir=category_dir, objective=objective, trials=trials))
     log.info(f"[{category}] study {store.describe()}: " + ", ".join(f"{n} {k.lower()}" for k, n in sorted(counts.items())))
+    finish_tracking(category_dir, options)
     return outcome
 
 
@@ -193,6 +196,7 @@ def run_search(
     from glass_tune.training.run_inputs import texture_notice
 
     options.validate()
+    check_tracking(options)
     options.experiment.parent.check_writable()
     quiet_libraries()
     texture_notice(base)  # once per search (trials keep their notices to themselves), also on --resume

@@ -27,6 +27,7 @@ DEFAULT_STORAGE = "runs/tune"
 # "Confirmation stage", gives the reasoning; 0 for either turns the stage off)
 DEFAULT_CONFIRM_TOP, DEFAULT_CONFIRM_SEEDS = 2, 3
 RESOURCE_FLAGS = {"cpus_per_trial": "--cpus-per-trial", "gpus_per_trial": "--gpus-per-trial"}
+TRACKING_FLAGS = ("mlflow", "mlflow_experiment")  # recorded; a resume keeps them unless given again
 
 
 class SearchInterrupted(UserError):
@@ -80,6 +81,8 @@ class TuneOptions:
     confirm_top: int = _number(DEFAULT_CONFIRM_TOP, int_rule(0))  # 0: no confirmation
     confirm_seeds: int = _number(DEFAULT_CONFIRM_SEEDS, _off_or_at_least_two())
     confirm_export: str = DEFAULT_EXPORT_RULE
+    mlflow: str | None = None  # tracking URI (glass_tune.tracking); None: not tracked
+    mlflow_experiment: str | None = None  # the MLflow experiment (None: the experiment's name)
 
     @property
     def confirming(self) -> bool:

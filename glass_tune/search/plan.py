@@ -19,7 +19,7 @@ from glass_tune.config.schema import GlassConfig, from_mapping, parse_override
 from glass_tune.experiment.confirmation import LEGACY_EXPORT_RULE
 from glass_tune.experiment.protocol import DEFAULT_METRIC, RULED_SCORE_KEY
 from glass_tune.experiment.search_record import SEARCH_FILE, read_search_record, write_search_record
-from glass_tune.search.options import RESOURCE_FLAGS, TuneOptions
+from glass_tune.search.options import RESOURCE_FLAGS, TRACKING_FLAGS, TuneOptions
 from glass_tune.search.space import SearchSpace, load_search_space, space_from_record
 from glass_tune.util.errors import ConfigError, UserError
 
@@ -128,7 +128,7 @@ def resumed_search(options: TuneOptions, *, explicit: Sequence[str] = ()) -> Sea
     merged.update(address=options.address, storage=options.storage)
     if options.optuna_storage:
         merged["optuna_storage"] = options.optuna_storage
-    for key in RESOURCE_FLAGS:
+    for key in (*RESOURCE_FLAGS, *TRACKING_FLAGS):
         if key in explicit:
             merged[key] = getattr(options, key)
     resumed = TuneOptions(**merged)

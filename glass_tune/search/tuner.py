@@ -38,11 +38,14 @@ def trainable(options: TuneOptions):
     return tune.with_resources(train_glass, {"cpu": options.cpus_per_trial, "gpu": options.gpus_per_trial})
 
 
-def trial_events(folder: Location, objective: Objective):
-    """The driver's trial event stream of one Ray run (a category or its confirm/ folder) and its sinks."""
+def trial_events(folder: Location, objective: Objective, options: TuneOptions):
+    """The driver's trial event stream of one Ray run (a category or its confirm/ folder) and its sinks:
+    the trial index, and the tracker when the search has one."""
+    from glass_tune.search.tracking_sink import tracking_sinks
     from glass_tune.search.trial_events import TrialEvents, TrialIndexSink
 
-    return TrialEvents(metric=objective.metric, mode=objective.mode, sinks=[TrialIndexSink(folder.uri)])
+    sinks = [TrialIndexSink(folder.uri), *tracking_sinks(folder, options)]
+    return TrialEvents(metric=objective.metric, mode=objective.mode, sinks=sinks)
 
 
 def new_tuner(
@@ -88,7 +91,7 @@ def new_tuner(
         callbacks=[
             VanishedCheckpointGuard(),
             ProgressCallback(category=label, samples=trials, objective=objective),
-            trial_events(storage / name, objective),
+            trial_events(storage / name, objective, options),
         ],
         verbose=0,
     )
@@ -116,7 +119,7 @@ def restored_tuner(options: TuneOptions, folder: Location, param_space: dict[str
         resume_errored=False,
     )
     callbacks = tuner_callbacks(tuner)
-    callbacks[:] = [c for c in callbacks if not isinstance(c, TrialEvents)] + [trial_events(folder, objective)]
+    callbacks[:] = [c for c in callbacks if not isinstance(c, TrialEvents)] + [trial_events(folder, objective, options)]
     return tuner
 
 

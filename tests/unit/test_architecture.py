@@ -17,7 +17,7 @@ PACKAGES = ("glass_tune", "trainables", "search_spaces")
 # glass_tune's subpackages and the layers right below each (bottom up; CONTRIBUTING.md's map shows the same):
 # a package imports only the layers below it, transitively, never one beside it or above. experiment/
 # holds the on-disk protocol that every writer and reader of an experiment agrees on; search/ runs
-# searches on Ray over it, and beside search/ (never importing it) inference/ loads models and export/ and
+# searches on Ray over it, feeding tracking/ (the runs in MLflow, below search/), and beside search/ (never importing it) inference/ loads models and export/ and
 # report/ render what experiments and models hold; cli/ parses, calls and prints.
 LAYERS = {
     "util": (),
@@ -26,9 +26,10 @@ LAYERS = {
     "model": ("config",),
     "training": ("data", "model"),
     "experiment": ("training",),
-    "search": ("experiment",),
+    "tracking": ("experiment",),
+    "search": ("experiment", "tracking"),
     "inference": ("experiment",),
-    "export": ("inference",),
+    "export": ("inference", "tracking"),
     "report": ("inference",),
     "cli": ("search", "export", "report"),
 }
