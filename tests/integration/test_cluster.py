@@ -3,8 +3,9 @@
 Everything runs inside ``unshare --pid --fork --mount-proc``: every Ray process ends with the
 namespace.  The head has no CPUs, so every trial runs on the worker node, which is started inside its
 own mount namespace with tmpfs over the driver's Ray temp dir and over the glass-tune cache: it can
-see only the shared folder (as with NFS).  Three searches: data on the shared folder, the built-in
-data (no --data), and data that only the driver can see (every trial errors with one line).
+see only the shared folder (as with NFS).  Three searches: data on the shared folder (tracked in
+MLflow by the driver), the built-in data (no --data), and data that only the driver can see (every
+trial errors with one line; the search exits 1).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ sys.exit(0 if ray.cluster_resources().get('CPU', 0) >= 2 else 1)" 2>/dev/null &&
 
 
 @pytest.fixture(scope="module")
-def cluster_runs(tmp_path_factory, synthetic_root):
+def cluster_runs(tmp_path_factory, synthetic_root, mlflow_url):
     root = tmp_path_factory.mktemp("cluster")
     shared = root / "shared"  # both nodes see it, like an NFS mount
     shutil.copytree(synthetic_root, shared / "data")
@@ -89,7 +90,7 @@ def cluster_runs(tmp_path_factory, synthetic_root):
         str(space),
     ]
     tune = [
-        ["tune", "--data", str(shared / "data"), "--name", "shared", *address, *SEARCH],
+        ["tune", "--data", str(shared / "data"), "--name", "shared", *address, *SEARCH, "--mlflow", mlflow_url],
         ["tune", "--name", "builtin", *address, *SEARCH],
         ["tune", "--data", str(hidden), "--name", "hidden", *address, *SEARCH],
     ]
@@ -144,8 +145,26 @@ def test_builtin_data_is_not_the_drivers_path(cluster_runs):
     assert params["data_root"] is None  # resolved on the node where the trial runs
 
 
+def test_trials_on_the_worker_are_tracked_by_the_driver(cluster_runs, mlflow_url):
+    """The worker node reaches no tracker: the driver logs every trial that ran there, epoch by epoch."""
+    import mlflow
+
+    from tests.helpers.tracked import history, runs_of
+
+    category = cluster_runs["runs"] / "shared" / "weave"
+    runs = runs_of(mlflow.MlflowClient(mlflow_url), "shared")
+    trials = trial_dirs(category)
+    assert sorted(runs) == sorted(["weave", *(t.name for t in trials)]), runs
+    assert {r.info.status for r in runs.values()} == {"FINISHED"}
+    for trial in trials:
+        run = runs[trial.name]
+        assert run.data.tags["ray_trial_id"] == trial.name.removeprefix("trial_")
+        assert [step for step, _ in history(mlflow.MlflowClient(mlflow_url), run, "best_score")] == [1, 2]
+
+
 def test_data_missing_on_the_worker_errors_each_trial_in_one_line(cluster_runs):
     log = cluster_runs["logs"]["hidden"]
+    assert cluster_runs["codes"]["hidden"] == "1", log[-3000:]  # no trial finished: the search failed
     assert "ERRORED: DataError:" in log and "data root not found" in log, log[-3000:]
     rows = list(csv.DictReader((cluster_runs["runs"] / "hidden" / "summary.csv").open()))
     assert rows[0]["errored"] == "2"

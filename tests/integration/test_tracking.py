@@ -19,7 +19,7 @@ import pytest
 
 from glass_tune.cli.main import main
 from glass_tune.experiment.storage import resolve
-from glass_tune.experiment.trial_index import TrialRecord
+from glass_tune.experiment.trial_index import TRIALS_FILE, TrialRecord
 from glass_tune.search.tracking_sink import TrackingSink
 from glass_tune.search.trial_events import EventKind, TrialEvent
 from glass_tune.tracking.experiment import finish_category
@@ -197,7 +197,7 @@ def test_a_search_outlives_its_tracker_then_track_completes_it_and_the_registere
 
     def stop_the_server_once_trials_run() -> None:
         deadline = time.monotonic() + 300
-        while not (experiment / "weave" / "trials.json").is_file() and time.monotonic() < deadline:
+        while not (experiment / "weave" / TRIALS_FILE).is_file() and time.monotonic() < deadline:
             time.sleep(0.2)
         stop_process_group(server)
 
@@ -215,7 +215,7 @@ def test_a_search_outlives_its_tracker_then_track_completes_it_and_the_registere
     with mlflow_server(folder, port=port):
         assert main(["track", str(experiment)]) == 0
         client = mlflow.MlflowClient(url)
-        trials = json.loads((experiment / "weave" / "trials.json").read_text())["trials"]
+        trials = json.loads((experiment / "weave" / TRIALS_FILE).read_text())["trials"]
         runs = runs_of(client, "gone")
         assert sorted(runs) == sorted(["weave", *(f"trial_{t['trial_id']}" for t in trials)])
         assert {r.info.status for r in runs.values()} == {"FINISHED"}

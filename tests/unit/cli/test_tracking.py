@@ -80,8 +80,8 @@ def test_the_package_runs_without_mlflow_when_nothing_is_tracked(tmp_path, monke
 
     from glass_tune.experiment.protocol import Objective
     from glass_tune.experiment.storage import resolve
-    from glass_tune.search.tuner import trial_events
     from glass_tune.search.options import TuneOptions
+    from glass_tune.search.tuner import trial_events
 
     package = Path(__file__).resolve().parents[3] / "glass_tune"
     at_load = [
