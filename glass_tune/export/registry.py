@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -83,9 +84,7 @@ def _register(view: ExperimentView, category: str, *, name: str, settings: Track
     image = TensorSpec(numpy.dtype(numpy.float32), (-1, 3, height, width), INPUT_NAME)
     outputs = [TensorSpec(numpy.dtype(numpy.float32), shape, n) for n, shape in zip(OUTPUT_NAMES, [(-1,), (-1, height, width)])]
     client = mlflow_client(settings.uri)  # also sets the client's short timeouts
-    mlflow.set_tracking_uri(settings.uri)
-    mlflow.set_registry_uri(settings.uri)
-    with quieted("mlflow", level=logging.ERROR), contextlib.redirect_stderr(io.StringIO()):  # its progress lines
+    with _fluent_uris(settings.uri), quieted("mlflow", level=logging.ERROR), contextlib.redirect_stderr(io.StringIO()):
         info = mlflow.onnx.log_model(
             proto,
             name=MODEL_NAME,
@@ -146,6 +145,31 @@ def _version_tags(view: ExperimentView, *, category: str, trial: str, confirmati
     return tags
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
+@contextlib.contextmanager
+def _fluent_uris(uri: str) -> Iterator[None]:
+    """MLflow's module-level calls (``log_model``, ``download_artifacts``) aimed at ``uri`` for the block.
+
+    ``mlflow.set_tracking_uri`` also writes ``MLFLOW_TRACKING_URI`` into the process environment; left
+    there, every later command in the same process (a notebook, the tests) would track to this server.
+    """
+    import mlflow
+
+    saved = {name: os.environ.get(name) for name in _URI_VARIABLES}
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextlib.contextmanager
 def registered_onnx(model_uri: str, *, uri: str) -> Iterator[Path]:
     """The ONNX file of a registered version (``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``),
@@ -156,9 +180,7 @@ def registered_onnx(model_uri: str, *, uri: str) -> Iterator[Path]:
     import mlflow
     from mlflow.models import Model
 
-    mlflow.set_registry_uri(uri)
-
-    with tempfile.TemporaryDirectory(prefix="glass-tune-model-") as tmp:
+    with _fluent_uris(uri), tempfile.TemporaryDirectory(prefix="glass-tune-model-") as tmp:
         try:
             local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=tmp, tracking_uri=uri))
             flavor = Model.load(str(local)).flavors.get("onnx")
