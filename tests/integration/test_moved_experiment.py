@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from glass_tune.experiment.results import load_trials
+from glass_tune.experiment.results import checkpoint_file, load_trials
 from glass_tune.experiment.storage import resolve
 from tests.helpers import wait_until
 from tests.helpers.processes import ONE_TRIAL_AT_A_TIME, cli_argv, kill_session, reported_epochs, tune_cmd
@@ -77,7 +77,8 @@ def _check_trials_stored_in(run_dir: Path, *, count: int) -> None:
         folder = run_dir / t.folder
         assert json.loads((folder / "run" / "metrics.json").read_text())["history"], folder
         assert list(folder.glob("checkpoint_*/checkpoint.pt")) and list(folder.glob("events.out.tfevents.*")), folder
-        assert t.checkpoint is not None and t.checkpoint.startswith(str(run_dir)), t.checkpoint
+        kept = checkpoint_file(trial=t, category_dir=resolve(str(run_dir)))  # the index names it relative to the category
+        assert kept is not None and kept.is_file() and kept.path.startswith(str(folder)), t.checkpoint
 
 
 def test_experiment_moved_twice_resumes_where_it_now_is(inputs, tmp_path):
