@@ -1,5 +1,4 @@
-"""``glass-tune train``: one GLASS training run, best epoch kept (no Ray); ``convert-checkpoint``:
-a trusted older checkpoint rewritten as data only."""
+"""``glass-tune train``: one GLASS training run, best epoch kept (no Ray)."""
 
 from __future__ import annotations
 
@@ -71,14 +70,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_convert_checkpoint(args: argparse.Namespace) -> int:
-    from glass_tune.training.checkpoint import convert_checkpoint
-
-    target = convert_checkpoint(args.file, trust=args.trust, out=args.out)
-    log.info(f"data-only checkpoint written to {target.resolve()}")
-    return 0
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_verb(
         sub,
@@ -104,18 +95,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_layout_flags(p)
     add_tracking_flags(p, experiment_default="train-<category>")
-
-    p = add_verb(
-        sub,
-        "convert-checkpoint",
-        summary="rewrite a trusted checkpoint that holds more than data as a data-only one",
-        description="Every verb reads a checkpoint as data only (tensors and plain values) and refuses a file "
-        "that holds anything else, since unpickling it could run code. This verb reads such a file with full "
-        "pickle, which runs whatever code it holds, so it needs --trust: use it only for a file from a source "
-        "you trust. It writes the same values as a data-only checkpoint, atomically, over FILE or to --out.",
-        example="glass-tune convert-checkpoint runs/bottle/checkpoints/last.pt --trust",
-        func=cmd_convert_checkpoint,
-    )
-    p.add_argument("file", metavar="FILE", help="the checkpoint file to convert (a local path)")
-    p.add_argument("--trust", action="store_true", help="you trust the file's source: reading it may run code it holds")
-    p.add_argument("--out", metavar="FILE", help="write the data-only checkpoint here (default: replace FILE)")

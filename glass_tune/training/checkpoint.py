@@ -9,8 +9,11 @@ lists, tuples and dicts of them), and every reader loads it with torch's restric
 :data:`FORMAT` names the layout of the payload, not its safety: the marker sits inside the pickle and
 is read only after the unpickler has run, so it cannot vouch for anything. It stays at ``/1``: every
 file glass-tune has written is data only and reads unchanged, and a bump would only make older
-glass-tune versions refuse the same layout. A file that holds anything else (written by hand or by
-other tools) is refused with one line; :func:`convert_checkpoint` rewrites one the user trusts.
+glass-tune versions refuse the same layout. Numpy scalars (which an older writer could have left in
+the history) are read as the numbers they are, through the same restricted unpickler with numpy's
+scalar and dtype reconstructors allowed: data, no code. A file that holds anything else (written by
+hand or by other tools) is refused with one line naming what it holds; glass-tune never reads a
+checkpoint with full pickle.
 """
 
 from __future__ import annotations
@@ -46,8 +49,20 @@ _LAYOUT: dict[str, tuple[type, ...]] = {
     "thresholds": (dict, type(None)),
 }
 _OPTIONAL = ("best_model", "thresholds")
+# What numpy pickles a scalar as: its reconstructor, its dtype and the dtype's class. Each rebuilds a
+# number from bytes; the restricted unpickler still refuses any other class or function.
+# A file pickled under numpy 1 names the reconstructor by its old module path: both names are allowed.
+_SCALAR = getattr(np, "_core", np).multiarray.scalar  # numpy 2 moved numpy.core to numpy._core
+_NUMPY_SCALAR_GLOBALS = [
+    _SCALAR,
+    (_SCALAR, "numpy.core.multiarray.scalar"),
+    np.dtype,
+    *(type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"),
+]
+_ALLOWED_NAMES = {
+    entry[1] if isinstance(entry, tuple) else f"{entry.__module__}.{entry.__qualname__}" for entry in _NUMPY_SCALAR_GLOBALS
+}
 _SHOWN_GLOBALS = 3  # how many of a refused file's non-data globals its error line names
-_CONVERT_COMMAND = "glass-tune convert-checkpoint"
 
 
 @dataclass
@@ -163,7 +178,8 @@ def _load_data_only(p: Path, *, name: str) -> Any:
     try:
         with warnings.catch_warnings():  # e.g. an unusual pickle protocol: the error line says enough
             warnings.simplefilter("ignore")
-            return torch.load(p, map_location="cpu", weights_only=True)
+            with torch.serialization.safe_globals(_NUMPY_SCALAR_GLOBALS):
+                return plain_data(torch.load(p, map_location="cpu", weights_only=True))
     except pickle.UnpicklingError:
         not_data = _not_data(p)
         if not not_data:
@@ -171,7 +187,7 @@ def _load_data_only(p: Path, *, name: str) -> Any:
         shown = ", ".join(not_data[:_SHOWN_GLOBALS]) + (", ..." if len(not_data) > _SHOWN_GLOBALS else "")
         raise UserError(
             f"{name}: holds objects that are not plain data ({shown}), so it was not loaded (checkpoints are "
-            f"read as data only); if you trust this file, convert it: {_CONVERT_COMMAND} {name} --trust"
+            "read as data only, never with full pickle; see README, Files from others)"
         ) from None
     except Exception as exc:  # torch raises many types for a corrupt file
         raise UserError(f"{name}: not a readable checkpoint ({type(exc).__name__})") from None
@@ -181,7 +197,7 @@ def _not_data(p: Path) -> list[str]:
     """The classes and functions a refused file's pickle names, read statically (nothing runs);
     empty when there are none or the file is no torch zip archive (glass-tune never wrote another kind)."""
     try:
-        return sorted(torch.serialization.get_unsafe_globals_in_checkpoint(p))
+        return sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(p)) - _ALLOWED_NAMES)
     except Exception:  # not a zip archive, or not one torch.save wrote
         return []
 
@@ -194,38 +210,6 @@ def _check_layout(payload: Any, *, name: str) -> None:
             raise UserError(f"{name}: not a complete glass-tune checkpoint (no '{key}')")
         if key in payload and not isinstance(payload[key], types):
             raise UserError(f"{name}: not a glass-tune checkpoint ('{key}' is a {type(payload[key]).__name__})")
-
-
-def convert_checkpoint(path: str | Path, *, trust: bool, out: str | Path | None = None) -> Path:
-    """Rewrite a checkpoint that holds more than data as a data-only one at ``out`` (default: in place).
-
-    Reading such a file runs whatever code its pickle names, as older loaders did: ``trust`` is the
-    user's statement that the file comes from someone they trust (their own older glass-tune, say).
-    Without it nothing is read. The output holds the same values as plain data, so it loads with
-    :func:`load_checkpoint` like any other; it is written atomically, never half a file.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"{p}: checkpoint file not found")
-    if not trust:
-        raise UserError(
-            f"{p}: converting reads the file with full pickle, which runs any code it holds; "
-            "pass --trust only for a file from a source you trust"
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            payload = torch.load(p, map_location="cpu", weights_only=False)
-    except Exception as exc:  # torch raises many types for a corrupt file
-        raise UserError(f"{p}: not a readable checkpoint ({type(exc).__name__})") from None
-    _check_layout(payload, name=str(p))
-    try:
-        data = plain_data(payload)
-    except TypeError as exc:
-        raise UserError(f"{p}: cannot convert: {exc}") from None
-    target = Path(out) if out is not None else p
-    _write(target, data)
-    return target
 
 
 def load_model_state(model: torch.nn.Module, state: dict[str, torch.Tensor], *, source: str | Path) -> None:

@@ -2,7 +2,7 @@
 
 Reading an experiment or a checkpoint never unpickles (README: "Files from others"); only
 ``tune --resume`` restores Ray's pickled state (the searchers' restore and the relocation of a
-moved experiment), and ``convert-checkpoint --trust`` reads a file its user vouched for. A new call
+moved experiment). A new call
 anywhere else fails here: route the read through plain JSON, or through ``torch.load(weights_only=True)``.
 """
 
@@ -20,7 +20,6 @@ ALLOWED = {
     ("glass_tune/search/confirmation_runner.py", "restore"): "tune --resume: Ray restores the confirmation's searcher",
     ("glass_tune/search/relocation.py", "relocate_search_state"): "tune --resume of a moved experiment",
     ("glass_tune/search/tuner.py", "restored_tuner"): "tune --resume: Ray restores its experiment (Tuner.restore)",
-    ("glass_tune/training/checkpoint.py", "convert_checkpoint"): "convert-checkpoint --trust, the user's explicit choice",
 }
 # calls that unpickle whatever the file names; torch.load is one unless weights_only=True is passed
 UNPICKLERS = {
@@ -98,7 +97,7 @@ def code_running_reads() -> dict[tuple[str, str], list[str]]:
     return found
 
 
-def test_only_the_resume_path_and_trusted_conversion_run_code_from_files():
+def test_only_the_resume_path_runs_code_from_files():
     found = code_running_reads()
     unexpected = {key: calls for key, calls in found.items() if key not in ALLOWED}
     assert not unexpected, f"code-running reads outside the resume path: {unexpected}"

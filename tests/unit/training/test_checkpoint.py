@@ -1,5 +1,5 @@
 """Checkpoints hold data only: a fresh one round-trips exactly, an older one still reads, and a file
-holding anything else is refused with one line without running it (or converted, when trusted)."""
+holding anything else is refused with one line without running it."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from glass_tune.training.checkpoint import (
     FORMAT,
     Checkpoint,
     capture_rng,
-    convert_checkpoint,
     load_checkpoint,
     load_model_state,
     model_state,
@@ -137,52 +136,30 @@ def test_a_pickle_bomb_is_refused_in_one_line_and_never_runs(tmp_path, writer):
     text = _one_line(caught)
     assert text.startswith(f"{bomb}: ")
     if writer == "torch":  # a zip archive: its pickle's globals are listed without running it
-        assert "(posix.system)" in text and f"glass-tune convert-checkpoint {bomb} --trust" in text
+        assert "(posix.system)" in text and "never with full pickle" in text
     else:  # glass-tune never wrote a bare pickle
         assert text == f"{bomb}: not a readable checkpoint (UnpicklingError)"
     assert not marker.exists()
 
 
-def test_an_older_file_with_numpy_scalars_is_refused_then_converts_when_trusted(tmp_path):
+def test_an_older_file_with_numpy_scalars_reads_as_plain_numbers(tmp_path):
+    """Numpy scalars rebuild from bytes through the restricted unpickler: no code, the same values."""
     ckpt = _stepped_checkpoint()
     old = _torch_save(tmp_path / "old.pt", _legacy_payload(ckpt))
-    with pytest.raises(UserError) as caught:
-        load_checkpoint(old)
-    assert "not plain data (numpy." in _one_line(caught)
-
-    with pytest.raises(UserError) as caught:
-        convert_checkpoint(old, trust=False)
-    assert "--trust" in _one_line(caught)
-    assert not (tmp_path / "new.pt").exists()
-
-    assert convert_checkpoint(old, trust=True, out=tmp_path / "new.pt") == tmp_path / "new.pt"
-    converted = load_checkpoint(tmp_path / "new.pt")
-    assert converted.history[0]["loss"] == 0.25 and converted.best == {"epoch": 1, "score": 1.5}
-    assert all(torch.equal(converted.model_state[k], v) for k, v in ckpt.model_state.items())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["new.pt", "old.pt"]  # no temporary left behind
-
-    convert_checkpoint(old, trust=True)  # default: in place
-    assert load_checkpoint(old).best == converted.best
+    assert any(name.startswith("numpy") for name in torch.serialization.get_unsafe_globals_in_checkpoint(old))
+    loaded = load_checkpoint(old)
+    assert loaded.history[0]["loss"] == 0.25 and type(loaded.history[0]["loss"]) is float
+    assert loaded.best == {"epoch": 1, "score": 1.5}
+    assert all(torch.equal(loaded.model_state[k], v) for k, v in ckpt.model_state.items())
 
 
-def test_a_trusted_bomb_runs_as_the_user_chose_but_its_conversion_is_data_only(tmp_path):
+def test_a_bomb_beside_numpy_scalars_is_still_refused(tmp_path):
     marker = tmp_path / "marker"
     bomb = write_bomb(tmp_path / "checkpoint.pt", marker, payload=_legacy_payload(_stepped_checkpoint()))
-    convert_checkpoint(bomb, trust=True)
-    assert marker.exists()  # --trust reads with full pickle: documented
-    marker.unlink()
-    assert torch.serialization.get_unsafe_globals_in_checkpoint(bomb) == []
-    load_checkpoint(bomb)
-    assert not marker.exists()
-
-
-def test_conversion_refuses_what_has_no_data_only_form_and_writes_nothing(tmp_path):
-    payload = {**_legacy_payload(_stepped_checkpoint()), "history": [{"loss": Fraction(1, 3)}]}
-    old = _torch_save(tmp_path / "old.pt", payload)
     with pytest.raises(UserError) as caught:
-        convert_checkpoint(old, trust=True, out=tmp_path / "new.pt")
-    assert _one_line(caught) == f"{old}: cannot convert: checkpoint.history[0].loss is a fractions.Fraction, not plain data"
-    assert not (tmp_path / "new.pt").exists()
+        load_checkpoint(bomb)
+    assert "(posix.system)" in _one_line(caught)
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize(
