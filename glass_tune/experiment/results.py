@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from glass_tune.experiment.intervals import finalists_table
-from glass_tune.experiment.legacy_trials import STATE_PREFIX
+from glass_tune.experiment.legacy_trials import STATE_PREFIX, read_legacy_trials
 from glass_tune.experiment.protocol import (
     CHECKPOINT_FILE,
     DECISION_KEYS,
@@ -129,8 +129,6 @@ def load_trials(*, category_dir: Location, with_history: bool = False) -> list[T
     state (:mod:`glass_tune.experiment.legacy_trials`). Ray's pickled state is never loaded here.
     ``with_history`` adds each trial's reported rows (epoch, metrics) for plots.
     """
-    from glass_tune.experiment.legacy_trials import read_legacy_trials
-
     records = read_trial_index(category_dir)
     if records is None:
         records = read_legacy_trials(category_dir)

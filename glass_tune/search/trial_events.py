@@ -88,6 +88,7 @@ class TrialEvents(Callback):
         self._dirty = True  # a new or restored run writes its records once at its first step
         self._last_flush = -math.inf
         self._failed: set[str] = set()
+        self._ended: dict[str, TrialRecord] = {}  # records of trials Ray will not touch again
 
     def __getstate__(self) -> dict[str, Any]:
         # Pickled with Ray's experiment state: buffers and failures belong to one driver's run.
@@ -130,7 +131,7 @@ class TrialEvents(Callback):
     def _flush(self, trials: Sequence[Any], *, final: bool) -> None:
         events, self._events = self._events, []
         self._dirty, self._last_flush = False, time.monotonic()
-        records = [self.record(t) for t in trials]
+        records = [self._ended.get(t.trial_id) or self._current(t) for t in trials]
         for sink in self.sinks:
             if sink.name in self._failed:
                 continue
@@ -139,6 +140,14 @@ class TrialEvents(Callback):
             except Exception as exc:  # a record keeper never stops the search
                 self._failed.add(sink.name)
                 log.warning(f"warning: {sink.name} stopped recording this search ({type(exc).__name__}: {exc})")
+
+    def _current(self, trial: Any) -> TrialRecord:
+        """A trial's record now; one that ended is kept, so a flush builds only the live trials' records
+        (the rest never change, and thousands of them would otherwise be rebuilt every few seconds)."""
+        record = self.record(trial)
+        if record.status in (RayStatus.TERMINATED, RayStatus.ERROR):
+            self._ended[record.trial_id] = record
+        return record
 
     def record(self, trial: Any) -> TrialRecord:
         """A live Ray trial as a plain record (its best checkpoint relative to the category folder)."""
